@@ -1,0 +1,141 @@
+#!/usr/bin/env node
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { stringify as toToml } from 'smol-toml';
+import { ConfigError } from '../core/config/config.js';
+import { DEFAULT_CONFIG_TOML } from '../core/config/default-config.js';
+import { DEFAULT_CONFIG_PATH, loadConfig, type ConfigSource } from '../core/config/load.js';
+import { errorMessage } from '../core/errors.js';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../core/logger.js';
+import { packageVersion } from '../core/package-info.js';
+import { runDaemon } from './daemon.js';
+
+const USAGE = `Usage: cradle <command> [flags]
+
+Cradle is a Kubernetes container runtime serving CRI v1 on a unix socket.
+
+Commands:
+  daemon    run the CRI daemon
+  config    print the effective configuration as TOML
+  version   print version information
+
+Run "cradle <command> --help" for a command's flags.
+`;
+
+const CONFIG_FLAGS_HELP = `  --config FILE        config file (default ${DEFAULT_CONFIG_PATH}); drop-ins are
+                       read from FILE's name with .d (cradle.d/*.toml)
+  --listen PATH        CRI socket path (config: listen)
+  --root DIR           persistent state directory (config: root)
+  --runroot DIR        volatile state directory (config: runroot)
+  --log-level LEVEL    ${LOG_LEVELS.join(', ')} (config: log.level)
+  --log-format FORMAT  ${LOG_FORMATS.join(', ')} (config: log.format)
+`;
+
+const HELP: Record<string, string> = {
+  daemon: `Usage: cradle daemon [flags]
+
+Runs the CRI daemon in the foreground. Flags override the config files.
+SIGTERM/SIGINT stop it gracefully; SIGHUP reloads the config.
+
+Flags:
+${CONFIG_FLAGS_HELP}  -h, --help           show this help
+`,
+  config: `Usage: cradle config [flags]
+
+Prints the effective configuration (embedded default, config file, drop-ins
+and flags merged) as TOML.
+
+Flags:
+  --default            print the embedded default config, with comments
+${CONFIG_FLAGS_HELP}  -h, --help           show this help
+`,
+  version: `Usage: cradle version
+
+Prints the version of Cradle and of the CRI API it serves.
+`,
+};
+
+const CONFIG_OPTIONS = {
+  config: { type: 'string' },
+  listen: { type: 'string' },
+  root: { type: 'string' },
+  runroot: { type: 'string' },
+  'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+class UsageError extends Error {}
+
+function oneOf<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`--${flag} must be one of ${allowed.join(', ')}, not ${JSON.stringify(value)}`);
+  return value as T;
+}
+
+function configSource(values: { [K in keyof typeof CONFIG_OPTIONS]?: string | boolean }): ConfigSource {
+  const str = (k: keyof typeof CONFIG_OPTIONS) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  return {
+    path: str('config') ?? DEFAULT_CONFIG_PATH,
+    explicit: str('config') !== undefined,
+    overrides: {
+      listen: str('listen'),
+      root: str('root'),
+      runroot: str('runroot'),
+      logLevel: oneOf<LogLevel>('log-level', str('log-level'), LOG_LEVELS),
+      logFormat: oneOf<LogFormat>('log-format', str('log-format'), LOG_FORMATS),
+    },
+  };
+}
+
+function parse<O extends ParseArgsConfig['options']>(args: string[], options: O) {
+  try {
+    return parseArgs({ args, options, allowPositionals: false, strict: true });
+  } catch (err) {
+    throw new UsageError(errorMessage(err));
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  switch (command) {
+    case 'daemon': {
+      const { values } = parse(rest, CONFIG_OPTIONS);
+      if (values.help) return help('daemon');
+      return runDaemon(configSource(values));
+    }
+    case 'config': {
+      const { values } = parse(rest, { ...CONFIG_OPTIONS, default: { type: 'boolean' } });
+      if (values.help) return help('config');
+      if (values.default) process.stdout.write(DEFAULT_CONFIG_TOML);
+      else process.stdout.write(toToml(loadConfig(configSource(values)).config) + '\n');
+      return 0;
+    }
+    case 'version': {
+      const { values } = parse(rest, { help: { type: 'boolean', short: 'h' } });
+      if (values.help) return help('version');
+      process.stdout.write(`cradle ${packageVersion}\nCRI API: runtime.v1\nnode: ${process.version}\n`);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+  }
+}
+
+function help(command: string): number {
+  process.stdout.write(HELP[command] ?? USAGE);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`cradle: ${errorMessage(err)}\n`);
+    process.exitCode = err instanceof UsageError || err instanceof ConfigError ? 2 : 1;
+  },
+);

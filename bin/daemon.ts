@@ -1,0 +1,138 @@
+import { performance } from 'node:perf_hooks';
+import { errorMessage } from '../core/errors.js';
+import { ensureDir } from '../core/fs-util.js';
+import { createLogger, type LoggerControl } from '../core/logger.js';
+import { parseDuration } from '../core/duration.js';
+import { packageVersion } from '../core/package-info.js';
+import type { CradleConfig } from '../core/config/config.js';
+import { loadConfig, type ConfigSource } from '../core/config/load.js';
+import { CriServer } from '../cri/server.js';
+import { runtimeInfoHandlers } from '../cri/handlers/runtime-info.js';
+import { NetworkReadiness } from '../network/network-readiness.js';
+import { RuntimeHandlerRegistry } from '../runtime/runtime-handlers.js';
+import { loadNative } from '../runtime/native/index.js';
+import { InstanceLock } from './instance-lock.js';
+import { planReload } from './config-reload.js';
+
+/** A start-up failure the operator can act on: printed as one line, exit 1. */
+export class StartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StartupError';
+  }
+}
+
+/**
+ * The running daemon: owns the config, the CRI server and the domain
+ * services, and the process's signals.
+ */
+export class Daemon {
+  private config: CradleConfig;
+  private readonly log: LoggerControl;
+  private readonly lock = new InstanceLock();
+  private readonly runtimes = new RuntimeHandlerRegistry();
+  private readonly network: NetworkReadiness;
+  private readonly server: CriServer;
+  private stopping: Promise<void> | undefined;
+
+  constructor(
+    private readonly source: ConfigSource,
+    config: CradleConfig,
+  ) {
+    this.config = config;
+    this.log = createLogger(config.log.level, config.log.format);
+    const logger = this.log.logger;
+    this.network = new NetworkReadiness(config.cni.conf_dir, logger.child({ component: 'network' }));
+    const cgroupManager = config.cgroup_manager;
+    this.server = new CriServer(config.listen, logger.child({ component: 'cri' }), {
+      runtime: runtimeInfoHandlers({
+        config: () => this.config,
+        runtimeReadiness: () => this.runtimes.readiness(),
+        networkReadiness: () => this.network.readiness(),
+        runtimeHandlers: () => this.runtimes.list(),
+        defaultRuntimeHandler: () => this.runtimes.defaultHandler,
+        cgroupManager,
+      }),
+      image: {},
+    });
+  }
+
+  get logger() {
+    return this.log.logger;
+  }
+
+  /** Serves Version as soon as the socket is bound; the rest once state is loaded. */
+  async start(): Promise<void> {
+    loadNative();
+    ensureDir(this.config.root, 0o711);
+    ensureDir(this.config.runroot, 0o711);
+    this.lock.acquire(this.config.root);
+    this.lock.acquire(this.config.runroot);
+    await this.server.listen();
+    await this.recover();
+    this.server.gate.open();
+    this.logger.info('ready', { version: packageVersion, startupMs: Math.round(performance.now()) });
+  }
+
+  private async recover(): Promise<void> {
+    await Promise.all([this.runtimes.refresh(this.config), this.network.start()]);
+    const runtime = this.runtimes.readiness();
+    if (!runtime.ready) this.logger.warn('runtime not ready', { reason: runtime.reason, message: runtime.message });
+  }
+
+  /** SIGHUP: re-read the config files; apply what can change live. */
+  async reload(): Promise<void> {
+    let next: CradleConfig;
+    try {
+      next = loadConfig(this.source).config;
+    } catch (err) {
+      this.logger.error('config reload failed; keeping the running config', { error: errorMessage(err) });
+      return;
+    }
+    const plan = planReload(this.config, next);
+    this.config = plan.effective;
+    this.log.setLevel(plan.effective.log.level);
+    this.log.setFormat(plan.effective.log.format);
+    await this.runtimes.refresh(plan.effective);
+    for (const c of plan.applied) this.logger.info('config changed', { key: c.key, from: c.before, to: c.after });
+    for (const c of plan.needsRestart) this.logger.warn('config change takes effect after a restart', { key: c.key, from: c.before, to: c.after });
+    if (plan.applied.length === 0 && plan.needsRestart.length === 0) this.logger.info('config reloaded: nothing changed');
+  }
+
+  /** Stops accepting, lets in-flight RPCs finish within shutdown_timeout, removes the socket. */
+  stop(signal: string): Promise<void> {
+    if (this.stopping) return this.stopping;
+    this.logger.info('shutting down', { signal });
+    this.stopping = (async () => {
+      this.server.gate.close('cradle is shutting down');
+      await this.server.shutdown(parseDuration(this.config.shutdown_timeout) ?? 10_000);
+      this.network.stop();
+      this.lock.release();
+      this.logger.info('stopped');
+      await this.log.close();
+    })();
+    return this.stopping;
+  }
+}
+
+/** `cradle daemon`: runs until SIGTERM/SIGINT; resolves with the exit code. */
+export async function runDaemon(source: ConfigSource): Promise<number> {
+  const config = loadConfig(source).config;
+  const daemon = new Daemon(source, config);
+  const done = new Promise<number>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => void daemon.stop(signal).then(() => resolve(0));
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGHUP', () => void daemon.reload());
+  });
+  process.on('unhandledRejection', (reason) => {
+    daemon.logger.error('unhandled promise rejection', { error: errorMessage(reason), stack: reason instanceof Error ? reason.stack : undefined });
+  });
+  try {
+    await daemon.start();
+  } catch (err) {
+    await daemon.stop('start-up failure').catch(() => undefined);
+    throw new StartupError(errorMessage(err));
+  }
+  return done;
+}

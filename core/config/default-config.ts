@@ -1,0 +1,71 @@
+/**
+ * The configuration Cradle runs with when /etc/cradle/cradle.toml does not
+ * exist. `cradle config --default` prints it; packaging installs it as the
+ * commented starting point for operators.
+ */
+export const DEFAULT_CONFIG_TOML = `# Cradle configuration. Files in the drop-in directory next to this file
+# (cradle.d/*.toml for cradle.toml) are merged over it in lexical order.
+# Durations are written like "90s", "1m30s", "4h".
+
+# Persistent state: images, layers, container and pod records.
+root = "/var/lib/cradle"
+# Volatile state, emptied by a reboot: namespace pins, conmon sockets, exit files.
+runroot = "/run/cradle"
+# The CRI socket kubelet and crictl connect to.
+listen = "/run/cradle/cradle.sock"
+# cgroupfs or systemd; must match kubelet's --cgroup-driver.
+cgroup_manager = "cgroupfs"
+# RuntimeHandler used when a pod names none.
+default_runtime = "runc"
+# How long in-flight requests may run on SIGTERM before the daemon exits anyway.
+shutdown_timeout = "10s"
+
+[log]
+# error, warn, info or debug. SIGHUP re-reads it.
+level = "info"
+# text, json, or auto (text on a terminal, json otherwise).
+format = "auto"
+
+# One table per RuntimeHandler. root (the OCI runtime's state dir) defaults to
+# <runroot>/<name>.
+[runtimes.runc]
+path = "/usr/bin/runc"
+type = "oci"
+
+# crun needs a pure cgroup v2 host.
+[runtimes.crun]
+path = "/usr/bin/crun"
+type = "oci"
+
+[conmon]
+path = "/usr/bin/conmon"
+
+[cni]
+# Network configs (*.conflist, *.conf, *.json); the first valid one in lexical
+# order is the pod network.
+conf_dir = "/etc/cni/net.d"
+# Searched in order for plugin binaries.
+bin_dirs = ["/opt/cni/bin", "/usr/lib/cni"]
+
+[image]
+# Registries reached over plain http (host or host:port).
+insecure_registries = []
+# A docker config.json-style file with credentials for registries that
+# requests carry none for; empty for none.
+credentials_file = ""
+
+# Mirrors per registry, tried in order before the registry itself:
+# "docker.io" = ["mirror.example:5000"]
+[image.mirrors]
+
+[streaming]
+# Exec, attach and port-forward are served here; keep it on loopback unless
+# the API server reaches the node's address directly.
+address = "127.0.0.1"
+# 0 picks a free port at start.
+port = 0
+# Streams without traffic for this long are closed.
+idle_timeout = "4h"
+# How long a URL handed out by Exec/Attach/PortForward stays valid.
+token_ttl = "1m"
+`;

@@ -1,0 +1,70 @@
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { packageRoot } from '../../core/package-info.js';
+import { errorMessage } from '../../core/errors.js';
+
+/** The C++ addon's surface (runtime/native/src): syscalls Node lacks. */
+export interface NativeConstants {
+  LOCK_SH: number;
+  LOCK_EX: number;
+  LOCK_NB: number;
+  LOCK_UN: number;
+  MS_RDONLY: number;
+  MS_NOSUID: number;
+  MS_NODEV: number;
+  MS_NOEXEC: number;
+  MS_REMOUNT: number;
+  MS_BIND: number;
+  MS_REC: number;
+  MS_PRIVATE: number;
+  MS_SLAVE: number;
+  MS_SHARED: number;
+  MS_UNBINDABLE: number;
+  MNT_DETACH: number;
+  MNT_FORCE: number;
+  UMOUNT_NOFOLLOW: number;
+}
+
+export interface NativeAddon {
+  abiVersion: number;
+  constants: NativeConstants;
+  /** flock(2); throws an errno error (EWOULDBLOCK when LOCK_NB finds it held). */
+  flock(fd: number, operation: number): void;
+  /** mount(2) on the thread pool. Empty source or fstype pass NULL. */
+  mount(source: string, target: string, fstype: string, flags: number, data?: string): Promise<void>;
+  /** umount2(2) on the thread pool. */
+  umount2(target: string, flags: number): Promise<void>;
+}
+
+const EXPECTED_ABI = 1;
+
+export const ADDON_PATH = join(packageRoot, 'runtime', 'native', 'build', 'Release', 'cradle_native.node');
+
+export class NativeAddonError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NativeAddonError';
+  }
+}
+
+let cached: NativeAddon | undefined;
+
+/**
+ * Loads the addon once. A missing or stale build is reported as one sentence
+ * saying how to rebuild, instead of a stack of module-loader frames.
+ */
+export function loadNative(path: string = ADDON_PATH): NativeAddon {
+  if (cached !== undefined && path === ADDON_PATH) return cached;
+  let addon: NativeAddon;
+  try {
+    addon = createRequire(import.meta.url)(path) as NativeAddon;
+  } catch (err) {
+    const first = errorMessage(err).split('\n')[0];
+    throw new NativeAddonError(`native addon ${path} cannot be loaded (${first}); build it with "npm ci" or "npm run build:native"`);
+  }
+  if (addon.abiVersion !== EXPECTED_ABI) {
+    throw new NativeAddonError(`native addon ${path} is version ${String(addon.abiVersion)}, expected ${EXPECTED_ABI}; rebuild it with "npm run build:native"`);
+  }
+  if (path === ADDON_PATH) cached = addon;
+  return addon;
+}

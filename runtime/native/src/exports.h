@@ -1,0 +1,9 @@
+#pragma once
+#include <napi.h>
+
+namespace cradle {
+
+void InitLock(Napi::Env env, Napi::Object exports);
+void InitMount(Napi::Env env, Napi::Object exports);
+
+}  // namespace cradle

@@ -1,0 +1,123 @@
+#include <sys/mount.h>
+#include <cerrno>
+#include <string>
+
+#include "errno_error.h"
+#include "exports.h"
+
+namespace cradle {
+
+// mount(2) and umount2(2) run on the libuv thread pool: an overlay or bind
+// mount can take milliseconds, and the gRPC server must keep answering.
+class MountWorker : public Napi::AsyncWorker {
+ public:
+  MountWorker(Napi::Env env, std::string source, std::string target, std::string fstype, unsigned long flags,
+              std::string data, bool has_data)
+      : Napi::AsyncWorker(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        source_(std::move(source)),
+        target_(std::move(target)),
+        fstype_(std::move(fstype)),
+        flags_(flags),
+        data_(std::move(data)),
+        has_data_(has_data) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    const char* src = source_.empty() ? nullptr : source_.c_str();
+    const char* type = fstype_.empty() ? nullptr : fstype_.c_str();
+    if (mount(src, target_.c_str(), type, flags_, has_data_ ? data_.c_str() : nullptr) != 0) err_ = errno;
+  }
+
+  void OnOK() override {
+    if (err_ != 0) {
+      deferred_.Reject(ErrnoError(Env(), err_, "mount", target_).Value());
+    } else {
+      deferred_.Resolve(Env().Undefined());
+    }
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string source_, target_, fstype_;
+  unsigned long flags_;
+  std::string data_;
+  bool has_data_;
+  int err_ = 0;
+};
+
+class UmountWorker : public Napi::AsyncWorker {
+ public:
+  UmountWorker(Napi::Env env, std::string target, int flags)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), target_(std::move(target)), flags_(flags) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    if (umount2(target_.c_str(), flags_) != 0) err_ = errno;
+  }
+
+  void OnOK() override {
+    if (err_ != 0) {
+      deferred_.Reject(ErrnoError(Env(), err_, "umount2", target_).Value());
+    } else {
+      deferred_.Resolve(Env().Undefined());
+    }
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string target_;
+  int flags_;
+  int err_ = 0;
+};
+
+// mount(source, target, fstype, flags, data?) -> Promise<void>
+static Napi::Value Mount(const Napi::CallbackInfo& info) {
+  std::string source, target, fstype, data;
+  int64_t flags = 0;
+  if (!StringArg(info, 0, "source", &source) || !StringArg(info, 1, "target", &target) ||
+      !StringArg(info, 2, "fstype", &fstype) || !NumberArg(info, 3, "flags", &flags)) {
+    return info.Env().Undefined();
+  }
+  bool has_data = info.Length() > 4 && info[4].IsString();
+  if (has_data) data = info[4].As<Napi::String>().Utf8Value();
+  auto* worker = new MountWorker(info.Env(), source, target, fstype, static_cast<unsigned long>(flags), data, has_data);
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+// umount2(target, flags) -> Promise<void>
+static Napi::Value Umount2(const Napi::CallbackInfo& info) {
+  std::string target;
+  int64_t flags = 0;
+  if (!StringArg(info, 0, "target", &target) || !NumberArg(info, 1, "flags", &flags)) return info.Env().Undefined();
+  auto* worker = new UmountWorker(info.Env(), target, static_cast<int>(flags));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+void InitMount(Napi::Env env, Napi::Object exports) {
+  exports.Set("mount", Napi::Function::New(env, Mount, "mount"));
+  exports.Set("umount2", Napi::Function::New(env, Umount2, "umount2"));
+  Napi::Object c = exports.Get("constants").As<Napi::Object>();
+  c.Set("MS_RDONLY", static_cast<double>(MS_RDONLY));
+  c.Set("MS_NOSUID", static_cast<double>(MS_NOSUID));
+  c.Set("MS_NODEV", static_cast<double>(MS_NODEV));
+  c.Set("MS_NOEXEC", static_cast<double>(MS_NOEXEC));
+  c.Set("MS_REMOUNT", static_cast<double>(MS_REMOUNT));
+  c.Set("MS_BIND", static_cast<double>(MS_BIND));
+  c.Set("MS_REC", static_cast<double>(MS_REC));
+  c.Set("MS_PRIVATE", static_cast<double>(MS_PRIVATE));
+  c.Set("MS_SLAVE", static_cast<double>(MS_SLAVE));
+  c.Set("MS_SHARED", static_cast<double>(MS_SHARED));
+  c.Set("MS_UNBINDABLE", static_cast<double>(MS_UNBINDABLE));
+  c.Set("MNT_DETACH", static_cast<double>(MNT_DETACH));
+  c.Set("MNT_FORCE", static_cast<double>(MNT_FORCE));
+  c.Set("UMOUNT_NOFOLLOW", static_cast<double>(UMOUNT_NOFOLLOW));
+}
+
+}  // namespace cradle

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Sets up this checkout (scripts/setup.sh) and runs the Cradle daemon in the
+# foreground with the embedded default config (or /etc/cradle/cradle.toml if
+# present). Extra arguments go to `cradle daemon`, e.g. --log-level debug.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+exec node dist/bin/cradle.js daemon "$@"

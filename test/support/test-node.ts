@@ -1,0 +1,165 @@
+import { mkdirSync, mkdtempSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { CriClient } from '../../cri/client.js';
+import { packageRoot } from '../../core/package-info.js';
+import { exited, run, spawnTracked, type ExitStatus, type RunResult } from './processes.js';
+import { waitFor } from './wait.js';
+
+export const CRADLE_BIN = join(packageRoot, 'dist', 'bin', 'cradle.js');
+
+/**
+ * A config for tests: everything under the node's own directory, so nothing
+ * on the machine (/etc/cni, /var/lib/cradle) is read or written.
+ */
+export function testConfigToml(dir: string): string {
+  return `root = "${dir}/root"
+runroot = "${dir}/run"
+listen = "${dir}/run/cradle.sock"
+shutdown_timeout = "5s"
+
+[log]
+level = "debug"
+format = "json"
+
+[cni]
+conf_dir = "${dir}/cni/net.d"
+bin_dirs = ["/usr/lib/cni"]
+`;
+}
+
+export interface DaemonHandle {
+  process: ChildProcess;
+  pid: number;
+  /** Everything the daemon wrote to stderr so far (its log). */
+  log(): string;
+  exited: Promise<ExitStatus>;
+}
+
+let nodes = 0;
+const liveNodes = new Set<TestNode>();
+
+/**
+ * A stand-in for a Kubernetes node: private network and mount namespaces
+ * held open by a sleeping process, and a directory for state, config and
+ * logs. Daemons are started inside those namespaces with nsenter, so a
+ * restarted daemon finds the mounts and network its predecessor made, and
+ * nothing reaches the machine's own network or mount table.
+ */
+export class TestNode {
+  readonly dir: string;
+  readonly configPath: string;
+  readonly socket: string;
+  readonly cniConfDir: string;
+  private holder: ChildProcess | undefined;
+  private current: DaemonHandle | undefined;
+  private clientCache: CriClient | undefined;
+
+  private constructor(dir: string) {
+    this.dir = dir;
+    this.configPath = join(dir, 'cradle.toml');
+    this.socket = join(dir, 'run', 'cradle.sock');
+    this.cniConfDir = join(dir, 'cni', 'net.d');
+  }
+
+  static async create(options: { config?: string } = {}): Promise<TestNode> {
+    if (process.getuid?.() !== 0) throw new Error('integration tests run as root: they create namespaces and mounts');
+    const dir = mkdtempSync(join(tmpdir(), `cradle-test-${process.pid}-${nodes++}-`));
+    const node = new TestNode(dir);
+    liveNodes.add(node);
+    mkdirSync(node.cniConfDir, { recursive: true });
+    writeFileSync(node.configPath, options.config ?? testConfigToml(dir));
+    node.holder = spawnTracked('unshare', ['--net', '--mount', '--propagation', 'private', '--', 'sh', '-c', 'ip link set lo up && exec sleep infinity'], {
+      stdio: 'ignore',
+    });
+    const holderPid = node.holder.pid as number;
+    // The namespaces exist once the holder has exec'd sleep.
+    await waitFor('namespace holder', () => (readlinkSync(`/proc/${holderPid}/exe`).includes('sleep') ? true : undefined));
+    return node;
+  }
+
+  get holderPid(): number {
+    return this.holder?.pid as number;
+  }
+
+  /** Runs a command inside the node's namespaces. */
+  exec(command: string, args: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+    return run('nsenter', ['-t', String(this.holderPid), '--net', '--mount', '--', command, ...args], options);
+  }
+
+  /** Starts `cradle daemon` in the node without waiting for it. */
+  spawnDaemon(extraArgs: readonly string[] = []): DaemonHandle {
+    const child = spawnTracked(
+      'nsenter',
+      ['-t', String(this.holderPid), '--net', '--mount', '--', process.execPath, CRADLE_BIN, 'daemon', '--config', this.configPath, ...extraArgs],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let log = '';
+    child.stdout?.on('data', (d: Buffer) => (log += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
+    return { process: child, pid: child.pid as number, log: () => log, exited: exited(child) };
+  }
+
+  /** Starts the daemon and waits until it answers Version and has finished start-up. */
+  async startDaemon(extraArgs: readonly string[] = [], timeoutMs = 15_000): Promise<DaemonHandle> {
+    const daemon = this.spawnDaemon(extraArgs);
+    this.current = daemon;
+    let gone: ExitStatus | undefined;
+    void daemon.exited.then((s) => (gone = s));
+    await waitFor(
+      'the daemon to become ready',
+      async () => {
+        if (gone) throw new Error(`daemon exited (${JSON.stringify(gone)}) during start-up:\n${daemon.log()}`);
+        return daemon.log().includes('"message":"ready"') ? true : undefined;
+      },
+      timeoutMs,
+    ).catch((err: unknown) => {
+      throw err instanceof Error && !gone ? new Error(`${err.message}\ndaemon log:\n${daemon.log()}`) : err;
+    });
+    return daemon;
+  }
+
+  get daemon(): DaemonHandle {
+    if (!this.current) throw new Error('no daemon started on this node');
+    return this.current;
+  }
+
+  client(): CriClient {
+    this.clientCache ??= new CriClient(this.socket);
+    return this.clientCache;
+  }
+
+  /** Sends `signal` to the daemon and waits for it to exit. */
+  async stopDaemon(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000): Promise<ExitStatus> {
+    const daemon = this.current;
+    if (!daemon) throw new Error('no daemon started on this node');
+    this.clientCache?.close();
+    this.clientCache = undefined;
+    daemon.process.kill(signal);
+    const timer = setTimeout(() => daemon.process.kill('SIGKILL'), timeoutMs);
+    const status = await daemon.exited;
+    clearTimeout(timer);
+    this.current = undefined;
+    return status;
+  }
+
+  /** Ends the daemon and the namespace holder, and removes the node's directory. */
+  async destroy(): Promise<void> {
+    liveNodes.delete(this);
+    this.clientCache?.close();
+    this.clientCache = undefined;
+    if (this.current && this.current.process.exitCode === null && this.current.process.signalCode === null) {
+      await this.stopDaemon('SIGTERM', 10_000).catch(() => undefined);
+    }
+    if (this.holder && this.holder.exitCode === null) {
+      this.holder.kill('SIGKILL');
+      await exited(this.holder);
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export async function destroyAllNodes(): Promise<void> {
+  for (const node of [...liveNodes]) await node.destroy();
+}

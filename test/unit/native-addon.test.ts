@@ -1,0 +1,76 @@
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { ADDON_PATH, loadNative, NativeAddonError } from '../../runtime/native/index.js';
+import { run } from '../support/processes.js';
+
+describe('native addon', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'cradle-native-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('loads with its constants', () => {
+    const native = loadNative();
+    expect(native.constants.LOCK_EX).to.equal(2);
+    expect(native.constants.MS_BIND).to.equal(4096);
+    expect(native.constants.MNT_DETACH).to.equal(2);
+  });
+
+  it('explains a missing build in one sentence', () => {
+    expect(() => loadNative(join(dir, 'nope.node'))).to.throw(NativeAddonError, /cannot be loaded .* build it with "npm ci"/);
+  });
+
+  it('takes an exclusive flock that a second open file cannot take', () => {
+    const native = loadNative();
+    const path = join(dir, 'lock');
+    writeFileSync(path, '');
+    const a = openSync(path, 'r');
+    const b = openSync(path, 'r');
+    try {
+      native.flock(a, native.constants.LOCK_EX | native.constants.LOCK_NB);
+      expect(() => native.flock(b, native.constants.LOCK_EX | native.constants.LOCK_NB))
+        .to.throw()
+        .with.property('code', 'EAGAIN'); // EWOULDBLOCK is EAGAIN on Linux
+      native.flock(a, native.constants.LOCK_UN);
+      native.flock(b, native.constants.LOCK_EX | native.constants.LOCK_NB);
+    } finally {
+      closeSync(a);
+      closeSync(b);
+    }
+  });
+
+  it('reports errno, syscall and path like Node does', async () => {
+    const native = loadNative();
+    mkdirSync(join(dir, 'not-a-mount'));
+    const err = await native.umount2(join(dir, 'not-a-mount'), 0).then(
+      () => undefined,
+      (e: unknown) => e as NodeJS.ErrnoException,
+    );
+    expect(err?.code).to.equal('EINVAL');
+    expect(err?.syscall).to.equal('umount2');
+    expect(err?.path).to.equal(join(dir, 'not-a-mount'));
+    expect(() => native.flock(-1, native.constants.LOCK_EX)).to.throw().with.property('code', 'EBADF');
+  });
+
+  it('mounts and unmounts a tmpfs inside a private mount namespace', async () => {
+    // A child in its own mount namespace, so the test mounts nothing on the machine.
+    const script = `
+      const native = require(${JSON.stringify(ADDON_PATH)});
+      const fs = require('fs');
+      const target = ${JSON.stringify(join(dir, 'mnt'))};
+      fs.mkdirSync(target);
+      (async () => {
+        await native.mount('tmpfs', target, 'tmpfs', native.constants.MS_NOSUID | native.constants.MS_NODEV, 'size=1m,mode=700');
+        const mounted = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\\n').filter((l) => l.split(' ')[4] === target);
+        fs.writeFileSync(target + '/probe', 'x');
+        await native.umount2(target, 0);
+        const after = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\\n').filter((l) => l.split(' ')[4] === target);
+        console.log(JSON.stringify({ mounted: mounted.length, fstype: mounted[0] && mounted[0].split(' - ')[1].split(' ')[0], after: after.length, probeGone: !fs.existsSync(target + '/probe') }));
+      })().catch((e) => { console.error(e.code, e.message); process.exit(1); });
+    `;
+    const r = await run('unshare', ['--mount', '--propagation', 'private', '--', process.execPath, '-e', script]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(JSON.parse(r.stdout)).to.deep.equal({ mounted: 1, fstype: 'tmpfs', after: 0, probeGone: true });
+  });
+});
