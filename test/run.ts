@@ -37,6 +37,14 @@ async function main(): Promise<void> {
     const skipped = stats?.pending ?? 0;
     process.stdout.write(`\n${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}\n`);
     process.exitCode = failed > 0 || passed === 0 ? 1 : 0;
+    // A test that leaks a server or timer keeps the process alive: say what
+    // is still open, then exit anyway so CI never hangs on it.
+    setTimeout(() => {
+      const handles = (process as unknown as { _getActiveHandles(): object[] })._getActiveHandles();
+      const names = handles.map((h) => h.constructor.name).filter((n) => n !== 'WriteStream' && n !== 'ReadStream');
+      if (names.length > 0) process.stderr.write(`test runner: still open after the run: ${names.join(', ')}\n`);
+      process.exit();
+    }, 5000).unref();
   });
 }
 
