@@ -7,22 +7,10 @@ import { CgroupDriver } from '../../cri/generated/api.js';
 import { CriClient } from '../../cri/client.js';
 import { TestNode, testConfigToml } from '../support/test-node.js';
 import { waitFor } from '../support/wait.js';
+import { grpcFailure } from '../support/grpc.js';
 
 const packageVersion = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
 
-interface GrpcError {
-  code: number;
-  details: string;
-}
-
-async function failure(p: Promise<unknown>): Promise<GrpcError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as GrpcError;
-  }
-  expect.fail('expected the call to fail');
-}
 
 const CONFLIST = JSON.stringify({
   cniVersion: '1.0.0',
@@ -86,17 +74,17 @@ describe('cradle daemon over its socket', function () {
   });
 
   it('answers UNIMPLEMENTED naming the RPC for what is not built yet', async () => {
-    const run = await failure(node.client().runtime.call('RunPodSandbox', { config: { metadata: { name: 'p' } } }));
+    const run = await grpcFailure(node.client().runtime.call('RunPodSandbox', { config: { metadata: { name: 'p' } } }));
     expect(run.code).to.equal(Code.UNIMPLEMENTED);
     expect(run.details).to.contain('RunPodSandbox');
-    const pull = await failure(node.client().image.call('PullImage', { image: { image: 'busybox' } }));
+    const pull = await grpcFailure(node.client().image.call('PullImage', { image: { image: 'busybox' } }));
     expect(pull.code).to.equal(Code.UNIMPLEMENTED);
     expect(pull.details).to.contain('PullImage');
   });
 
   it('accepts a request larger than 64 MiB', async () => {
     const big = 'x'.repeat(65 * 1024 * 1024);
-    const err = await failure(node.client().runtime.call('RunPodSandbox', { config: { annotations: { big } } }, { timeoutMs: 30_000 }));
+    const err = await grpcFailure(node.client().runtime.call('RunPodSandbox', { config: { annotations: { big } } }, { timeoutMs: 30_000 }));
     // Reaching the handler (not RESOURCE_EXHAUSTED) shows the message was received whole.
     expect(err.code).to.equal(Code.UNIMPLEMENTED);
   });

@@ -8,20 +8,8 @@ import { silentLogger } from '../../core/logger.js';
 import { CriClient } from '../../cri/client.js';
 import { CriServer } from '../../cri/server.js';
 import { PodSandboxState } from '../../cri/generated/api.js';
+import { grpcFailure } from '../support/grpc.js';
 
-interface GrpcError {
-  code: number;
-  details: string;
-}
-
-async function failure(p: Promise<unknown>): Promise<GrpcError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as GrpcError;
-  }
-  expect.fail('expected the call to fail');
-}
 
 describe('RPC adapter (in-process server on a unix socket)', () => {
   let dir: string;
@@ -66,7 +54,7 @@ describe('RPC adapter (in-process server on a unix socket)', () => {
 
   it('answers Version but nothing else until start-up has finished', async () => {
     expect((await client.runtime.call('Version', {})).runtime_name).to.equal('test');
-    const err = await failure(client.runtime.call('PodSandboxStatus', { pod_sandbox_id: 'p1' }));
+    const err = await grpcFailure(client.runtime.call('PodSandboxStatus', { pod_sandbox_id: 'p1' }));
     expect(err.code).to.equal(Code.UNAVAILABLE);
     expect(err.details).to.contain('recovering state');
     server.gate.open();
@@ -76,25 +64,25 @@ describe('RPC adapter (in-process server on a unix socket)', () => {
   });
 
   it('maps domain errors to their gRPC codes with the message', async () => {
-    const notFound = await failure(client.runtime.call('PodSandboxStatus', { pod_sandbox_id: 'missing' }));
+    const notFound = await grpcFailure(client.runtime.call('PodSandboxStatus', { pod_sandbox_id: 'missing' }));
     expect(notFound).to.include({ code: Code.NOT_FOUND, details: 'pod sandbox "missing" not found' });
-    const invalid = await failure(client.runtime.call('PodSandboxStatus', { pod_sandbox_id: '' }));
+    const invalid = await grpcFailure(client.runtime.call('PodSandboxStatus', { pod_sandbox_id: '' }));
     expect(invalid.code).to.equal(Code.INVALID_ARGUMENT);
-    const exists = await failure(client.runtime.call('RunPodSandbox', {}));
+    const exists = await grpcFailure(client.runtime.call('RunPodSandbox', {}));
     expect(exists.code).to.equal(Code.ALREADY_EXISTS);
     expect(exists.details).to.contain('f00d');
   });
 
   it('turns an unexpected error into INTERNAL', async () => {
-    const err = await failure(client.runtime.call('ContainerStatus', { container_id: 'c' }));
+    const err = await grpcFailure(client.runtime.call('ContainerStatus', { container_id: 'c' }));
     expect(err).to.include({ code: Code.INTERNAL, details: 'disk on fire' });
   });
 
   it('answers UNIMPLEMENTED naming the RPC for every unary and streaming RPC without a handler', async () => {
-    const unary = await failure(client.image.call('PullImage', { image: { image: 'busybox' } }));
+    const unary = await grpcFailure(client.image.call('PullImage', { image: { image: 'busybox' } }));
     expect(unary.code).to.equal(Code.UNIMPLEMENTED);
     expect(unary.details).to.match(/^PullImage is not implemented/);
-    const stream = await failure(client.runtime.collect('StreamContainers', {}));
+    const stream = await grpcFailure(client.runtime.collect('StreamContainers', {}));
     expect(stream.code).to.equal(Code.UNIMPLEMENTED);
     expect(stream.details).to.match(/^StreamContainers is not implemented/);
   });
