@@ -20,7 +20,7 @@ export interface ReloadPlan {
  * state dirs, the cgroup driver kubelet has read, the CNI watcher, the
  * streaming listener). Everything else is read at use and reloads live.
  */
-const RESTART_ONLY = ['root', 'runroot', 'listen', 'cgroup_manager', 'cni', 'streaming'];
+const RESTART_ONLY = ['root', 'runroot', 'listen', 'cgroup_manager', 'cni.conf_dir', 'streaming'];
 
 function flatten(value: unknown, prefix: string, out: Map<string, string>): void {
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
@@ -34,6 +34,15 @@ function flatten(value: unknown, prefix: string, out: Map<string, string>): void
 
 function restartOnly(key: string): boolean {
   return RESTART_ONLY.some((k) => key === k || key.startsWith(`${k}.`));
+}
+
+/** Sets `path` (e.g. cni.conf_dir) in `to` to its value in `from`. */
+function copyPath(from: object, to: object, path: string[]): void {
+  const [head, ...rest] = path as [string, ...string[]];
+  const src = (from as Record<string, unknown>)[head];
+  const dst = to as Record<string, unknown>;
+  if (rest.length === 0) dst[head] = structuredClone(src);
+  else if (typeof src === 'object' && src !== null && typeof dst[head] === 'object' && dst[head] !== null) copyPath(src, dst[head] as object, rest);
 }
 
 export function planReload(current: CradleConfig, next: CradleConfig): ReloadPlan {
@@ -54,7 +63,7 @@ export function planReload(current: CradleConfig, next: CradleConfig): ReloadPla
     };
     (restartOnly(key) ? needsRestart : applied).push(change);
   }
-  const effective: CradleConfig = { ...next };
-  for (const key of RESTART_ONLY) (effective as unknown as Record<string, unknown>)[key] = (current as unknown as Record<string, unknown>)[key];
+  const effective = structuredClone(next);
+  for (const key of RESTART_ONLY) copyPath(current, effective, key.split('.'));
   return { applied, needsRestart, effective };
 }

@@ -9,6 +9,12 @@ import { loadConfig, type ConfigSource } from '../core/config/load.js';
 import { CriServer } from '../cri/server.js';
 import { runtimeInfoHandlers } from '../cri/handlers/runtime-info.js';
 import { NetworkReadiness } from '../network/network-readiness.js';
+import { CniCache } from '../network/cni-cache.js';
+import { PodNetworks } from '../network/pod-network.js';
+import { SandboxManager } from '../sandbox/sandbox-manager.js';
+import { podHandlers } from '../cri/handlers/pods.js';
+import { parseQuantity } from '../core/quantity.js';
+import { join } from 'node:path';
 import { RuntimeHandlerRegistry } from '../runtime/runtime-handlers.js';
 import { loadNative } from '../runtime/native/index.js';
 import { InstanceLock } from './instance-lock.js';
@@ -33,6 +39,7 @@ export class Daemon {
   private readonly runtimes = new RuntimeHandlerRegistry();
   private readonly network: NetworkReadiness;
   private readonly server: CriServer;
+  private readonly sandboxes: SandboxManager;
   private stopping: Promise<void> | undefined;
 
   constructor(
@@ -43,16 +50,36 @@ export class Daemon {
     this.log = createLogger(config.log.level, config.log.format);
     const logger = this.log.logger;
     this.network = new NetworkReadiness(config.cni.conf_dir, logger.child({ component: 'network' }));
+    ensureDir(config.root, 0o711);
+    ensureDir(config.runroot, 0o711);
+    const networks = new PodNetworks(
+      this.network,
+      new CniCache(join(config.root, 'cni-cache')),
+      () => ({ binDirs: this.config.cni.bin_dirs, timeoutMs: parseDuration(this.config.cni.plugin_timeout) ?? 60_000 }),
+      logger.child({ component: 'network' }),
+    );
+    this.sandboxes = new SandboxManager({
+      root: config.root,
+      runroot: config.runroot,
+      shmSizeBytes: () => parseQuantity(this.config.sandbox.shm_size) ?? 64 * 1024 * 1024,
+      runtimeHandlers: () => this.runtimes.list().map((h) => h.name),
+      defaultRuntimeHandler: () => this.runtimes.defaultHandler,
+      network: networks,
+      logger: logger.child({ component: 'sandbox' }),
+    });
     const cgroupManager = config.cgroup_manager;
     this.server = new CriServer(config.listen, logger.child({ component: 'cri' }), {
-      runtime: runtimeInfoHandlers({
-        config: () => this.config,
-        runtimeReadiness: () => this.runtimes.readiness(),
-        networkReadiness: () => this.network.readiness(),
-        runtimeHandlers: () => this.runtimes.list(),
-        defaultRuntimeHandler: () => this.runtimes.defaultHandler,
-        cgroupManager,
-      }),
+      runtime: {
+        ...podHandlers(this.sandboxes, networks),
+        ...runtimeInfoHandlers({
+          config: () => this.config,
+          runtimeReadiness: () => this.runtimes.readiness(),
+          networkReadiness: () => this.network.readiness(),
+          runtimeHandlers: () => this.runtimes.list(),
+          defaultRuntimeHandler: () => this.runtimes.defaultHandler,
+          cgroupManager,
+        }),
+      },
       image: {},
     });
   }
@@ -64,8 +91,6 @@ export class Daemon {
   /** Serves Version as soon as the socket is bound; the rest once state is loaded. */
   async start(): Promise<void> {
     loadNative();
-    ensureDir(this.config.root, 0o711);
-    ensureDir(this.config.runroot, 0o711);
     this.lock.acquire(this.config.root);
     this.lock.acquire(this.config.runroot);
     await this.server.listen();
@@ -76,6 +101,7 @@ export class Daemon {
 
   private async recover(): Promise<void> {
     await Promise.all([this.runtimes.refresh(this.config), this.network.start()]);
+    await this.sandboxes.recover();
     const runtime = this.runtimes.readiness();
     if (!runtime.ready) this.logger.warn('runtime not ready', { reason: runtime.reason, message: runtime.message });
   }

@@ -23,7 +23,8 @@ export interface CradleConfig {
   log: { level: LogLevel; format: LogFormat };
   runtimes: Record<string, RuntimeHandlerConfig>;
   conmon: { path: string };
-  cni: { conf_dir: string; bin_dirs: string[] };
+  cni: { conf_dir: string; bin_dirs: string[]; plugin_timeout: string };
+  sandbox: { shm_size: string };
   image: { insecure_registries: string[]; credentials_file: string; mirrors: Record<string, string[]> };
   streaming: { address: string; port: number; idle_timeout: string; token_ttl: string };
 }
@@ -63,6 +64,13 @@ export const CONFIG_SPEC: Spec = {
       fields: {
         conf_dir: absolutePath,
         bin_dirs: { type: 'stringArray' },
+        plugin_timeout: { type: 'duration' },
+      },
+    },
+    sandbox: {
+      type: 'table',
+      fields: {
+        shm_size: { type: 'quantity' },
       },
     },
     image: {

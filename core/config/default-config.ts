@@ -46,6 +46,12 @@ path = "/usr/bin/conmon"
 conf_dir = "/etc/cni/net.d"
 # Searched in order for plugin binaries.
 bin_dirs = ["/opt/cni/bin", "/usr/lib/cni"]
+# A plugin call that takes longer is killed and the request fails.
+plugin_timeout = "1m"
+
+[sandbox]
+# Size of each pod's /dev/shm tmpfs (pods in the host's IPC namespace use the host's).
+shm_size = "64Mi"
 
 [image]
 # Registries reached over plain http (host or host:port).

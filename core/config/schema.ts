@@ -1,5 +1,6 @@
 import { isAbsolute } from 'node:path';
 import { parseDuration } from '../duration.js';
+import { parseQuantity } from '../quantity.js';
 
 /**
  * A small declarative schema for config files: enough to name the file, the
@@ -12,6 +13,7 @@ export type Spec =
   | { type: 'bool' }
   | { type: 'int'; min: number; max: number }
   | { type: 'duration' }
+  | { type: 'quantity' }
   | { type: 'stringArray' }
   | { type: 'table'; fields: Readonly<Record<string, Spec>> }
   | { type: 'record'; value: Spec };
@@ -66,6 +68,9 @@ export function validate(value: unknown, spec: Spec, key: string): string[] {
     }
     case 'duration':
       if (typeof value !== 'string' || parseDuration(value) === undefined) expect('a duration such as "90s", "1m30s" or "4h"');
+      break;
+    case 'quantity':
+      if (typeof value !== 'string' || parseQuantity(value) === undefined) expect('a quantity such as "64Mi" or "1G"');
       break;
     case 'stringArray':
       if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v === '')) expect('an array of non-empty strings');

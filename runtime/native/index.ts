@@ -34,9 +34,19 @@ export interface NativeAddon {
   mount(source: string, target: string, fstype: string, flags: number, data?: string): Promise<void>;
   /** umount2(2) on the thread pool. */
   umount2(target: string, flags: number): Promise<void>;
+  /**
+   * Creates new namespaces of the given kinds in a short-lived child, sets
+   * the hostname (uts) and namespaced sysctls inside (each given as its
+   * path below /proc/sys, e.g. `net/ipv4/ip_forward`), brings lo up (net),
+   * and bind-mounts each namespace onto `<dir>/<kind>`. The daemon's own
+   * namespaces are never changed. Nothing is left behind on failure.
+   */
+  pinNamespaces(dir: string, kinds: readonly PinnableNamespace[], hostname: string, sysctls: ReadonlyArray<readonly [string, string]>): Promise<Partial<Record<PinnableNamespace, string>>>;
 }
 
-const EXPECTED_ABI = 1;
+export type PinnableNamespace = 'net' | 'ipc' | 'uts';
+
+const EXPECTED_ABI = 2;
 
 export const ADDON_PATH = join(packageRoot, 'runtime', 'native', 'build', 'Release', 'cradle_native.node');
 

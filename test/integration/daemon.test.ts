@@ -74,9 +74,9 @@ describe('cradle daemon over its socket', function () {
   });
 
   it('answers UNIMPLEMENTED naming the RPC for what is not built yet', async () => {
-    const run = await grpcFailure(node.client().runtime.call('RunPodSandbox', { config: { metadata: { name: 'p' } } }));
-    expect(run.code).to.equal(Code.UNIMPLEMENTED);
-    expect(run.details).to.contain('RunPodSandbox');
+    const create = await grpcFailure(node.client().runtime.call('CreateContainer', { pod_sandbox_id: 'p' }));
+    expect(create.code).to.equal(Code.UNIMPLEMENTED);
+    expect(create.details).to.contain('CreateContainer');
     const pull = await grpcFailure(node.client().image.call('PullImage', { image: { image: 'busybox' } }));
     expect(pull.code).to.equal(Code.UNIMPLEMENTED);
     expect(pull.details).to.contain('PullImage');
@@ -84,7 +84,7 @@ describe('cradle daemon over its socket', function () {
 
   it('accepts a request larger than 64 MiB', async () => {
     const big = 'x'.repeat(65 * 1024 * 1024);
-    const err = await grpcFailure(node.client().runtime.call('RunPodSandbox', { config: { annotations: { big } } }, { timeoutMs: 30_000 }));
+    const err = await grpcFailure(node.client().runtime.call('CreateContainer', { config: { annotations: { big } } }, { timeoutMs: 30_000 }));
     // Reaching the handler (not RESOURCE_EXHAUSTED) shows the message was received whole.
     expect(err.code).to.equal(Code.UNIMPLEMENTED);
   });

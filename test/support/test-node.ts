@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -25,7 +25,7 @@ format = "json"
 
 [cni]
 conf_dir = "${dir}/cni/net.d"
-bin_dirs = ["/usr/lib/cni"]
+bin_dirs = ["${dir}/cni/bin", "/usr/lib/cni"]
 `;
 }
 
@@ -69,14 +69,41 @@ export class TestNode {
     const node = new TestNode(dir);
     liveNodes.add(node);
     mkdirSync(node.cniConfDir, { recursive: true });
+    mkdirSync(join(dir, 'cni', 'bin'), { recursive: true });
     writeFileSync(node.configPath, options.config ?? testConfigToml(dir));
+    await node.startHolder();
+    return node;
+  }
+
+  /** The namespaces of the node: a new network and mount namespace, with lo up. */
+  private async startHolder(): Promise<void> {
+    const node = this;
     node.holder = spawnTracked('unshare', ['--net', '--mount', '--propagation', 'private', '--', 'sh', '-c', 'ip link set lo up && exec sleep infinity'], {
       stdio: 'ignore',
     });
     const holderPid = node.holder.pid as number;
     // The namespaces exist once the holder has exec'd sleep.
     await waitFor('namespace holder', () => (readlinkSync(`/proc/${holderPid}/exe`).includes('sleep') ? true : undefined));
-    return node;
+  }
+
+  /**
+   * What a host reboot does to the runtime's world: every process and mount
+   * is gone, the network namespace is new, and the run dir is empty. The
+   * persistent root stays.
+   */
+  async reboot(): Promise<void> {
+    if (this.current) await this.stopDaemon('SIGKILL');
+    if (this.holder && this.holder.exitCode === null) {
+      this.holder.kill('SIGKILL');
+      await exited(this.holder);
+    }
+    rmSync(join(this.dir, 'run'), { recursive: true, force: true });
+    await this.startHolder();
+  }
+
+  /** The daemon's view of mounts (it runs in the node's mount namespace). */
+  mountinfo(): string {
+    return readFileSync(`/proc/${this.holderPid}/mountinfo`, 'utf8');
   }
 
   get holderPid(): number {

@@ -1,0 +1,8 @@
+import { randomBytes } from 'node:crypto';
+
+/** A new object id: 64 lowercase hex characters, as kubelet and crictl expect. */
+export function newId(): string {
+  return randomBytes(32).toString('hex');
+}
+
+export const ID_PATTERN = /^[0-9a-f]{64}$/;

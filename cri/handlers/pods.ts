@@ -1,0 +1,198 @@
+import { nowNs } from '../../core/clock.js';
+import { InvalidArgumentError } from '../../core/errors.js';
+import type { PortMapping } from '../../network/pod-network.js';
+import type { PodNetworks } from '../../network/pod-network.js';
+import type { SandboxManager, SandboxFilter } from '../../sandbox/sandbox-manager.js';
+import type { NamespaceMode as DomainNamespaceMode, SandboxRecord, SandboxSpec } from '../../sandbox/sandbox-spec.js';
+import {
+  NamespaceMode,
+  PodSandboxState,
+  Protocol,
+  type PodSandbox,
+  type PodSandboxConfig,
+  type PodSandboxFilter,
+  type RuntimeServiceMethods,
+} from '../generated/api.js';
+import type { Init, ServiceHandlers } from '../service-types.js';
+
+const NAMESPACE_MODES: Record<NamespaceMode, DomainNamespaceMode> = {
+  [NamespaceMode.POD]: 'pod',
+  [NamespaceMode.CONTAINER]: 'container',
+  [NamespaceMode.NODE]: 'node',
+  [NamespaceMode.TARGET]: 'target',
+};
+
+const PROTOCOLS: Record<Protocol, PortMapping['protocol']> = {
+  [Protocol.TCP]: 'tcp',
+  [Protocol.UDP]: 'udp',
+  [Protocol.SCTP]: 'sctp',
+};
+
+function namespaceMode(mode: NamespaceMode, field: string): DomainNamespaceMode {
+  const m = NAMESPACE_MODES[mode];
+  if (m === undefined) throw new InvalidArgumentError(`${field}: unknown namespace mode ${mode}`);
+  return m;
+}
+
+function toCriMode(mode: DomainNamespaceMode): NamespaceMode {
+  return Number(Object.entries(NAMESPACE_MODES).find(([, m]) => m === mode)?.[0] ?? NamespaceMode.POD) as NamespaceMode;
+}
+
+/** PodSandboxConfig → the domain's SandboxSpec, refusing what Cradle cannot honour. */
+export function sandboxSpecFrom(config: PodSandboxConfig | undefined, runtimeHandler: string): SandboxSpec {
+  if (!config) throw new InvalidArgumentError('config is required');
+  const meta = config.metadata;
+  if (!meta) throw new InvalidArgumentError('config.metadata is required');
+  for (const field of ['name', 'namespace', 'uid'] as const) {
+    if (meta[field] === '') throw new InvalidArgumentError(`config.metadata.${field} is empty`);
+  }
+  const ns = config.linux?.security_context?.namespace_options;
+  if (ns?.userns_options && ns.userns_options.mode !== NamespaceMode.NODE) {
+    throw new InvalidArgumentError('user namespaces are not supported by this runtime (Status reports user_namespaces: false)');
+  }
+  const dns = config.dns_config;
+  return {
+    name: meta.name,
+    namespace: meta.namespace,
+    uid: meta.uid,
+    attempt: meta.attempt,
+    hostname: config.hostname,
+    logDirectory: config.log_directory,
+    dns: dns ? { servers: dns.servers, searches: dns.searches, options: dns.options } : undefined,
+    portMappings: config.port_mappings.map((p, i) => {
+      const protocol = PROTOCOLS[p.protocol];
+      if (protocol === undefined) throw new InvalidArgumentError(`config.port_mappings[${i}]: unknown protocol ${p.protocol}`);
+      if (p.host_port < 0 || p.host_port > 65535 || p.container_port < 0 || p.container_port > 65535) {
+        throw new InvalidArgumentError(`config.port_mappings[${i}]: ports must be within 0-65535`);
+      }
+      return { protocol, containerPort: p.container_port, hostPort: p.host_port, hostIp: p.host_ip };
+    }),
+    labels: { ...config.labels },
+    annotations: { ...config.annotations },
+    runtimeHandler,
+    cgroupParent: config.linux?.cgroup_parent ?? '',
+    namespaces: {
+      network: namespaceMode(ns?.network ?? NamespaceMode.POD, 'namespace_options.network'),
+      pid: namespaceMode(ns?.pid ?? NamespaceMode.POD, 'namespace_options.pid'),
+      ipc: namespaceMode(ns?.ipc ?? NamespaceMode.POD, 'namespace_options.ipc'),
+      targetId: ns?.target_id ?? '',
+    },
+    sysctls: { ...(config.linux?.sysctls ?? {}) },
+  };
+}
+
+function criState(rec: SandboxRecord): PodSandboxState {
+  return rec.state === 'ready' ? PodSandboxState.SANDBOX_READY : PodSandboxState.SANDBOX_NOTREADY;
+}
+
+function metadata(rec: SandboxRecord) {
+  return { name: rec.spec.name, uid: rec.spec.uid, namespace: rec.spec.namespace, attempt: rec.spec.attempt };
+}
+
+function listItem(rec: SandboxRecord): Init<PodSandbox> {
+  return {
+    id: rec.id,
+    metadata: metadata(rec),
+    state: criState(rec),
+    created_at: rec.createdAt,
+    labels: rec.spec.labels,
+    annotations: rec.spec.annotations,
+    runtime_handler: rec.spec.runtimeHandler,
+  };
+}
+
+function domainFilter(filter: PodSandboxFilter | undefined): SandboxFilter {
+  if (!filter) return {};
+  return {
+    id: filter.id || undefined,
+    state: filter.state ? (filter.state.state === PodSandboxState.SANDBOX_READY ? 'ready' : 'notready') : undefined,
+    labels: Object.keys(filter.label_selector).length > 0 ? filter.label_selector : undefined,
+  };
+}
+
+function requireId(id: string): string {
+  if (id === '') throw new InvalidArgumentError('pod_sandbox_id is empty');
+  return id;
+}
+
+/** How many sandboxes go in one StreamPodSandboxes message. */
+const STREAM_CHUNK = 100;
+
+export function podHandlers(sandboxes: SandboxManager, networks: PodNetworks): ServiceHandlers<RuntimeServiceMethods> {
+  return {
+    RunPodSandbox: async (req, ctx) => {
+      const rec = await sandboxes.run(sandboxSpecFrom(req.config, req.runtime_handler), ctx.signal);
+      return { pod_sandbox_id: rec.id };
+    },
+
+    StopPodSandbox: async (req) => {
+      await sandboxes.stop(requireId(req.pod_sandbox_id));
+      return {};
+    },
+
+    RemovePodSandbox: async (req) => {
+      await sandboxes.remove(requireId(req.pod_sandbox_id));
+      return {};
+    },
+
+    PodSandboxStatus: async (req) => {
+      const rec = sandboxes.get(requireId(req.pod_sandbox_id));
+      const [ip = '', ...more] = rec.ips;
+      return {
+        status: {
+          id: rec.id,
+          metadata: metadata(rec),
+          state: criState(rec),
+          created_at: rec.createdAt,
+          network: { ip, additional_ips: more.map((a) => ({ ip: a })) },
+          linux: {
+            namespaces: {
+              options: {
+                network: toCriMode(rec.spec.namespaces.network),
+                pid: toCriMode(rec.spec.namespaces.pid),
+                ipc: toCriMode(rec.spec.namespaces.ipc),
+                target_id: rec.spec.namespaces.targetId,
+              },
+            },
+          },
+          labels: rec.spec.labels,
+          annotations: rec.spec.annotations,
+          runtime_handler: rec.spec.runtimeHandler,
+        },
+        info: req.verbose ? { info: verboseInfo(rec, sandboxes) } : {},
+        timestamp: nowNs(),
+      };
+    },
+
+    ListPodSandbox: async (req) => ({ items: sandboxes.list(domainFilter(req.filter)).map(listItem) }),
+
+    StreamPodSandboxes: async function* (req) {
+      const items = sandboxes.list(domainFilter(req.filter)).map(listItem);
+      for (let i = 0; i < items.length; i += STREAM_CHUNK) yield { pod_sandboxes: items.slice(i, i + STREAM_CHUNK) };
+    },
+
+    UpdateRuntimeConfig: async (req) => {
+      const cidr = req.runtime_config?.network_config?.pod_cidr;
+      if (cidr) networks.setPodCidr(cidr);
+      return {};
+    },
+  };
+}
+
+function verboseInfo(rec: SandboxRecord, sandboxes: SandboxManager): string {
+  return JSON.stringify(
+    {
+      id: rec.id,
+      createdAt: rec.createdAt.toString(),
+      state: rec.state,
+      namespaces: rec.pins,
+      ips: rec.ips,
+      networkAttached: rec.networkAttached,
+      shm: rec.shmMounted ? sandboxes.shmPath(rec.id) : '',
+      files: { hostname: sandboxes.podFile(rec.id, 'hostname'), hosts: sandboxes.podFile(rec.id, 'hosts'), resolvConf: sandboxes.podFile(rec.id, 'resolv.conf') },
+      config: rec.spec,
+    },
+    null,
+    0,
+  );
+}

@@ -1,0 +1,104 @@
+import { spawn } from 'node:child_process';
+import { access, constants } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CradleError, DeadlineExceededError, errorMessage, InternalError, NotFoundError } from '../core/errors.js';
+
+export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'VERSION' | 'STATUS' | 'GC';
+
+export interface CniInvocation {
+  command: CniCommand;
+  containerId: string;
+  netns: string;
+  ifName: string;
+  /** `K=V;K=V` */
+  args: string;
+  binDirs: readonly string[];
+  timeoutMs: number;
+}
+
+/** A CNI plugin's own error: its exit code and its JSON (code, msg, details). */
+export class CniPluginError extends CradleError {
+  constructor(
+    readonly plugin: string,
+    readonly command: CniCommand,
+    readonly exitCode: number | null,
+    readonly cniCode: number | undefined,
+    readonly msg: string,
+    readonly details: string,
+  ) {
+    const code = cniCode === undefined ? '' : ` (CNI error code ${cniCode})`;
+    const more = details ? `: ${details}` : '';
+    super('Internal', `CNI plugin ${plugin} ${command} failed with exit code ${String(exitCode)}${code}: ${msg}${more}`);
+  }
+}
+
+export async function findPlugin(type: string, binDirs: readonly string[]): Promise<string> {
+  for (const dir of binDirs) {
+    const path = join(dir, type);
+    try {
+      await access(path, constants.X_OK);
+      return path;
+    } catch {
+      // next dir
+    }
+  }
+  throw new NotFoundError(`CNI plugin "${type}" not found in ${binDirs.join(', ')}`);
+}
+
+interface PluginError {
+  code?: unknown;
+  msg?: unknown;
+  details?: unknown;
+}
+
+/** Runs one plugin with the CNI environment and `config` on stdin; returns its parsed stdout. */
+export async function invokePlugin(type: string, config: object, inv: CniInvocation): Promise<Record<string, unknown> | undefined> {
+  const path = await findPlugin(type, inv.binDirs);
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    CNI_COMMAND: inv.command,
+    CNI_CONTAINERID: inv.containerId,
+    CNI_NETNS: inv.netns,
+    CNI_IFNAME: inv.ifName,
+    CNI_ARGS: inv.args,
+    CNI_PATH: inv.binDirs.join(':'),
+  };
+  const { code, stdout, stderr, timedOut } = await new Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }>((resolve, reject) => {
+    const child = spawn(path, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, inv.timeoutMs);
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new InternalError(`cannot run CNI plugin ${path}: ${errorMessage(e)}`));
+    });
+    child.on('close', (c) => {
+      clearTimeout(timer);
+      resolve({ code: c, stdout: out, stderr: err, timedOut });
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(JSON.stringify(config));
+  });
+  if (timedOut) throw new DeadlineExceededError(`CNI plugin ${type} ${inv.command} did not finish within ${inv.timeoutMs} ms`);
+  let parsed: unknown;
+  try {
+    parsed = stdout.trim() === '' ? undefined : JSON.parse(stdout);
+  } catch {
+    parsed = undefined;
+  }
+  if (code !== 0) {
+    const e = (parsed ?? {}) as PluginError;
+    const msg = typeof e.msg === 'string' ? e.msg : (stderr.trim() || stdout.trim() || 'no error output');
+    throw new CniPluginError(type, inv.command, code, typeof e.code === 'number' ? e.code : undefined, msg, typeof e.details === 'string' ? e.details : '');
+  }
+  if (parsed !== undefined && (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))) {
+    throw new InternalError(`CNI plugin ${type} ${inv.command} printed something other than a JSON object: ${stdout.slice(0, 200)}`);
+  }
+  return parsed as Record<string, unknown> | undefined;
+}

@@ -1,0 +1,284 @@
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "errno_error.h"
+#include "exports.h"
+
+namespace cradle {
+
+namespace {
+
+struct NsKind {
+  const char* name;
+  int flag;
+};
+
+const NsKind kKinds[] = {{"net", CLONE_NEWNET}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}};
+
+// What the child reports through the status pipe: which step failed, errno.
+struct ChildStatus {
+  int step;  // 0 ok, 1 unshare, 2 sethostname, 3 sysctl open, 4 sysctl write, 5 loopback
+  int err;
+  int index;  // sysctl index for steps 3 and 4
+};
+
+bool WriteAll(int fd, const void* buf, size_t len) {
+  const char* p = static_cast<const char*>(buf);
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += n;
+    len -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+bool ReadAll(int fd, void* buf, size_t len) {
+  char* p = static_cast<char*>(buf);
+  while (len > 0) {
+    ssize_t n = read(fd, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    p += n;
+    len -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Runs in the forked child of a multi-threaded process: async-signal-safe
+// calls only, no allocation. Everything it needs was prepared before fork.
+[[noreturn]] void ChildMain(int flags, const char* hostname, size_t hostname_len,
+                            const std::vector<std::pair<std::string, std::string>>& sysctls, int status_fd, int wait_fd) {
+  ChildStatus st{0, 0, 0};
+  if (unshare(flags) != 0) {
+    st = {1, errno, 0};
+  } else if ((flags & CLONE_NEWUTS) && hostname_len > 0 && sethostname(hostname, hostname_len) != 0) {
+    st = {2, errno, 0};
+  } else {
+    for (size_t i = 0; i < sysctls.size() && st.step == 0; i++) {
+      int fd = open(sysctls[i].first.c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0) {
+        st = {3, errno, static_cast<int>(i)};
+        break;
+      }
+      const std::string& v = sysctls[i].second;
+      if (write(fd, v.data(), v.size()) < 0) st = {4, errno, static_cast<int>(i)};
+      close(fd);
+    }
+    // A new network namespace starts with lo down; pods expect it up
+    // whatever the CNI config says.
+    if (st.step == 0 && (flags & CLONE_NEWNET)) {
+      int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      struct ifreq ifr;
+      memset(&ifr, 0, sizeof(ifr));
+      memcpy(ifr.ifr_name, "lo", 3);
+      if (sock < 0 || ioctl(sock, SIOCGIFFLAGS, &ifr) != 0) {
+        st = {5, errno, 0};
+      } else {
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        if (ioctl(sock, SIOCSIFFLAGS, &ifr) != 0) st = {5, errno, 0};
+      }
+      if (sock >= 0) close(sock);
+    }
+  }
+  WriteAll(status_fd, &st, sizeof(st));
+  // Stay alive until the parent has bind-mounted our namespaces.
+  char byte;
+  while (read(wait_fd, &byte, 1) < 0 && errno == EINTR) {
+  }
+  _exit(st.step == 0 ? 0 : 1);
+}
+
+const char* StepName(int step) {
+  switch (step) {
+    case 1:
+      return "unshare";
+    case 2:
+      return "sethostname";
+    case 3:
+      return "open sysctl";
+    case 4:
+      return "write sysctl";
+    case 5:
+      return "bring up loopback";
+    default:
+      return "pin namespaces";
+  }
+}
+
+class PinWorker : public Napi::AsyncWorker {
+ public:
+  PinWorker(Napi::Env env, std::string dir, std::vector<std::string> kinds, std::string hostname,
+            std::vector<std::pair<std::string, std::string>> sysctls)
+      : Napi::AsyncWorker(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        dir_(std::move(dir)),
+        kinds_(std::move(kinds)),
+        hostname_(std::move(hostname)),
+        sysctls_(std::move(sysctls)) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    int flags = 0;
+    for (const auto& k : kinds_) {
+      for (const auto& kind : kKinds)
+        if (k == kind.name) flags |= kind.flag;
+    }
+    // Paths below /proc/sys (net/ipv4/ip_forward), validated in TypeScript.
+    std::vector<std::pair<std::string, std::string>> files;
+    for (const auto& kv : sysctls_) files.emplace_back("/proc/sys/" + kv.first, kv.second);
+    int status_pipe[2], wait_pipe[2];
+    if (pipe2(status_pipe, O_CLOEXEC) != 0) return Fail(errno, "pipe2", "");
+    if (pipe2(wait_pipe, O_CLOEXEC) != 0) {
+      int e = errno;
+      close(status_pipe[0]);
+      close(status_pipe[1]);
+      return Fail(e, "pipe2", "");
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+      int e = errno;
+      close(status_pipe[0]);
+      close(status_pipe[1]);
+      close(wait_pipe[0]);
+      close(wait_pipe[1]);
+      return Fail(e, "fork", "");
+    }
+    if (pid == 0) {
+      close(status_pipe[0]);
+      close(wait_pipe[1]);
+      ChildMain(flags, hostname_.c_str(), hostname_.size(), files, status_pipe[1], wait_pipe[0]);
+    }
+    close(status_pipe[1]);
+    close(wait_pipe[0]);
+    ChildStatus st{0, 0, 0};
+    bool got = ReadAll(status_pipe[0], &st, sizeof(st));
+    close(status_pipe[0]);
+    if (!got) st = {6, ECHILD, 0};
+    if (st.step == 0) PinAll(pid);
+    close(wait_pipe[1]);  // lets the child exit
+    int wstatus;
+    while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+    }
+    if (st.step != 0) {
+      std::string what = (st.step == 3 || st.step == 4) ? sysctls_[static_cast<size_t>(st.index)].first : "";
+      Fail(st.err, StepName(st.step), what);
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (err_ != 0) {
+      deferred_.Reject(ErrnoError(env, err_, syscall_.c_str(), path_).Value());
+      return;
+    }
+    Napi::Object out = Napi::Object::New(env);
+    for (const auto& p : pinned_) out.Set(p.first, Napi::String::New(env, p.second));
+    deferred_.Resolve(out);
+  }
+
+ private:
+  void Fail(int err, const char* syscall, const std::string& path) {
+    err_ = err;
+    syscall_ = syscall;
+    path_ = path;
+  }
+
+  // Bind-mounts /proc/PID/ns/KIND onto DIR/KIND; on failure undoes the earlier ones.
+  void PinAll(pid_t pid) {
+    for (const auto& k : kinds_) {
+      std::string target = dir_ + "/" + k;
+      std::string source = "/proc/" + std::to_string(pid) + "/ns/" + k;
+      int fd = open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+      if (fd < 0) {
+        Fail(errno, "open", target);
+        break;
+      }
+      close(fd);
+      if (mount(source.c_str(), target.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+        Fail(errno, "mount", target);
+        unlink(target.c_str());
+        break;
+      }
+      pinned_.emplace_back(k, target);
+    }
+    if (err_ != 0) {
+      for (const auto& p : pinned_) {
+        umount2(p.second.c_str(), MNT_DETACH);
+        unlink(p.second.c_str());
+      }
+      pinned_.clear();
+    }
+  }
+
+  Napi::Promise::Deferred deferred_;
+  std::string dir_;
+  std::vector<std::string> kinds_;
+  std::string hostname_;
+  std::vector<std::pair<std::string, std::string>> sysctls_;
+  std::vector<std::pair<std::string, std::string>> pinned_;
+  int err_ = 0;
+  std::string syscall_;
+  std::string path_;
+};
+
+// pinNamespaces(dir, kinds: ('net'|'ipc'|'uts')[], hostname, sysctls: [path below /proc/sys, value][])
+//   -> Promise<{ net?: path, ipc?: path, uts?: path }>
+Napi::Value PinNamespaces(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string dir, hostname;
+  if (!StringArg(info, 0, "dir", &dir)) return env.Undefined();
+  if (info.Length() < 4 || !info[1].IsArray() || !info[3].IsArray()) {
+    Napi::TypeError::New(env, "pinNamespaces(dir, kinds[], hostname, sysctls[])").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (!StringArg(info, 2, "hostname", &hostname)) return env.Undefined();
+  std::vector<std::string> kinds;
+  Napi::Array ka = info[1].As<Napi::Array>();
+  for (uint32_t i = 0; i < ka.Length(); i++) {
+    std::string k = ka.Get(i).As<Napi::String>().Utf8Value();
+    bool known = false;
+    for (const auto& kind : kKinds) known = known || k == kind.name;
+    if (!known) {
+      Napi::TypeError::New(env, "unknown namespace kind: " + k).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    kinds.push_back(k);
+  }
+  std::vector<std::pair<std::string, std::string>> sysctls;
+  Napi::Array sa = info[3].As<Napi::Array>();
+  for (uint32_t i = 0; i < sa.Length(); i++) {
+    Napi::Array pair = sa.Get(i).As<Napi::Array>();
+    sysctls.emplace_back(pair.Get(0u).As<Napi::String>().Utf8Value(), pair.Get(1u).As<Napi::String>().Utf8Value());
+  }
+  auto* worker = new PinWorker(env, dir, kinds, hostname, sysctls);
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+}  // namespace
+
+void InitNamespaces(Napi::Env env, Napi::Object exports) {
+  exports.Set("pinNamespaces", Napi::Function::New(env, PinNamespaces, "pinNamespaces"));
+}
+
+}  // namespace cradle

@@ -1,0 +1,31 @@
+import { rm } from 'node:fs/promises';
+import { errnoCode } from '../core/errors.js';
+import { loadNative, type PinnableNamespace } from '../runtime/native/index.js';
+
+export type Pins = Partial<Record<PinnableNamespace, string>>;
+
+export function pinNamespaces(dir: string, kinds: readonly PinnableNamespace[], hostname: string, sysctls: ReadonlyArray<readonly [string, string]>): Promise<Pins> {
+  if (kinds.length === 0) return Promise.resolve({});
+  return loadNative().pinNamespaces(dir, kinds, hostname, sysctls);
+}
+
+/** Unmounts a pin (or any mount point) and removes it; a pin already gone is fine. */
+export async function unmountAndRemove(path: string): Promise<void> {
+  const native = loadNative();
+  try {
+    await native.umount2(path, native.constants.MNT_DETACH | native.constants.UMOUNT_NOFOLLOW);
+  } catch (err) {
+    // EINVAL: not a mount point (already unmounted); ENOENT: not there at all.
+    if (errnoCode(err) !== 'EINVAL' && errnoCode(err) !== 'ENOENT') throw err;
+  }
+  await rm(path, { force: true, recursive: true });
+}
+
+export async function unpinNamespaces(pins: Pins): Promise<void> {
+  for (const path of Object.values(pins)) await unmountAndRemove(path);
+}
+
+/** A pin is alive when its file is still a mount of a namespace (not just an empty file left after a reboot). */
+export function pinAlive(path: string, mountinfo: string): boolean {
+  return mountinfo.split('\n').some((line) => line.split(' ')[4] === path);
+}

@@ -1,0 +1,308 @@
+import { readFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname as hostHostname } from 'node:os';
+import { join } from 'node:path';
+import { nowNs } from '../core/clock.js';
+import { errnoCode, errorMessage, InvalidArgumentError } from '../core/errors.js';
+import { IdIndex } from '../core/id-index.js';
+import { newId } from '../core/ids.js';
+import { KeyedLock } from '../core/keyed-lock.js';
+import type { Logger } from '../core/logger.js';
+import { NameRegistrar } from '../core/name-registrar.js';
+import { RecordStore } from '../core/record-store.js';
+import { UndoStack } from '../core/undo.js';
+import type { PodNetworks } from '../network/pod-network.js';
+import { loadNative, type PinnableNamespace } from '../runtime/native/index.js';
+import { pinAlive, pinNamespaces, unmountAndRemove, unpinNamespaces } from './namespace-pins.js';
+import { hostsFile, resolvConf } from './pod-files.js';
+import { sandboxName, type SandboxRecord, type SandboxSpec, type SandboxState } from './sandbox-spec.js';
+import { validateSysctls } from './sysctls.js';
+
+export interface SandboxManagerOptions {
+  /** Persistent state: records and pod files. */
+  root: string;
+  /** Volatile state: namespace pins and /dev/shm mounts. */
+  runroot: string;
+  shmSizeBytes: () => number;
+  runtimeHandlers: () => readonly string[];
+  defaultRuntimeHandler: () => string;
+  network: PodNetworks;
+  logger: Logger;
+}
+
+export interface SandboxFilter {
+  id?: string;
+  state?: SandboxState;
+  labels?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Pod sandbox lifecycle. A sandbox is a set of pinned namespaces (net, ipc,
+ * uts), a /dev/shm tmpfs, a CNI attachment, pod files for containers to
+ * mount, and a record. Every step of Run registers its undo, so a failed Run
+ * leaves nothing behind.
+ */
+export class SandboxManager {
+  private readonly sandboxes = new Map<string, SandboxRecord>();
+  private readonly names = new NameRegistrar('pod sandbox');
+  private readonly index = new IdIndex('pod sandbox');
+  private readonly locks = new KeyedLock();
+  private readonly store: RecordStore<SandboxRecord>;
+  /** Runs still in progress, by name: a kubelet retry waits for the first attempt. */
+  private readonly inflight = new Map<string, Promise<SandboxRecord>>();
+  /** Sandboxes whose RunPodSandbox caller gave up before the answer: its retry gets them. */
+  private readonly abandoned = new Set<string>();
+
+  constructor(private readonly opts: SandboxManagerOptions) {
+    this.store = new RecordStore<SandboxRecord>(join(opts.root, 'pods-records'), 'pod sandbox');
+  }
+
+  private podDir(id: string): string {
+    return join(this.opts.root, 'pods', id);
+  }
+
+  private podRunDir(id: string): string {
+    return join(this.opts.runroot, 'pods', id);
+  }
+
+  shmPath(id: string): string {
+    return join(this.podRunDir(id), 'shm');
+  }
+
+  /** Files containers bind-mount: hostname, hosts, resolv.conf. */
+  podFile(id: string, name: 'hostname' | 'hosts' | 'resolv.conf'): string {
+    return join(this.podDir(id), name);
+  }
+
+  async run(spec: SandboxSpec, signal?: AbortSignal): Promise<SandboxRecord> {
+    const name = sandboxName(spec);
+    const pending = this.inflight.get(name);
+    if (pending) await pending.catch(() => undefined);
+    const holder = this.names.holder(name);
+    if (holder !== undefined && this.abandoned.delete(holder)) {
+      const existing = this.sandboxes.get(holder);
+      if (existing) {
+        this.opts.logger.info('returning the pod sandbox an earlier, abandoned RunPodSandbox created', { id: holder, name });
+        return existing;
+      }
+    }
+    this.names.reserve(name, '(being created)');
+    const attempt = this.create(spec, name);
+    this.inflight.set(name, attempt);
+    try {
+      const record = await attempt;
+      if (signal?.aborted) this.abandoned.add(record.id);
+      return record;
+    } finally {
+      this.inflight.delete(name);
+    }
+  }
+
+  private async create(spec: SandboxSpec, name: string): Promise<SandboxRecord> {
+    const { logger, network } = this.opts;
+    const undo = new UndoStack();
+    undo.push('release name', () => this.names.release(name, '(being created)'));
+    try {
+      const handler = spec.runtimeHandler || this.opts.defaultRuntimeHandler();
+      if (!this.opts.runtimeHandlers().includes(handler)) {
+        throw new InvalidArgumentError(`runtime handler "${spec.runtimeHandler}" is not configured (configured: ${this.opts.runtimeHandlers().join(', ')})`);
+      }
+      const hostNetwork = spec.namespaces.network === 'node';
+      const hostIpc = spec.namespaces.ipc === 'node';
+      const sysctls = validateSysctls(spec.sysctls, spec.namespaces.network, spec.namespaces.ipc);
+      const id = newId();
+      const netRequest = (netns: string) => ({
+        podId: id,
+        name: spec.name,
+        namespace: spec.namespace,
+        uid: spec.uid,
+        netns,
+        portMappings: spec.portMappings,
+        dns: spec.dns,
+        annotations: spec.annotations,
+      });
+      // Bad annotations are the caller's error: find them before creating anything.
+      if (!hostNetwork) network.capabilityArgs(netRequest(''));
+
+      const runDir = this.podRunDir(id);
+      const dir = this.podDir(id);
+      await mkdir(join(runDir, 'ns'), { recursive: true, mode: 0o711 });
+      await mkdir(dir, { recursive: true, mode: 0o711 });
+      undo.push('remove pod directories', async () => {
+        await rm(runDir, { recursive: true, force: true });
+        await rm(dir, { recursive: true, force: true });
+      });
+
+      const kinds: PinnableNamespace[] = [];
+      if (!hostNetwork) kinds.push('net', 'uts');
+      if (!hostIpc) kinds.push('ipc');
+      const pins = await pinNamespaces(join(runDir, 'ns'), kinds, hostNetwork ? '' : spec.hostname, sysctls);
+      undo.push('unpin namespaces', () => unpinNamespaces(pins));
+
+      if (!hostIpc) {
+        const native = loadNative();
+        const shm = this.shmPath(id);
+        await mkdir(shm, { mode: 0o1777 });
+        await native.mount('shm', shm, 'tmpfs', native.constants.MS_NOSUID | native.constants.MS_NODEV | native.constants.MS_NOEXEC, `mode=1777,size=${this.opts.shmSizeBytes()}`);
+        undo.push('unmount /dev/shm', () => unmountAndRemove(shm));
+      }
+
+      let ips: string[] = [];
+      if (!hostNetwork) {
+        ips = await network.attach(netRequest(pins.net as string));
+        undo.push('detach pod network', () => network.detach(id, pins.net as string));
+      }
+
+      const podHostname = spec.hostname || hostHostname();
+      await writeFile(this.podFile(id, 'hostname'), podHostname + '\n');
+      await writeFile(this.podFile(id, 'hosts'), hostsFile(podHostname, ips));
+      await writeFile(this.podFile(id, 'resolv.conf'), resolvConf(spec.dns, await readHostResolvConf()));
+
+      const record: SandboxRecord = {
+        schema: 1,
+        id,
+        spec: { ...spec, runtimeHandler: spec.runtimeHandler },
+        createdAt: nowNs(),
+        state: 'ready',
+        pins,
+        ips,
+        networkAttached: !hostNetwork,
+        shmMounted: !hostIpc,
+      };
+      this.store.write(record);
+      undo.commit();
+      this.names.release(name, '(being created)');
+      this.names.reserve(name, id);
+      this.index.add(id);
+      this.sandboxes.set(id, record);
+      logger.info('pod sandbox ready', { id, name, ips });
+      return record;
+    } catch (err) {
+      await undo.rollback(logger);
+      throw err;
+    }
+  }
+
+  /** Tears down the network, /dev/shm and namespaces; the record stays (NOTREADY). Unknown ids succeed. */
+  async stop(idOrPrefix: string): Promise<void> {
+    const id = this.index.find(idOrPrefix);
+    if (id === undefined) return;
+    await this.locks.run(id, () => this.stopLocked(id));
+  }
+
+  private async stopLocked(id: string): Promise<void> {
+    let rec = this.sandboxes.get(id);
+    if (!rec) return;
+    if (rec.networkAttached) {
+      const netns = rec.pins.net ?? '';
+      await this.opts.network.detach(id, netns);
+      rec = this.save({ ...rec, networkAttached: false });
+    }
+    if (rec.shmMounted) {
+      await unmountAndRemove(this.shmPath(id));
+      rec = this.save({ ...rec, shmMounted: false });
+    }
+    if (Object.keys(rec.pins).length > 0 || rec.state !== 'notready') {
+      await unpinNamespaces(rec.pins);
+      rec = this.save({ ...rec, pins: {}, state: 'notready' });
+      this.opts.logger.info('pod sandbox stopped', { id });
+    }
+  }
+
+  /** Stops if needed and removes everything of the sandbox. Unknown ids succeed. */
+  async remove(idOrPrefix: string): Promise<void> {
+    const id = this.index.find(idOrPrefix);
+    if (id === undefined) return;
+    await this.locks.run(id, async () => {
+      const rec = this.sandboxes.get(id);
+      if (!rec) return;
+      await this.stopLocked(id);
+      await rm(this.podRunDir(id), { recursive: true, force: true });
+      await rm(this.podDir(id), { recursive: true, force: true });
+      this.store.remove(id);
+      this.sandboxes.delete(id);
+      this.index.delete(id);
+      this.names.release(sandboxName(rec.spec), id);
+      this.abandoned.delete(id);
+      this.opts.logger.info('pod sandbox removed', { id });
+    });
+  }
+
+  /** The sandbox for a full id or unique prefix; NotFound otherwise. */
+  get(idOrPrefix: string): SandboxRecord {
+    return this.sandboxes.get(this.index.resolve(idOrPrefix)) as SandboxRecord;
+  }
+
+  list(filter: SandboxFilter = {}): SandboxRecord[] {
+    const out: SandboxRecord[] = [];
+    for (const rec of this.sandboxes.values()) {
+      if (filter.id && !rec.id.startsWith(filter.id)) continue;
+      if (filter.state && rec.state !== filter.state) continue;
+      if (filter.labels && !Object.entries(filter.labels).every(([k, v]) => rec.spec.labels[k] === v)) continue;
+      out.push(rec);
+    }
+    return out;
+  }
+
+  private save(rec: SandboxRecord): SandboxRecord {
+    this.store.write(rec);
+    this.sandboxes.set(rec.id, rec);
+    return rec;
+  }
+
+  /**
+   * Rebuilds the in-memory view from records. Pins that no longer exist
+   * (the run dir was emptied by a reboot) make a pod NOTREADY; directories,
+   * mounts and CNI attachments without a record (a crash in the middle of
+   * Run) are cleaned up.
+   */
+  async recover(): Promise<void> {
+    const { logger } = this.opts;
+    const mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
+    for (let rec of this.store.loadAll(logger)) {
+      const pinsAlive = Object.values(rec.pins).every((p) => pinAlive(p, mountinfo));
+      if (rec.state === 'ready' && !pinsAlive) {
+        logger.warn('pod sandbox lost its namespaces (host rebooted?); it is NOTREADY now', { id: rec.id });
+        rec = { ...rec, state: 'notready', pins: {}, shmMounted: false };
+        this.store.write(rec);
+      }
+      this.sandboxes.set(rec.id, rec);
+      this.index.add(rec.id);
+      this.names.reserve(sandboxName(rec.spec), rec.id);
+    }
+    await this.removeOrphanDirs(mountinfo);
+    await this.opts.network.collectOrphans(new Set(this.sandboxes.keys()));
+    logger.info('pod sandboxes recovered', { count: this.sandboxes.size });
+  }
+
+  private async removeOrphanDirs(mountinfo: string): Promise<void> {
+    const mountPoints = mountinfo.split('\n').map((l) => l.split(' ')[4] ?? '');
+    for (const base of [join(this.opts.runroot, 'pods'), join(this.opts.root, 'pods')]) {
+      let entries: string[];
+      try {
+        entries = await readdir(base);
+      } catch (err) {
+        if (errnoCode(err) === 'ENOENT') continue;
+        throw err;
+      }
+      for (const id of entries) {
+        if (this.sandboxes.has(id)) continue;
+        const dir = join(base, id);
+        this.opts.logger.info('removing what an interrupted RunPodSandbox left', { dir });
+        // Deepest first, so nested mounts come off before their parents.
+        for (const mp of mountPoints.filter((m) => m.startsWith(dir + '/')).sort().reverse()) {
+          await unmountAndRemove(mp).catch((err: unknown) => this.opts.logger.warn('cannot unmount orphan', { path: mp, error: errorMessage(err) }));
+        }
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+  }
+}
+
+async function readHostResolvConf(): Promise<string> {
+  try {
+    return await readFile('/etc/resolv.conf', 'utf8');
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,47 @@
+import type { VersionedRecord } from '../core/record-store.js';
+import type { DnsConfig, PortMapping } from '../network/pod-network.js';
+import type { PinnableNamespace } from '../runtime/native/index.js';
+
+/** Where a pod's namespace comes from: its own (pod), each container's own, the host's, or another container's. */
+export type NamespaceMode = 'pod' | 'container' | 'node' | 'target';
+
+/** What a pod asks for: the CRI PodSandboxConfig in domain terms. */
+export interface SandboxSpec {
+  name: string;
+  namespace: string;
+  uid: string;
+  attempt: number;
+  hostname: string;
+  logDirectory: string;
+  dns: DnsConfig | undefined;
+  portMappings: PortMapping[];
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  runtimeHandler: string;
+  cgroupParent: string;
+  namespaces: { network: NamespaceMode; pid: NamespaceMode; ipc: NamespaceMode; targetId: string };
+  sysctls: Record<string, string>;
+}
+
+export type SandboxState = 'ready' | 'notready';
+
+export interface SandboxRecord extends VersionedRecord {
+  schema: 1;
+  spec: SandboxSpec;
+  /** Unix nanoseconds. */
+  createdAt: bigint;
+  state: SandboxState;
+  /** Bind-mounted namespace files; empty once stopped. */
+  pins: Partial<Record<PinnableNamespace, string>>;
+  /** Pod IPs from CNI, IPv4 first. */
+  ips: string[];
+  /** CNI ADD done and not yet undone by DEL. */
+  networkAttached: boolean;
+  /** The pod's /dev/shm tmpfs, while mounted. */
+  shmMounted: boolean;
+}
+
+/** The name kubelet's metadata reserves: `name_namespace_uid_attempt`. */
+export function sandboxName(spec: Pick<SandboxSpec, 'name' | 'namespace' | 'uid' | 'attempt'>): string {
+  return `${spec.name}_${spec.namespace}_${spec.uid}_${spec.attempt}`;
+}
