@@ -4,13 +4,22 @@ import { errnoCode, errorMessage } from './errors.js';
 import { ensureDir } from './fs-util.js';
 import type { Logger } from './logger.js';
 
-/** Serializes bigint as a tagged decimal string, so records keep nanosecond timestamps exactly. */
+/**
+ * bigint is written as `{"$bigint": "<decimal>"}` so records keep nanosecond
+ * timestamps exactly; '$' cannot start a Kubernetes label or annotation key,
+ * so no user map is mistaken for one.
+ */
 function replacer(_key: string, value: unknown): unknown {
-  return typeof value === 'bigint' ? `${value.toString()}n` : value;
+  return typeof value === 'bigint' ? { $bigint: value.toString() } : value;
 }
 
 function reviver(_key: string, value: unknown): unknown {
-  return typeof value === 'string' && /^-?\d+n$/.test(value) ? BigInt(value.slice(0, -1)) : value;
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    const keys = Object.keys(value);
+    const tagged = (value as { $bigint?: unknown }).$bigint;
+    if (keys.length === 1 && typeof tagged === 'string' && /^-?\d+$/.test(tagged)) return BigInt(tagged);
+  }
+  return value;
 }
 
 export interface VersionedRecord {

@@ -48,12 +48,23 @@ export async function addNetworkList(network: CniNetworkConfig, att: CniAttachme
   return prev ?? { cniVersion: network.cniVersion };
 }
 
-/** DEL through the list in reverse; from 0.4.0 on each plugin gets the cached ADD result. */
+/**
+ * DEL through the list in reverse; from 0.4.0 on each plugin gets the cached
+ * ADD result. Every plugin is asked even when one fails, so that one broken
+ * plugin does not leak what the others hold (an IP lease, iptables rules);
+ * the first failure is reported.
+ */
 export async function delNetworkList(network: CniNetworkConfig, att: CniAttachment, cached: Record<string, unknown> | undefined, opts: CniExecOptions): Promise<void> {
   const prev = versionAtLeast(network.cniVersion, 0, 4) ? cached : undefined;
+  let first: unknown;
   for (const plugin of [...network.plugins].reverse()) {
-    await invokePlugin(plugin.type, pluginConfig(network, plugin, att, prev), invocation('DEL', att, opts));
+    try {
+      await invokePlugin(plugin.type, pluginConfig(network, plugin, att, prev), invocation('DEL', att, opts));
+    } catch (err) {
+      first ??= err;
+    }
   }
+  if (first !== undefined) throw first;
 }
 
 /** CHECK (0.4.0+) through the list with the cached result; skipped where the config disables it. */

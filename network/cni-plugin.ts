@@ -64,13 +64,18 @@ export async function invokePlugin(type: string, config: object, inv: CniInvocat
     CNI_PATH: inv.binDirs.join(':'),
   };
   const { code, stdout, stderr, timedOut } = await new Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }>((resolve, reject) => {
-    const child = spawn(path, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    // Its own process group: on timeout the plugin and anything it started
+    // are killed together, and nothing holds its pipes open afterwards.
+    const child = spawn(path, [], { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     let out = '';
     let err = '';
-    let timedOut = false;
     const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
+      try {
+        process.kill(-(child.pid as number), 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+      resolve({ code: null, stdout: out, stderr: err, timedOut: true });
     }, inv.timeoutMs);
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
@@ -80,7 +85,7 @@ export async function invokePlugin(type: string, config: object, inv: CniInvocat
     });
     child.on('close', (c) => {
       clearTimeout(timer);
-      resolve({ code: c, stdout: out, stderr: err, timedOut });
+      resolve({ code: c, stdout: out, stderr: err, timedOut: false });
     });
     child.stdin.on('error', () => undefined);
     child.stdin.end(JSON.stringify(config));

@@ -157,6 +157,19 @@ describe('pod sandboxes', function () {
     await remove(again);
   });
 
+  it('gives a retry of a RunPodSandbox whose caller gave up the pod it created, not "name reserved"', async () => {
+    // kubelet retries with the same config when its deadline passes while the runtime is still working.
+    const config = podConfig('retry');
+    const first = await grpcFailure(node.client().runtime.call('RunPodSandbox', { config }, { timeoutMs: 20 }));
+    expect(first.code).to.equal(Code.DEADLINE_EXCEEDED);
+    const id = (await node.client().runtime.call('RunPodSandbox', { config })).pod_sandbox_id;
+    const pods = (await node.client().runtime.call('ListPodSandbox', { filter: { label_selector: { app: 'retry' } } })).items;
+    expect(pods.map((p) => p.id)).to.deep.equal([id]);
+    // Handed over once: a further identical request is a real duplicate.
+    expect((await grpcFailure(node.client().runtime.call('RunPodSandbox', { config }))).code).to.equal(Code.ALREADY_EXISTS);
+    await remove(id);
+  });
+
   it('succeeds in stopping and removing an unknown pod', async () => {
     await stop('0'.repeat(64));
     await remove('0'.repeat(64));
