@@ -8,6 +8,9 @@ import { errorMessage } from '../core/errors.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../core/logger.js';
 import { packageVersion } from '../core/package-info.js';
 import { runDaemon } from './daemon.js';
+import { formatBench, runBench, SCENARIOS, type Scenario } from './bench/bench.js';
+
+const DEFAULT_SOCKET = '/run/cradle/cradle.sock';
 
 const USAGE = `Usage: cradle <command> [flags]
 
@@ -17,6 +20,7 @@ Commands:
   daemon    run the CRI daemon
   config    print the effective configuration as TOML
   version   print version information
+  bench     load-test a CRI endpoint (Cradle's or another runtime's)
 
 Run "cradle <command> --help" for a command's flags.
 `;
@@ -47,6 +51,21 @@ and flags merged) as TOML.
 Flags:
   --default            print the embedded default config, with comments
 ${CONFIG_FLAGS_HELP}  -h, --help           show this help
+`,
+  bench: `Usage: cradle bench --endpoint SOCKET [flags]
+
+Sends CRI calls to a runtime and reports latency percentiles per RPC. Works
+against any CRI runtime, so runtimes can be compared under the same load.
+The pods scenario creates, stops and removes pods (namespace cradle-bench).
+
+Flags:
+  --endpoint SOCKET    CRI socket (default /run/cradle/cradle.sock)
+  --scenario NAME      version, status or pods (default version)
+  --count N            calls, or pods (default 100)
+  --concurrency N      calls in flight at once (default 1)
+  --host-network       pods: use the host network (no CNI)
+  --json               print the result as JSON
+  -h, --help           show this help
 `,
   version: `Usage: cradle version
 
@@ -120,9 +139,33 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`cradle ${packageVersion}\nCRI API: runtime.v1\nnode: ${process.version}\n`);
       return 0;
     }
+    case 'bench': {
+      const { values } = parse(rest, {
+        endpoint: { type: 'string' },
+        scenario: { type: 'string' },
+        count: { type: 'string' },
+        concurrency: { type: 'string' },
+        'host-network': { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      });
+      if (values.help) return help('bench');
+      const count = positiveInt('count', values.count ?? '100');
+      const concurrency = positiveInt('concurrency', values.concurrency ?? '1');
+      const scenario = oneOf<Scenario>('scenario', values.scenario ?? 'version', SCENARIOS) as Scenario;
+      const result = await runBench({ endpoint: values.endpoint ?? DEFAULT_SOCKET, scenario, count, concurrency, hostNetwork: values['host-network'] === true });
+      process.stdout.write(values.json ? JSON.stringify(result, (_k, v: unknown) => v) + '\n' : formatBench(result));
+      return result.rows.some((r) => r.errors > 0) ? 1 : 0;
+    }
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
   }
+}
+
+function positiveInt(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${flag} must be a whole number of at least 1, not ${JSON.stringify(value)}`);
+  return n;
 }
 
 function help(command: string): number {

@@ -62,6 +62,7 @@ export class Daemon {
       root: config.root,
       runroot: config.runroot,
       shmSizeBytes: () => parseQuantity(this.config.sandbox.shm_size) ?? 64 * 1024 * 1024,
+      podInit: () => this.config.sandbox.pod_init,
       runtimeHandlers: () => this.runtimes.list().map((h) => h.name),
       defaultRuntimeHandler: () => this.runtimes.defaultHandler,
       network: networks,

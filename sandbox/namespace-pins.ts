@@ -1,10 +1,12 @@
+import { readlinkSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { errnoCode } from '../core/errors.js';
 import { loadNative, type PinnableNamespace } from '../runtime/native/index.js';
 
-export type Pins = Partial<Record<PinnableNamespace, string>>;
+/** Namespace files of a pod: the pinned net/ipc/uts, and the pid namespace of its init. */
+export type Pins = Partial<Record<PinnableNamespace | 'pid', string>>;
 
-export function pinNamespaces(dir: string, kinds: readonly PinnableNamespace[], hostname: string, sysctls: ReadonlyArray<readonly [string, string]>): Promise<Pins> {
+export function pinNamespaces(dir: string, kinds: readonly PinnableNamespace[], hostname: string, sysctls: ReadonlyArray<readonly [string, string]>): Promise<Partial<Record<PinnableNamespace, string>>> {
   if (kinds.length === 0) return Promise.resolve({});
   return loadNative().pinNamespaces(dir, kinds, hostname, sysctls);
 }
@@ -28,4 +30,16 @@ export async function unpinNamespaces(pins: Pins): Promise<void> {
 /** A pin is alive when its file is still a mount of a namespace (not just an empty file left after a reboot). */
 export function pinAlive(path: string, mountinfo: string): boolean {
   return mountinfo.split('\n').some((line) => line.split(' ')[4] === path);
+}
+
+/**
+ * True when `pid` is still the init of the PID namespace pinned at `pin`
+ * (a recycled pid would be in another namespace).
+ */
+export function isPodInit(pid: number, pin: string): boolean {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/pid`) === `pid:[${statSync(pin).ino}]`;
+  } catch {
+    return false;
+  }
 }

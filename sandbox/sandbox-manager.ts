@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
 import { nowNs } from '../core/clock.js';
-import { errnoCode, errorMessage, InvalidArgumentError } from '../core/errors.js';
+import { errnoCode, errorMessage, FailedPreconditionError, InvalidArgumentError } from '../core/errors.js';
 import { IdIndex } from '../core/id-index.js';
 import { newId } from '../core/ids.js';
 import { KeyedLock } from '../core/keyed-lock.js';
@@ -12,8 +12,8 @@ import { NameRegistrar } from '../core/name-registrar.js';
 import { RecordStore } from '../core/record-store.js';
 import { UndoStack } from '../core/undo.js';
 import type { PodNetworks } from '../network/pod-network.js';
-import { loadNative, type PinnableNamespace } from '../runtime/native/index.js';
-import { pinAlive, pinNamespaces, unmountAndRemove, unpinNamespaces } from './namespace-pins.js';
+import { loadNative, type ExitWatch, type PinnableNamespace } from '../runtime/native/index.js';
+import { isPodInit, pinAlive, pinNamespaces, unmountAndRemove, unpinNamespaces, type Pins } from './namespace-pins.js';
 import { hostsFile, resolvConf } from './pod-files.js';
 import { sandboxName, type SandboxRecord, type SandboxSpec, type SandboxState } from './sandbox-spec.js';
 import { validateSysctls } from './sysctls.js';
@@ -24,6 +24,8 @@ export interface SandboxManagerOptions {
   /** Volatile state: namespace pins and /dev/shm mounts. */
   runroot: string;
   shmSizeBytes: () => number;
+  /** The init of pods with a pod-wide PID namespace (catatonit). */
+  podInit: () => string;
   runtimeHandlers: () => readonly string[];
   defaultRuntimeHandler: () => string;
   network: PodNetworks;
@@ -52,6 +54,8 @@ export class SandboxManager {
   private readonly inflight = new Map<string, Promise<SandboxRecord>>();
   /** Sandboxes whose RunPodSandbox caller gave up before the answer: its retry gets them. */
   private readonly abandoned = new Set<string>();
+  /** Exit watches on the PID-namespace inits, by sandbox id. */
+  private readonly initWatches = new Map<string, ExitWatch>();
 
   constructor(private readonly opts: SandboxManagerOptions) {
     this.store = new RecordStore<SandboxRecord>(join(opts.root, 'pods-records'), 'pod sandbox');
@@ -136,8 +140,16 @@ export class SandboxManager {
       const kinds: PinnableNamespace[] = [];
       if (!hostNetwork) kinds.push('net', 'uts');
       if (!hostIpc) kinds.push('ipc');
-      const pins = await pinNamespaces(join(runDir, 'ns'), kinds, hostNetwork ? '' : spec.hostname, sysctls);
+      const pins: Pins = await pinNamespaces(join(runDir, 'ns'), kinds, hostNetwork ? '' : spec.hostname, sysctls);
       undo.push('unpin namespaces', () => unpinNamespaces(pins));
+
+      let initPid: number | undefined;
+      if (spec.namespaces.pid === 'pod') {
+        const init = await this.spawnInit(pins, join(runDir, 'ns', 'pid'));
+        initPid = init.pid;
+        pins.pid = init.pin;
+        undo.push('stop the pod init', () => killInit(init.pid, init.pin));
+      }
 
       if (!hostIpc) {
         const native = loadNative();
@@ -165,6 +177,7 @@ export class SandboxManager {
         createdAt: nowNs(),
         state: 'ready',
         pins,
+        initPid,
         ips,
         networkAttached: !hostNetwork,
         shmMounted: !hostIpc,
@@ -175,12 +188,51 @@ export class SandboxManager {
       this.names.reserve(name, id);
       this.index.add(id);
       this.sandboxes.set(id, record);
+      this.watchInit(record);
       logger.info('pod sandbox ready', { id, name, ips });
       return record;
     } catch (err) {
       await undo.rollback(logger);
       throw err;
     }
+  }
+
+  /** PID 1 of a new PID namespace, inside the pod's net, ipc and uts namespaces. */
+  private async spawnInit(pins: Pins, pidPin: string): Promise<{ pid: number; pin: string }> {
+    const init = this.opts.podInit();
+    const join = [pins.net, pins.ipc, pins.uts].filter((p): p is string => p !== undefined);
+    try {
+      return await loadNative().spawnPodInit(join, init, ['-P'], pidPin);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') throw new FailedPreconditionError(`pod init ${init} does not exist; install catatonit or set sandbox.pod_init`);
+      throw err;
+    }
+  }
+
+  /** A pod whose PID 1 died can take no more containers: it turns NOTREADY, as soon as it happens. */
+  private watchInit(rec: SandboxRecord): void {
+    if (rec.initPid === undefined) return;
+    try {
+      this.initWatches.set(
+        rec.id,
+        loadNative().watchExit(rec.initPid, () => {
+          this.initWatches.delete(rec.id);
+          void this.locks.run(rec.id, async () => {
+            const now = this.sandboxes.get(rec.id);
+            if (!now || now.state !== 'ready' || now.initPid !== rec.initPid) return;
+            this.opts.logger.warn('pod init exited; the pod sandbox is NOTREADY', { id: rec.id, pid: rec.initPid });
+            this.save({ ...now, state: 'notready', initPid: undefined });
+          });
+        }),
+      );
+    } catch (err) {
+      this.opts.logger.warn('cannot watch pod init', { id: rec.id, error: errorMessage(err) });
+    }
+  }
+
+  private unwatchInit(id: string): void {
+    this.initWatches.get(id)?.close();
+    this.initWatches.delete(id);
   }
 
   /** Tears down the network, /dev/shm and namespaces; the record stays (NOTREADY). Unknown ids succeed. */
@@ -202,9 +254,11 @@ export class SandboxManager {
       await unmountAndRemove(this.shmPath(id));
       rec = this.save({ ...rec, shmMounted: false });
     }
+    this.unwatchInit(id);
+    if (rec.initPid !== undefined && rec.pins.pid !== undefined) await killInit(rec.initPid, rec.pins.pid);
     if (Object.keys(rec.pins).length > 0 || rec.state !== 'notready') {
       await unpinNamespaces(rec.pins);
-      rec = this.save({ ...rec, pins: {}, state: 'notready' });
+      rec = this.save({ ...rec, pins: {}, initPid: undefined, state: 'notready' });
       this.opts.logger.info('pod sandbox stopped', { id });
     }
   }
@@ -263,10 +317,15 @@ export class SandboxManager {
       const pinsAlive = Object.values(rec.pins).every((p) => pinAlive(p, mountinfo));
       if (rec.state === 'ready' && !pinsAlive) {
         logger.warn('pod sandbox lost its namespaces (host rebooted?); it is NOTREADY now', { id: rec.id });
-        rec = { ...rec, state: 'notready', pins: {}, shmMounted: false };
+        rec = { ...rec, state: 'notready', pins: {}, initPid: undefined, shmMounted: false };
+        this.store.write(rec);
+      } else if (rec.state === 'ready' && rec.initPid !== undefined && !isPodInit(rec.initPid, rec.pins.pid ?? '')) {
+        logger.warn('pod init exited while the daemon was down; the pod sandbox is NOTREADY', { id: rec.id, pid: rec.initPid });
+        rec = { ...rec, state: 'notready', initPid: undefined };
         this.store.write(rec);
       }
       this.sandboxes.set(rec.id, rec);
+      if (rec.state === 'ready') this.watchInit(rec);
       this.index.add(rec.id);
       this.names.reserve(sandboxName(rec.spec), rec.id);
     }
@@ -296,6 +355,16 @@ export class SandboxManager {
         await rm(dir, { recursive: true, force: true });
       }
     }
+  }
+}
+
+/** Ends a pod init, if `pid` still is that init (never a recycled pid). */
+async function killInit(pid: number, pin: string): Promise<void> {
+  if (!isPodInit(pid, pin)) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch (err) {
+    if (errnoCode(err) !== 'ESRCH') throw err;
   }
 }
 

@@ -1,6 +1,6 @@
 import type { VersionedRecord } from '../core/record-store.js';
 import type { DnsConfig, PortMapping } from '../network/pod-network.js';
-import type { PinnableNamespace } from '../runtime/native/index.js';
+import type { Pins } from './namespace-pins.js';
 
 /** Where a pod's namespace comes from: its own (pod), each container's own, the host's, or another container's. */
 export type NamespaceMode = 'pod' | 'container' | 'node' | 'target';
@@ -32,7 +32,9 @@ export interface SandboxRecord extends VersionedRecord {
   createdAt: bigint;
   state: SandboxState;
   /** Bind-mounted namespace files; empty once stopped. */
-  pins: Partial<Record<PinnableNamespace, string>>;
+  pins: Pins;
+  /** PID 1 of the pod's PID namespace (pid mode POD), while it runs. */
+  initPid: number | undefined;
   /** Pod IPs from CNI, IPv4 first. */
   ips: string[];
   /** CNI ADD done and not yet undone by DEL. */

@@ -24,7 +24,7 @@ export interface CradleConfig {
   runtimes: Record<string, RuntimeHandlerConfig>;
   conmon: { path: string };
   cni: { conf_dir: string; bin_dirs: string[]; plugin_timeout: string };
-  sandbox: { shm_size: string };
+  sandbox: { shm_size: string; pod_init: string };
   image: { insecure_registries: string[]; credentials_file: string; mirrors: Record<string, string[]> };
   streaming: { address: string; port: number; idle_timeout: string; token_ttl: string };
 }
@@ -71,6 +71,7 @@ export const CONFIG_SPEC: Spec = {
       type: 'table',
       fields: {
         shm_size: { type: 'quantity' },
+        pod_init: absolutePath,
       },
     },
     image: {

@@ -52,6 +52,9 @@ plugin_timeout = "1m"
 [sandbox]
 # Size of each pod's /dev/shm tmpfs (pods in the host's IPC namespace use the host's).
 shm_size = "64Mi"
+# PID 1 of pods that share a PID namespace (pid: POD, also what an unset
+# namespace option means); it must be a static binary that reaps orphans.
+pod_init = "/usr/bin/catatonit"
 
 [image]
 # Registries reached over plain http (host or host:port).

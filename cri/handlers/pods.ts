@@ -186,6 +186,7 @@ function verboseInfo(rec: SandboxRecord, sandboxes: SandboxManager): string {
       createdAt: rec.createdAt.toString(),
       state: rec.state,
       namespaces: rec.pins,
+      initPid: rec.initPid,
       ips: rec.ips,
       networkAttached: rec.networkAttached,
       shm: rec.shmMounted ? sandboxes.shmPath(rec.id) : '',

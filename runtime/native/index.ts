@@ -41,12 +41,24 @@ export interface NativeAddon {
    * and bind-mounts each namespace onto `<dir>/<kind>`. The daemon's own
    * namespaces are never changed. Nothing is left behind on failure.
    */
+  /**
+   * Starts `initPath args` as PID 1 of a new PID namespace, inside the
+   * namespaces whose files are given (net, ipc, uts pins), detached from
+   * the daemon, and bind-mounts that PID namespace onto `pidPin`.
+   */
+  spawnPodInit(joinFiles: readonly string[], initPath: string, args: readonly string[], pidPin: string): Promise<{ pid: number; pin: string }>;
+  /** Calls `onExit` once when `pid` exits (a pidfd on the event loop; no polling). Throws ESRCH if it is already gone. */
+  watchExit(pid: number, onExit: () => void): ExitWatch;
   pinNamespaces(dir: string, kinds: readonly PinnableNamespace[], hostname: string, sysctls: ReadonlyArray<readonly [string, string]>): Promise<Partial<Record<PinnableNamespace, string>>>;
 }
 
 export type PinnableNamespace = 'net' | 'ipc' | 'uts';
 
-const EXPECTED_ABI = 2;
+export interface ExitWatch {
+  close(): void;
+}
+
+const EXPECTED_ABI = 3;
 
 export const ADDON_PATH = join(packageRoot, 'runtime', 'native', 'build', 'Release', 'cradle_native.node');
 

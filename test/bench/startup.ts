@@ -1,7 +1,7 @@
 import { CriClient } from '../../cri/client.js';
 import { TestNode } from '../support/test-node.js';
 import { killAllTracked } from '../support/processes.js';
-import { fmtMs, summarize } from './stats.js';
+import { fmtMs, summarize } from '../../bin/bench/stats.js';
 
 /**
  * Time from spawning `cradle daemon` to its first answered Version, over

@@ -107,7 +107,7 @@ describe('pod sandboxes', function () {
     const info = await podInfo(node, id);
     const ip = info.ips[0] as string;
     expect(leases(node)).to.include(ip);
-    expect(podMounts(node).filter((m) => m.includes(id))).to.have.length(4); // net, uts, ipc, shm
+    expect(podMounts(node).filter((m) => m.includes(id))).to.have.length(5); // net, uts, ipc, pid, shm
     await stop(id);
     expect(leases(node)).not.to.include(ip);
     const s = await status(id);
@@ -203,6 +203,35 @@ describe('pod sandboxes', function () {
     for (const id of [a, b]) await remove(id);
   });
 
+  it('gives a pod-wide PID namespace an init that is PID 1, inside the pod namespaces', async () => {
+    const id = await run('pidns');
+    const info = (await podInfo(node, id)) as Awaited<ReturnType<typeof podInfo>> & { initPid: number; namespaces: { pid: string } };
+    const pid = info.initPid;
+    expect(readFileSync(`/proc/${pid}/status`, 'utf8')).to.match(/NSpid:\s+\d+\s+1\n/);
+    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]).to.equal('/usr/bin/catatonit');
+    const netInode = (await node.exec('stat', ['-L', '-c', '%i', info.namespaces.net as string])).stdout.trim();
+    expect((await node.exec('readlink', [`/proc/${pid}/ns/net`])).stdout.trim()).to.equal(`net:[${netInode}]`);
+    await stop(id);
+    await waitFor('the init to be gone', () => (existsSync(`/proc/${pid}`) ? undefined : true), 2000);
+    await remove(id);
+  });
+
+  it('creates no init for pods whose containers each get their own PID namespace', async () => {
+    const id = await run('pid-container', { linux: { security_context: { namespace_options: { pid: NamespaceMode.CONTAINER } } } });
+    const info = (await podInfo(node, id)) as Awaited<ReturnType<typeof podInfo>> & { initPid?: number; namespaces: { pid?: string } };
+    expect(info.initPid).to.equal(undefined);
+    expect(info.namespaces.pid).to.equal(undefined);
+    await remove(id);
+  });
+
+  it('turns a pod NOTREADY as soon as its init dies', async () => {
+    const id = await run('init-dies');
+    const { initPid } = (await podInfo(node, id)) as Awaited<ReturnType<typeof podInfo>> & { initPid: number };
+    process.kill(initPid, 'SIGKILL');
+    await waitFor('NOTREADY', async () => ((await status(id)).status?.state === PodSandboxState.SANDBOX_NOTREADY ? true : undefined), 2000);
+    await remove(id);
+  });
+
   it('resolves unique id prefixes for status', async () => {
     const id = await run('prefix');
     expect((await status(id.slice(0, 10))).status?.id).to.equal(id);
@@ -270,6 +299,11 @@ describe('pod sandboxes and the network', function () {
     // Names are reserved again after recovery.
     const list = await node.client().runtime.call('ListPodSandbox', {});
     expect(list.items.map((i) => i.id).sort()).to.deep.equal([a, b].sort());
+    // The init survived the restart and is watched again.
+    const { initPid } = (await podInfo(node, b)) as Awaited<ReturnType<typeof podInfo>> & { initPid: number };
+    expect(existsSync(`/proc/${initPid}`)).to.equal(true);
+    process.kill(initPid, 'SIGKILL');
+    await waitFor('NOTREADY', async () => ((await node.client().runtime.call('PodSandboxStatus', { pod_sandbox_id: b })).status?.state === PodSandboxState.SANDBOX_NOTREADY ? true : undefined), 2000);
     for (const id of [a, b]) await node.client().runtime.call('RemovePodSandbox', { pod_sandbox_id: id });
     expect(leases(node)).to.deep.equal([]);
   });

@@ -1,10 +1,10 @@
-import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { CriClient } from '../../cri/client.js';
 import { packageRoot } from '../../core/package-info.js';
-import { exited, run, spawnTracked, type ExitStatus, type RunResult } from './processes.js';
+import { exited, killAllTracked, run, spawnTracked, type ExitStatus, type RunResult } from './processes.js';
 import { waitFor } from './wait.js';
 
 export const CRADLE_BIN = join(packageRoot, 'dist', 'bin', 'cradle.js');
@@ -171,7 +171,33 @@ export class TestNode {
     return status;
   }
 
-  /** Ends the daemon and the namespace holder, and removes the node's directory. */
+  /**
+   * Processes inside the node's mount namespace other than the holder:
+   * what the runtime under test started (conmon, shims, containers). They
+   * are ours to end, found by namespace rather than by name.
+   */
+  namespaceMembers(): number[] {
+    const holder = this.holderPid;
+    let mnt: string;
+    try {
+      mnt = readlinkSync(`/proc/${holder}/ns/mnt`);
+    } catch {
+      return [];
+    }
+    const out: number[] = [];
+    for (const entry of readdirSync('/proc')) {
+      const pid = Number(entry);
+      if (!Number.isInteger(pid) || pid === holder || pid === process.pid) continue;
+      try {
+        if (readlinkSync(`/proc/${pid}/ns/mnt`) === mnt) out.push(pid);
+      } catch {
+        // exited meanwhile
+      }
+    }
+    return out;
+  }
+
+  /** Ends the daemon, whatever it left running in the node, and the holder; removes the node's directory. */
   async destroy(): Promise<void> {
     liveNodes.delete(this);
     this.clientCache?.close();
@@ -179,12 +205,44 @@ export class TestNode {
     if (this.current && this.current.process.exitCode === null && this.current.process.signalCode === null) {
       await this.stopDaemon('SIGTERM', 10_000).catch(() => undefined);
     }
+    for (const pid of this.namespaceMembers()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
     if (this.holder && this.holder.exitCode === null) {
       this.holder.kill('SIGKILL');
       await exited(this.holder);
     }
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * On SIGINT/SIGTERM (an interrupted run) nothing async can be awaited: end
+ * what each node runs, by pid, so its namespaces and mounts go away with it.
+ */
+function emergencyTeardown(): void {
+  for (const node of liveNodes) {
+    for (const pid of node.namespaceMembers()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  }
+  killAllTracked();
+  for (const node of liveNodes) rmSync(node.dir, { recursive: true, force: true });
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    emergencyTeardown();
+    process.exit(130);
+  });
 }
 
 export async function destroyAllNodes(): Promise<void> {

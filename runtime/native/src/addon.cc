@@ -7,10 +7,11 @@ namespace cradle {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("constants", Napi::Object::New(env));
   // Lets the TypeScript loader refuse an addon built from other sources.
-  exports.Set("abiVersion", Napi::Number::New(env, 2));
+  exports.Set("abiVersion", Napi::Number::New(env, 3));
   InitLock(env, exports);
   InitMount(env, exports);
   InitNamespaces(env, exports);
+  InitPodInit(env, exports);
   return exports;
 }
 

@@ -6,5 +6,6 @@ namespace cradle {
 void InitLock(Napi::Env env, Napi::Object exports);
 void InitMount(Napi::Env env, Napi::Object exports);
 void InitNamespaces(Napi::Env env, Napi::Object exports);
+void InitPodInit(Napi::Env env, Napi::Object exports);
 
 }  // namespace cradle

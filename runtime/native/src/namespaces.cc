@@ -99,7 +99,10 @@ bool ReadAll(int fd, void* buf, size_t len) {
     }
   }
   WriteAll(status_fd, &st, sizeof(st));
-  // Stay alive until the parent has bind-mounted our namespaces.
+  // Stay alive until the parent has bind-mounted our namespaces. The parent
+  // sends a byte rather than closing the pipe: children forked by other
+  // threads at the same moment inherit copies of its write end, so EOF could
+  // be held off indefinitely.
   char byte;
   while (read(wait_fd, &byte, 1) < 0 && errno == EINTR) {
   }
@@ -174,7 +177,9 @@ class PinWorker : public Napi::AsyncWorker {
     close(status_pipe[0]);
     if (!got) st = {6, ECHILD, 0};
     if (st.step == 0) PinAll(pid);
-    close(wait_pipe[1]);  // lets the child exit
+    const char go = 1;
+    WriteAll(wait_pipe[1], &go, 1);  // lets the child exit
+    close(wait_pipe[1]);
     int wstatus;
     while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
     }
