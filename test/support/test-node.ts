@@ -93,6 +93,7 @@ export class TestNode {
    */
   async reboot(): Promise<void> {
     if (this.current) await this.stopDaemon('SIGKILL');
+    this.killNamespaceMembers();
     if (this.holder && this.holder.exitCode === null) {
       this.holder.kill('SIGKILL');
       await exited(this.holder);
@@ -197,6 +198,16 @@ export class TestNode {
     return out;
   }
 
+  killNamespaceMembers(): void {
+    for (const pid of this.namespaceMembers()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+
   /** Ends the daemon, whatever it left running in the node, and the holder; removes the node's directory. */
   async destroy(): Promise<void> {
     liveNodes.delete(this);
@@ -205,13 +216,7 @@ export class TestNode {
     if (this.current && this.current.process.exitCode === null && this.current.process.signalCode === null) {
       await this.stopDaemon('SIGTERM', 10_000).catch(() => undefined);
     }
-    for (const pid of this.namespaceMembers()) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    this.killNamespaceMembers();
     if (this.holder && this.holder.exitCode === null) {
       this.holder.kill('SIGKILL');
       await exited(this.holder);
@@ -225,15 +230,7 @@ export class TestNode {
  * what each node runs, by pid, so its namespaces and mounts go away with it.
  */
 function emergencyTeardown(): void {
-  for (const node of liveNodes) {
-    for (const pid of node.namespaceMembers()) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
-  }
+  for (const node of liveNodes) node.killNamespaceMembers();
   killAllTracked();
   for (const node of liveNodes) rmSync(node.dir, { recursive: true, force: true });
 }
