@@ -49,15 +49,11 @@ export class Daemon {
     this.config = config;
     this.log = createLogger(config.log.level, config.log.format);
     const logger = this.log.logger;
-    this.network = new NetworkReadiness(config.cni.conf_dir, logger.child({ component: 'network' }));
+    const cniExec = () => ({ binDirs: this.config.cni.bin_dirs, timeoutMs: parseDuration(this.config.cni.plugin_timeout) ?? 60_000 });
+    this.network = new NetworkReadiness(config.cni.conf_dir, logger.child({ component: 'network' }), cniExec);
     ensureDir(config.root, 0o711);
     ensureDir(config.runroot, 0o711);
-    const networks = new PodNetworks(
-      this.network,
-      new CniCache(join(config.root, 'cni-cache')),
-      () => ({ binDirs: this.config.cni.bin_dirs, timeoutMs: parseDuration(this.config.cni.plugin_timeout) ?? 60_000 }),
-      logger.child({ component: 'network' }),
-    );
+    const networks = new PodNetworks(this.network, new CniCache(join(config.root, 'cni-cache')), cniExec, logger.child({ component: 'network' }));
     this.sandboxes = new SandboxManager({
       root: config.root,
       runroot: config.runroot,

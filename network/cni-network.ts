@@ -16,7 +16,7 @@ export interface CniExecOptions {
   timeoutMs: number;
 }
 
-function versionAtLeast(version: string, major: number, minor: number): boolean {
+export function versionAtLeast(version: string, major: number, minor: number): boolean {
   const [a = 0, b = 0] = version.split('.').map((x) => Number.parseInt(x, 10));
   return a > major || (a === major && b >= minor);
 }
@@ -80,4 +80,46 @@ export function resultIps(result: Record<string, unknown>): string[] {
   const ips = Array.isArray(result.ips) ? (result.ips as Array<{ address?: unknown }>) : [];
   const addrs = ips.map((i) => (typeof i.address === 'string' ? (i.address.split('/')[0] ?? '') : '')).filter((a) => a !== '');
   return [...addrs.filter((a) => !a.includes(':')), ...addrs.filter((a) => a.includes(':'))];
+}
+
+const NO_CONTAINER: CniAttachment = { containerId: '', netns: '', ifName: '', args: '', capabilityArgs: {} };
+
+/** STATUS (CNI 1.1.0+): can the plugins add pods now? Throws the first plugin's error. */
+export async function statusNetworkList(network: CniNetworkConfig, opts: CniExecOptions): Promise<void> {
+  if (!versionAtLeast(network.cniVersion, 1, 1)) return;
+  for (const plugin of network.plugins) {
+    await invokePlugin(plugin.type, pluginConfig(network, plugin, NO_CONTAINER, undefined), invocation('STATUS', NO_CONTAINER, opts));
+  }
+}
+
+export interface ValidAttachment {
+  containerID: string;
+  ifname: string;
+}
+
+/**
+ * GC (CNI 1.1.0+): plugins release whatever they hold for attachments not
+ * in `valid` (leases and rules of pods lost in a crash).
+ */
+export async function gcNetworkList(network: CniNetworkConfig, valid: readonly ValidAttachment[], opts: CniExecOptions): Promise<void> {
+  if (!versionAtLeast(network.cniVersion, 1, 1)) return;
+  for (const plugin of network.plugins) {
+    const conf = { ...pluginConfig(network, plugin, NO_CONTAINER, undefined), 'cni.dev/valid-attachments': valid };
+    await invokePlugin(plugin.type, conf, invocation('GC', NO_CONTAINER, opts));
+  }
+}
+
+/**
+ * VERSION: the spec versions each plugin of the list speaks. Throws when
+ * one cannot handle the list's cniVersion, naming the plugin and what it
+ * supports; plugins that answer nothing are taken at their word later.
+ */
+export async function checkPluginVersions(network: CniNetworkConfig, opts: CniExecOptions): Promise<void> {
+  for (const plugin of network.plugins) {
+    const out = await invokePlugin(plugin.type, { cniVersion: network.cniVersion }, invocation('VERSION', NO_CONTAINER, opts));
+    const supported = Array.isArray(out?.supportedVersions) ? (out.supportedVersions as unknown[]).filter((v): v is string => typeof v === 'string') : undefined;
+    if (supported && !supported.includes(network.cniVersion)) {
+      throw new Error(`CNI plugin ${plugin.type} does not support cniVersion ${network.cniVersion} (it supports ${supported.join(', ')})`);
+    }
+  }
 }

@@ -57,12 +57,13 @@ export async function invokePlugin(type: string, config: object, inv: CniInvocat
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
     CNI_COMMAND: inv.command,
-    CNI_CONTAINERID: inv.containerId,
-    CNI_NETNS: inv.netns,
-    CNI_IFNAME: inv.ifName,
-    CNI_ARGS: inv.args,
     CNI_PATH: inv.binDirs.join(':'),
   };
+  // STATUS and GC concern no container: those variables are left unset, as the spec says.
+  if (inv.containerId) env.CNI_CONTAINERID = inv.containerId;
+  if (inv.netns || inv.command === 'DEL') env.CNI_NETNS = inv.netns;
+  if (inv.ifName) env.CNI_IFNAME = inv.ifName;
+  if (inv.args) env.CNI_ARGS = inv.args;
   const { code, stdout, stderr, timedOut } = await new Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }>((resolve, reject) => {
     // Its own process group: on timeout the plugin and anything it started
     // are killed together, and nothing holds its pipes open afterwards.

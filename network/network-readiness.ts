@@ -5,9 +5,13 @@ import { errnoCode, errorMessage } from '../core/errors.js';
 import type { Condition } from '../core/condition.js';
 import type { Logger } from '../core/logger.js';
 import { CNI_CONFIG_EXTENSIONS, readNetworkConfig, type CniNetworkConfig } from './cni-config.js';
+import { checkPluginVersions, statusNetworkList, versionAtLeast, type CniExecOptions } from './cni-network.js';
+import { findPlugin } from './cni-plugin.js';
 
 const RESCAN_DELAY_MS = 100;
 const MISSING_DIR_POLL_MS = 1000;
+/** How often a CNI 1.1 network's plugins are asked STATUS while it is the default network. */
+const STATUS_INTERVAL_MS = 10_000;
 
 /**
  * Tracks the default pod network: the first valid config in the conf dir in
@@ -22,11 +26,13 @@ export class NetworkReadiness {
   private pollTimer: NodeJS.Timeout | undefined;
   private rescanTimer: NodeJS.Timeout | undefined;
   private scanning: Promise<void> = Promise.resolve();
+  private statusTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
   constructor(
     private readonly confDir: string,
     private readonly logger: Logger,
+    private readonly exec: () => CniExecOptions,
   ) {
     this.condition = { ready: false, reason: 'NetworkPluginNotReady', message: `CNI config in ${confDir} has not been read yet` };
   }
@@ -41,6 +47,7 @@ export class NetworkReadiness {
     this.watcher?.close();
     clearTimeout(this.pollTimer);
     clearTimeout(this.rescanTimer);
+    clearInterval(this.statusTimer);
   }
 
   readiness(): Condition {
@@ -102,14 +109,41 @@ export class NetworkReadiness {
     const problems: string[] = [];
     for (const name of names) {
       try {
-        this.update(await readNetworkConfig(join(this.confDir, name)), '');
+        const config = await readNetworkConfig(join(this.confDir, name));
+        const binDirs = this.exec().binDirs;
+        for (const plugin of config.plugins) await findPlugin(plugin.type, binDirs);
+        await checkPluginVersions(config, this.exec());
+        this.update(config, '');
+        await this.checkStatus();
         return;
       } catch (err) {
-        problems.push(errorMessage(err));
+        problems.push(`${name}: ${errorMessage(err)}`);
       }
     }
     const detail = problems.length > 0 ? `; invalid: ${problems.join('; ')}` : '';
     this.update(undefined, `no valid CNI network config in ${this.confDir}${detail}`);
+  }
+
+  /** CNI 1.1 networks answer STATUS: a plugin that cannot add pods now makes the network not ready. */
+  private async checkStatus(): Promise<void> {
+    clearInterval(this.statusTimer);
+    const config = this.current;
+    if (!config || !versionAtLeast(config.cniVersion, 1, 1)) return;
+    const ask = async () => {
+      try {
+        await statusNetworkList(config, this.exec());
+        if (this.current === config) this.update(config, '');
+      } catch (err) {
+        if (this.current === config) {
+          const message = `CNI network ${config.name} reports it is not ready: ${errorMessage(err)}`;
+          if (this.condition.ready || this.condition.message !== message) this.logger.warn('pod network not ready', { reason: message });
+          this.condition = { ready: false, reason: 'NetworkPluginNotReady', message };
+        }
+      }
+    };
+    await ask();
+    this.statusTimer = setInterval(() => void ask(), STATUS_INTERVAL_MS);
+    this.statusTimer.unref();
   }
 
   private update(config: CniNetworkConfig | undefined, message: string): void {

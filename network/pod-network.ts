@@ -2,7 +2,7 @@ import { errorMessage, FailedPreconditionError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { bandwidthCapability } from './bandwidth.js';
 import { CniCache } from './cni-cache.js';
-import { addNetworkList, delNetworkList, resultIps, type CniAttachment, type CniExecOptions } from './cni-network.js';
+import { addNetworkList, delNetworkList, gcNetworkList, resultIps, type CniAttachment, type CniExecOptions } from './cni-network.js';
 import type { NetworkReadiness } from './network-readiness.js';
 
 export interface PortMapping {
@@ -98,6 +98,17 @@ export class PodNetworks {
     const att: CniAttachment = { containerId: podId, netns, ifName: entry.ifName, args: entry.args, capabilityArgs: entry.capabilityArgs };
     await delNetworkList(entry.network, att, entry.result, this.exec());
     this.cache.remove(podId, POD_IFNAME);
+  }
+
+  /** CNI GC at start: plugins may release anything not held by `livePods` (CNI 1.1.0+ networks). */
+  async collectGarbage(livePods: readonly string[]): Promise<void> {
+    const network = this.readiness.defaultNetwork();
+    if (!network) return;
+    try {
+      await gcNetworkList(network, livePods.map((id) => ({ containerID: id, ifname: POD_IFNAME })), this.exec());
+    } catch (err) {
+      this.logger.warn('CNI GC failed', { network: network.name, error: errorMessage(err) });
+    }
   }
 
   /** Attachments whose pod no longer exists (a crash between ADD and the pod record): detach them. */

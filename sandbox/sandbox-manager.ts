@@ -331,6 +331,7 @@ export class SandboxManager {
     }
     await this.removeOrphanDirs(mountinfo);
     await this.opts.network.collectOrphans(new Set(this.sandboxes.keys()));
+    await this.opts.network.collectGarbage([...this.sandboxes.values()].filter((r) => r.networkAttached).map((r) => r.id));
     logger.info('pod sandboxes recovered', { count: this.sandboxes.size });
   }
 

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { status as Code } from '@grpc/grpc-js';
 import { expect } from 'chai';
@@ -304,6 +304,8 @@ describe('pod sandboxes and the network', function () {
     expect(existsSync(`/proc/${initPid}`)).to.equal(true);
     process.kill(initPid, 'SIGKILL');
     await waitFor('NOTREADY', async () => ((await node.client().runtime.call('PodSandboxStatus', { pod_sandbox_id: b })).status?.state === PodSandboxState.SANDBOX_NOTREADY ? true : undefined), 2000);
+    // DEL uses what ADD used, even once the network config is gone.
+    rmSync(join(node.cniConfDir, '10-cradle-test.conflist'));
     for (const id of [a, b]) await node.client().runtime.call('RemovePodSandbox', { pod_sandbox_id: id });
     expect(leases(node)).to.deep.equal([]);
   });

@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { DeadlineExceededError, NotFoundError } from '../../core/errors.js';
 import { silentLogger } from '../../core/logger.js';
 import { parseNetworkConfig } from '../../network/cni-config.js';
-import { addNetworkList, checkNetworkList, delNetworkList, resultIps, type CniAttachment } from '../../network/cni-network.js';
+import { addNetworkList, checkNetworkList, delNetworkList, gcNetworkList, resultIps, statusNetworkList, type CniAttachment } from '../../network/cni-network.js';
 import { CniPluginError } from '../../network/cni-plugin.js';
 import { PodNetworks, type PodNetworkRequest } from '../../network/pod-network.js';
 import { CniCache } from '../../network/cni-cache.js';
@@ -44,7 +44,11 @@ describe('CNI plugin chains', () => {
 name=$(basename "$0")
 input=$(cat)
 printf '{"plugin":"%s","command":"%s","env":{"CNI_CONTAINERID":"%s","CNI_NETNS":"%s","CNI_IFNAME":"%s","CNI_ARGS":"%s","CNI_PATH":"%s"},"stdin":%s}\\n' \\
-  "$name" "$CNI_COMMAND" "$CNI_CONTAINERID" "$CNI_NETNS" "$CNI_IFNAME" "$CNI_ARGS" "$CNI_PATH" "$input" >> ${log}
+  "$name" "$CNI_COMMAND" "\${CNI_CONTAINERID-<unset>}" "\${CNI_NETNS-<unset>}" "\${CNI_IFNAME-<unset>}" "\${CNI_ARGS-<unset>}" "$CNI_PATH" "$input" >> ${log}
+if [ "$CNI_COMMAND" = "VERSION" ]; then
+  echo '{"cniVersion":"1.1.0","supportedVersions":["0.4.0","1.0.0","1.1.0"]}'
+  exit 0
+fi
 case "$name" in
   failing) echo '{"cniVersion":"1.0.0","code":7,"msg":"no addresses left","details":"range full"}'; exit 1 ;;
   sleepy) sleep 5 ;;
@@ -118,7 +122,7 @@ fi
 
   it('undoes a failed ADD with DEL and caches only successes', async () => {
     const confDir = join(dir, 'net.d');
-    const readiness = new NetworkReadiness(confDir, silentLogger);
+    const readiness = new NetworkReadiness(confDir, silentLogger, () => ({ binDirs: [dir], timeoutMs: 2000 }));
     const cache = new CniCache(join(dir, 'cache'));
     const networks = new PodNetworks(readiness, cache, () => ({ binDirs: [dir], timeoutMs: 2000 }), silentLogger);
     const req: PodNetworkRequest = { podId: 'p1', name: 'web', namespace: 'ns', uid: 'u', netns: '/ns', portMappings: [], dns: undefined, annotations: {} };
@@ -128,12 +132,39 @@ fi
     await readiness.start();
     await networks.attach(req).catch(() => undefined);
     readiness.stop();
-    expect(calls().map((c) => `${c.command} ${c.plugin}`)).to.deep.equal(['ADD first', 'ADD failing', 'DEL failing', 'DEL first']);
+    expect(calls().filter((c) => c.command !== 'VERSION').map((c) => `${c.command} ${c.plugin}`)).to.deep.equal(['ADD first', 'ADD failing', 'DEL failing', 'DEL first']);
     expect(await cache.load('p1', 'eth0')).to.equal(undefined);
   });
 
+  it('asks STATUS and GC of CNI 1.1 networks only, with no container variables and the live attachments', async () => {
+    const v11 = parseNetworkConfig('/x/11.conflist', JSON.stringify({ cniVersion: '1.1.0', name: 'net', plugins: [{ type: 'first' }, { type: 'second' }] }));
+    await statusNetworkList(v11, opts());
+    await gcNetworkList(v11, [{ containerID: 'pod1', ifname: 'eth0' }], opts());
+    await statusNetworkList(network([{ type: 'first' }]), opts());
+    await gcNetworkList(network([{ type: 'first' }]), [], opts());
+    const seen = calls();
+    expect(seen.map((c) => `${c.command} ${c.plugin}`)).to.deep.equal(['STATUS first', 'STATUS second', 'GC first', 'GC second']);
+    expect(seen[0]?.env).to.deep.include({ CNI_CONTAINERID: '<unset>', CNI_NETNS: '<unset>', CNI_IFNAME: '<unset>', CNI_ARGS: '<unset>' });
+    expect(seen[2]?.stdin['cni.dev/valid-attachments']).to.deep.equal([{ containerID: 'pod1', ifname: 'eth0' }]);
+  });
+
+  it('reports a CNI 1.1 network whose plugin fails STATUS as not ready, with the plugin\'s words', async () => {
+    const confDir = join(dir, 'net.d');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(confDir);
+    writeFileSync(join(confDir, '10.conflist'), JSON.stringify({ cniVersion: '1.1.0', name: 'n11', plugins: [{ type: 'first' }, { type: 'failing' }] }));
+    const readiness = new NetworkReadiness(confDir, silentLogger, () => ({ binDirs: [dir], timeoutMs: 2000 }));
+    await readiness.start();
+    readiness.stop();
+    expect(readiness.readiness()).to.deep.equal({
+      ready: false,
+      reason: 'NetworkPluginNotReady',
+      message: 'CNI network n11 reports it is not ready: CNI plugin failing STATUS failed with exit code 1 (CNI error code 7): no addresses left: range full',
+    });
+  });
+
   it('turns pod settings into capability args', () => {
-    const networks = new PodNetworks(new NetworkReadiness('/nonexistent', silentLogger), new CniCache(join(dir, 'cache')), opts, silentLogger);
+    const networks = new PodNetworks(new NetworkReadiness('/nonexistent', silentLogger, opts), new CniCache(join(dir, 'cache')), opts, silentLogger);
     networks.setPodCidr('10.244.1.0/24');
     const caps = networks.capabilityArgs({
       podId: 'p',

@@ -33,6 +33,8 @@ describe('CNI network config', () => {
   });
 });
 
+const hostPlugins = () => ({ binDirs: ['/usr/lib/cni'], timeoutMs: 5000 });
+
 describe('network readiness', () => {
   let dir: string;
   let confDir: string;
@@ -48,7 +50,7 @@ describe('network readiness', () => {
   });
 
   it('is not ready while the conf dir does not exist, and ready once a config appears in it', async () => {
-    readiness = new NetworkReadiness(confDir, silentLogger);
+    readiness = new NetworkReadiness(confDir, silentLogger, hostPlugins);
     await readiness.start();
     expect(readiness.readiness()).to.deep.equal({ ready: false, reason: 'NetworkPluginNotReady', message: `no CNI network config: ${confDir} does not exist` });
     mkdirSync(confDir);
@@ -60,7 +62,7 @@ describe('network readiness', () => {
   it('follows configs being added, fixed and removed', async () => {
     mkdirSync(confDir);
     writeFileSync(join(confDir, '05-broken.conflist'), '{"name": "x"');
-    readiness = new NetworkReadiness(confDir, silentLogger);
+    readiness = new NetworkReadiness(confDir, silentLogger, hostPlugins);
     await readiness.start();
     expect(readiness.readiness().ready).to.equal(false);
     expect(readiness.readiness().message).to.contain('05-broken.conflist: not valid JSON');
@@ -74,12 +76,30 @@ describe('network readiness', () => {
     expect(readiness.readiness().reason).to.equal('NetworkPluginNotReady');
   });
 
+  it('skips a config whose plugin binary is missing, naming it', async () => {
+    mkdirSync(confDir);
+    writeFileSync(join(confDir, '10-missing.conflist'), BRIDGE_CONFLIST.replace('"portmap"', '"no-such-plugin"'));
+    readiness = new NetworkReadiness(confDir, silentLogger, hostPlugins);
+    await readiness.start();
+    expect(readiness.readiness().ready).to.equal(false);
+    expect(readiness.readiness().message).to.contain('10-missing.conflist: CNI plugin "no-such-plugin" not found in /usr/lib/cni');
+  });
+
+  it('skips a config whose cniVersion a plugin does not speak, saying which versions it does', async () => {
+    mkdirSync(confDir);
+    writeFileSync(join(confDir, '10-future.conflist'), BRIDGE_CONFLIST.replace('"1.0.0"', '"9.9.9"'));
+    readiness = new NetworkReadiness(confDir, silentLogger, hostPlugins);
+    await readiness.start();
+    expect(readiness.readiness().ready).to.equal(false);
+    expect(readiness.readiness().message).to.match(/10-future\.conflist: CNI plugin bridge does not support cniVersion 9\.9\.9 \(it supports .*1\.0\.0.*\)/);
+  });
+
   it('picks the first valid config in lexical order', async () => {
     mkdirSync(confDir);
     writeFileSync(join(confDir, '20-second.conflist'), BRIDGE_CONFLIST.replace('cradle-test', 'second'));
     writeFileSync(join(confDir, '10-first.conflist'), BRIDGE_CONFLIST.replace('cradle-test', 'first'));
     writeFileSync(join(confDir, '99-ignored.txt'), 'not a config');
-    readiness = new NetworkReadiness(confDir, silentLogger);
+    readiness = new NetworkReadiness(confDir, silentLogger, hostPlugins);
     await readiness.start();
     expect(readiness.defaultNetwork()?.name).to.equal('first');
   });
