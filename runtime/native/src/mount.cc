@@ -9,12 +9,11 @@ namespace cradle {
 
 // mount(2) and umount2(2) run on the libuv thread pool: an overlay or bind
 // mount can take milliseconds, and the gRPC server must keep answering.
-class MountWorker : public Napi::AsyncWorker {
+class MountWorker : public PromiseWorker {
  public:
   MountWorker(Napi::Env env, std::string source, std::string target, std::string fstype, unsigned long flags,
               std::string data, bool has_data)
-      : Napi::AsyncWorker(env),
-        deferred_(Napi::Promise::Deferred::New(env)),
+      : PromiseWorker(env),
         source_(std::move(source)),
         target_(std::move(target)),
         fstype_(std::move(fstype)),
@@ -22,55 +21,30 @@ class MountWorker : public Napi::AsyncWorker {
         data_(std::move(data)),
         has_data_(has_data) {}
 
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
   void Execute() override {
     const char* src = source_.empty() ? nullptr : source_.c_str();
     const char* type = fstype_.empty() ? nullptr : fstype_.c_str();
-    if (mount(src, target_.c_str(), type, flags_, has_data_ ? data_.c_str() : nullptr) != 0) err_ = errno;
-  }
-
-  void OnOK() override {
-    if (err_ != 0) {
-      deferred_.Reject(ErrnoError(Env(), err_, "mount", target_).Value());
-    } else {
-      deferred_.Resolve(Env().Undefined());
-    }
+    if (mount(src, target_.c_str(), type, flags_, has_data_ ? data_.c_str() : nullptr) != 0) Fail(errno, "mount", target_);
   }
 
  private:
-  Napi::Promise::Deferred deferred_;
   std::string source_, target_, fstype_;
   unsigned long flags_;
   std::string data_;
   bool has_data_;
-  int err_ = 0;
 };
 
-class UmountWorker : public Napi::AsyncWorker {
+class UmountWorker : public PromiseWorker {
  public:
-  UmountWorker(Napi::Env env, std::string target, int flags)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), target_(std::move(target)), flags_(flags) {}
-
-  Napi::Promise Promise() { return deferred_.Promise(); }
+  UmountWorker(Napi::Env env, std::string target, int flags) : PromiseWorker(env), target_(std::move(target)), flags_(flags) {}
 
   void Execute() override {
-    if (umount2(target_.c_str(), flags_) != 0) err_ = errno;
-  }
-
-  void OnOK() override {
-    if (err_ != 0) {
-      deferred_.Reject(ErrnoError(Env(), err_, "umount2", target_).Value());
-    } else {
-      deferred_.Resolve(Env().Undefined());
-    }
+    if (umount2(target_.c_str(), flags_) != 0) Fail(errno, "umount2", target_);
   }
 
  private:
-  Napi::Promise::Deferred deferred_;
   std::string target_;
   int flags_;
-  int err_ = 0;
 };
 
 // mount(source, target, fstype, flags, data?) -> Promise<void>
@@ -83,10 +57,7 @@ static Napi::Value Mount(const Napi::CallbackInfo& info) {
   }
   bool has_data = info.Length() > 4 && info[4].IsString();
   if (has_data) data = info[4].As<Napi::String>().Utf8Value();
-  auto* worker = new MountWorker(info.Env(), source, target, fstype, static_cast<unsigned long>(flags), data, has_data);
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return QueuePromise(new MountWorker(info.Env(), source, target, fstype, static_cast<unsigned long>(flags), data, has_data));
 }
 
 // umount2(target, flags) -> Promise<void>
@@ -94,10 +65,7 @@ static Napi::Value Umount2(const Napi::CallbackInfo& info) {
   std::string target;
   int64_t flags = 0;
   if (!StringArg(info, 0, "target", &target) || !NumberArg(info, 1, "flags", &flags)) return info.Env().Undefined();
-  auto* worker = new UmountWorker(info.Env(), target, static_cast<int>(flags));
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return QueuePromise(new UmountWorker(info.Env(), target, static_cast<int>(flags)));
 }
 
 void InitMount(Napi::Env env, Napi::Object exports) {

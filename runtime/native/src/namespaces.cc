@@ -126,18 +126,15 @@ const char* StepName(int step) {
   }
 }
 
-class PinWorker : public Napi::AsyncWorker {
+class PinWorker : public PromiseWorker {
  public:
   PinWorker(Napi::Env env, std::string dir, std::vector<std::string> kinds, std::string hostname,
             std::vector<std::pair<std::string, std::string>> sysctls)
-      : Napi::AsyncWorker(env),
-        deferred_(Napi::Promise::Deferred::New(env)),
+      : PromiseWorker(env),
         dir_(std::move(dir)),
         kinds_(std::move(kinds)),
         hostname_(std::move(hostname)),
         sysctls_(std::move(sysctls)) {}
-
-  Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
     int flags = 0;
@@ -189,24 +186,13 @@ class PinWorker : public Napi::AsyncWorker {
     }
   }
 
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (err_ != 0) {
-      deferred_.Reject(ErrnoError(env, err_, syscall_.c_str(), path_).Value());
-      return;
-    }
+  Napi::Value Result(Napi::Env env) override {
     Napi::Object out = Napi::Object::New(env);
     for (const auto& p : pinned_) out.Set(p.first, Napi::String::New(env, p.second));
-    deferred_.Resolve(out);
+    return out;
   }
 
  private:
-  void Fail(int err, const char* syscall, const std::string& path) {
-    err_ = err;
-    syscall_ = syscall;
-    path_ = path;
-  }
-
   // Bind-mounts /proc/PID/ns/KIND onto DIR/KIND; on failure undoes the earlier ones.
   void PinAll(pid_t pid) {
     for (const auto& k : kinds_) {
@@ -225,7 +211,7 @@ class PinWorker : public Napi::AsyncWorker {
       }
       pinned_.emplace_back(k, target);
     }
-    if (err_ != 0) {
+    if (Failed()) {
       for (const auto& p : pinned_) {
         umount2(p.second.c_str(), MNT_DETACH);
         unlink(p.second.c_str());
@@ -234,15 +220,11 @@ class PinWorker : public Napi::AsyncWorker {
     }
   }
 
-  Napi::Promise::Deferred deferred_;
   std::string dir_;
   std::vector<std::string> kinds_;
   std::string hostname_;
   std::vector<std::pair<std::string, std::string>> sysctls_;
   std::vector<std::pair<std::string, std::string>> pinned_;
-  int err_ = 0;
-  std::string syscall_;
-  std::string path_;
 };
 
 // pinNamespaces(dir, kinds: ('net'|'ipc'|'uts')[], hostname, sysctls: [path below /proc/sys, value][])
@@ -274,10 +256,7 @@ Napi::Value PinNamespaces(const Napi::CallbackInfo& info) {
     Napi::Array pair = sa.Get(i).As<Napi::Array>();
     sysctls.emplace_back(pair.Get(0u).As<Napi::String>().Utf8Value(), pair.Get(1u).As<Napi::String>().Utf8Value());
   }
-  auto* worker = new PinWorker(env, dir, kinds, hostname, sysctls);
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return QueuePromise(new PinWorker(env, dir, kinds, hostname, sysctls));
 }
 
 }  // namespace

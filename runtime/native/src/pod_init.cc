@@ -42,17 +42,14 @@ namespace {
   _exit(127);
 }
 
-class SpawnInitWorker : public Napi::AsyncWorker {
+class SpawnInitWorker : public PromiseWorker {
  public:
   SpawnInitWorker(Napi::Env env, std::vector<std::string> join, std::string init, std::vector<std::string> args, std::string pin)
-      : Napi::AsyncWorker(env),
-        deferred_(Napi::Promise::Deferred::New(env)),
+      : PromiseWorker(env),
         join_(std::move(join)),
         init_(std::move(init)),
         args_(std::move(args)),
         pin_(std::move(pin)) {}
-
-  Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
     std::vector<int> fds;
@@ -152,37 +149,24 @@ class SpawnInitWorker : public Napi::AsyncWorker {
     }
   }
 
-  void OnOK() override {
-    if (err_ != 0) {
-      deferred_.Reject(ErrnoError(Env(), err_, syscall_.c_str(), path_).Value());
-      return;
-    }
-    Napi::Object out = Napi::Object::New(Env());
-    out.Set("pid", Napi::Number::New(Env(), pid_));
-    out.Set("pin", Napi::String::New(Env(), pin_));
-    deferred_.Resolve(out);
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("pid", Napi::Number::New(env, pid_));
+    out.Set("pin", Napi::String::New(env, pin_));
+    return out;
   }
 
  private:
-  void Fail(int err, const char* syscall, const std::string& path) {
-    err_ = err;
-    syscall_ = syscall;
-    path_ = path;
-  }
   static void CloseAll(std::vector<int>& fds) {
     for (int fd : fds) close(fd);
     fds.clear();
   }
 
-  Napi::Promise::Deferred deferred_;
   std::vector<std::string> join_;
   std::string init_;
   std::vector<std::string> args_;
   std::string pin_;
   pid_t pid_ = 0;
-  int err_ = 0;
-  std::string syscall_;
-  std::string path_;
 };
 
 // spawnPodInit(joinNamespaceFiles[], initPath, args[], pidPinPath) -> Promise<{ pid, pin }>
@@ -199,10 +183,7 @@ Napi::Value SpawnPodInit(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i < ja.Length(); i++) join.push_back(ja.Get(i).As<Napi::String>().Utf8Value());
   Napi::Array aa = info[2].As<Napi::Array>();
   for (uint32_t i = 0; i < aa.Length(); i++) args.push_back(aa.Get(i).As<Napi::String>().Utf8Value());
-  auto* worker = new SpawnInitWorker(env, join, init, args, pin);
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return QueuePromise(new SpawnInitWorker(env, join, init, args, pin));
 }
 
 // A pidfd watched on the event loop: calls back once when the process exits.
