@@ -20,6 +20,9 @@ export interface NativeConstants {
   MS_SLAVE: number;
   MS_SHARED: number;
   MS_UNBINDABLE: number;
+  S_IFCHR: number;
+  S_IFBLK: number;
+  S_IFIFO: number;
   MNT_DETACH: number;
   MNT_FORCE: number;
   UMOUNT_NOFOLLOW: number;
@@ -47,6 +50,12 @@ export interface NativeAddon {
    * the daemon, and bind-mounts that PID namespace onto `pidPin`.
    */
   spawnPodInit(joinFiles: readonly string[], initPath: string, args: readonly string[], pidPin: string): Promise<{ pid: number; pin: string }>;
+  /** mknod(2); synchronous, for the unpack worker thread. */
+  mknod(path: string, mode: number, major: number, minor: number): void;
+  /** lsetxattr(2); synchronous, for the unpack worker thread. */
+  lsetxattr(path: string, name: string, value: Buffer): void;
+  /** mount(2) from a child whose cwd is `cwd`, for relative overlay lowerdirs. */
+  mountAt(cwd: string, source: string, target: string, fstype: string, flags: number, data: string): Promise<void>;
   /** Calls `onExit` once when `pid` exits (a pidfd on the event loop; no polling). Throws ESRCH if it is already gone. */
   watchExit(pid: number, onExit: () => void): ExitWatch;
   pinNamespaces(dir: string, kinds: readonly PinnableNamespace[], hostname: string, sysctls: ReadonlyArray<readonly [string, string]>): Promise<Partial<Record<PinnableNamespace, string>>>;
@@ -58,7 +67,7 @@ export interface ExitWatch {
   close(): void;
 }
 
-const EXPECTED_ABI = 3;
+const EXPECTED_ABI = 4;
 
 export const ADDON_PATH = join(packageRoot, 'runtime', 'native', 'build', 'Release', 'cradle_native.node');
 

@@ -1,0 +1,46 @@
+import { Worker } from 'node:worker_threads';
+import { InternalError, InvalidArgumentError } from '../core/errors.js';
+import type { UnpackReply, UnpackRequest } from './unpack-worker.js';
+
+const WORKER = new URL('./unpack-worker.js', import.meta.url);
+/** Layers unpacked at once: the machine has 2 cores, and disks prefer few writers. */
+const MAX_PARALLEL = 2;
+
+let running = 0;
+const waiting: Array<() => void> = [];
+
+async function slot(): Promise<() => void> {
+  if (running >= MAX_PARALLEL) await new Promise<void>((r) => waiting.push(r));
+  running++;
+  return () => {
+    running--;
+    waiting.shift()?.();
+  };
+}
+
+export interface UnpackResult {
+  bytes: number;
+  inodes: number;
+}
+
+/** Unpacks a layer blob into `dest` off the main thread; checks its diffID. */
+export async function unpackLayer(req: UnpackRequest): Promise<UnpackResult> {
+  const release = await slot();
+  try {
+    const reply = await new Promise<UnpackReply>((resolve, reject) => {
+      const worker = new Worker(WORKER, { workerData: req });
+      worker.once('message', (m: UnpackReply) => resolve(m));
+      worker.once('error', reject);
+      worker.once('exit', (code) => {
+        if (code !== 0) reject(new InternalError(`layer unpack worker exited with code ${code}`));
+      });
+    });
+    if (!reply.ok) {
+      if (reply.unsafe) throw new InvalidArgumentError(`refusing layer: ${reply.error}`);
+      throw new InternalError(`cannot unpack layer: ${reply.error}`);
+    }
+    return { bytes: reply.bytes, inodes: reply.inodes };
+  } finally {
+    release();
+  }
+}
