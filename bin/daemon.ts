@@ -13,6 +13,9 @@ import { CniCache } from '../network/cni-cache.js';
 import { PodNetworks } from '../network/pod-network.js';
 import { SandboxManager } from '../sandbox/sandbox-manager.js';
 import { podHandlers } from '../cri/handlers/pods.js';
+import { imageHandlers } from '../cri/handlers/images.js';
+import { ImageService } from '../image/image-service.js';
+import { registryHosts } from '../image/registry-hosts.js';
 import { parseQuantity } from '../core/quantity.js';
 import { join } from 'node:path';
 import { RuntimeHandlerRegistry } from '../runtime/runtime-handlers.js';
@@ -40,6 +43,7 @@ export class Daemon {
   private readonly network: NetworkReadiness;
   private readonly server: CriServer;
   private readonly sandboxes: SandboxManager;
+  private readonly images: ImageService;
   private stopping: Promise<void> | undefined;
 
   constructor(
@@ -64,6 +68,11 @@ export class Daemon {
       network: networks,
       logger: logger.child({ component: 'sandbox' }),
     });
+    this.images = new ImageService({
+      dir: join(config.root, 'images'),
+      hosts: () => registryHosts(this.config.image, logger.child({ component: 'image' })),
+      logger: logger.child({ component: 'image' }),
+    });
     const cgroupManager = config.cgroup_manager;
     this.server = new CriServer(config.listen, logger.child({ component: 'cri' }), {
       runtime: {
@@ -77,7 +86,7 @@ export class Daemon {
           cgroupManager,
         }),
       },
-      image: {},
+      image: imageHandlers(this.images),
     });
   }
 
@@ -98,7 +107,7 @@ export class Daemon {
 
   private async recover(): Promise<void> {
     await Promise.all([this.runtimes.refresh(this.config), this.network.start()]);
-    await this.sandboxes.recover();
+    await Promise.all([this.sandboxes.recover(), this.images.load()]);
     const runtime = this.runtimes.readiness();
     if (!runtime.ready) this.logger.warn('runtime not ready', { reason: runtime.reason, message: runtime.message });
   }

@@ -9,6 +9,7 @@ export type ErrorKind =
   | 'FailedPrecondition'
   | 'DeadlineExceeded'
   | 'Unavailable'
+  | 'Unauthenticated'
   | 'Internal';
 
 export class CradleError extends Error {
@@ -54,6 +55,12 @@ export class DeadlineExceededError extends CradleError {
 export class UnavailableError extends CradleError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('Unavailable', message, options);
+  }
+}
+
+export class UnauthenticatedError extends CradleError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('Unauthenticated', message, options);
   }
 }
 

@@ -8,6 +8,7 @@ const KIND_TO_CODE: Record<ErrorKind, Code> = {
   FailedPrecondition: Code.FAILED_PRECONDITION,
   DeadlineExceeded: Code.DEADLINE_EXCEEDED,
   Unavailable: Code.UNAVAILABLE,
+  Unauthenticated: Code.UNAUTHENTICATED,
   Internal: Code.INTERNAL,
 };
 

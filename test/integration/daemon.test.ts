@@ -77,9 +77,9 @@ describe('cradle daemon over its socket', function () {
     const create = await grpcFailure(node.client().runtime.call('CreateContainer', { pod_sandbox_id: 'p' }));
     expect(create.code).to.equal(Code.UNIMPLEMENTED);
     expect(create.details).to.contain('CreateContainer');
-    const pull = await grpcFailure(node.client().image.call('PullImage', { image: { image: 'busybox' } }));
-    expect(pull.code).to.equal(Code.UNIMPLEMENTED);
-    expect(pull.details).to.contain('PullImage');
+    const exec = await grpcFailure(node.client().runtime.call('ExecSync', { container_id: 'c', cmd: ['true'] }));
+    expect(exec.code).to.equal(Code.UNIMPLEMENTED);
+    expect(exec.details).to.contain('ExecSync');
   });
 
   it('accepts a request larger than 64 MiB', async () => {
@@ -104,7 +104,7 @@ describe('cradle daemon over its socket', function () {
     const version = lines.find((l) => l.message === 'rpc' && l.rpc === 'Version');
     expect(version).to.include({ level: 'debug', code: 'OK' });
     expect(version?.durationMs).to.be.a('number');
-    const unimplemented = lines.find((l) => l.rpc === 'PullImage');
+    const unimplemented = lines.find((l) => l.rpc === 'ExecSync');
     expect(unimplemented).to.include({ code: 'UNIMPLEMENTED' });
   });
 });

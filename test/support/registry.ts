@@ -1,0 +1,87 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { exited, run, spawnTracked } from './processes.js';
+import type { TestNode } from './test-node.js';
+import { waitFor } from './wait.js';
+
+export interface RegistryOptions {
+  port?: number;
+  /** Require HTTP basic auth (htpasswd) for everything. */
+  user?: { name: string; password: string };
+}
+
+/**
+ * Debian's docker-registry (distribution 2.8) on loopback inside a test
+ * node's network namespace, with its own storage; images get there with
+ * skopeo from OCI layouts the tests build.
+ */
+export class TestRegistry {
+  readonly port: number;
+  readonly storage: string;
+  private process: ChildProcess | undefined;
+  private log = '';
+
+  constructor(
+    private readonly node: TestNode,
+    private readonly opts: RegistryOptions = {},
+  ) {
+    this.port = opts.port ?? 5000;
+    this.storage = join(node.dir, `registry-${this.port}`);
+  }
+
+  get host(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(this.storage, { recursive: true });
+    let auth = '';
+    if (this.opts.user) {
+      const file = join(this.storage, 'htpasswd');
+      const r = await run('htpasswd', ['-Bbn', this.opts.user.name, this.opts.user.password]);
+      writeFileSync(file, r.stdout);
+      auth = `auth:\n  htpasswd:\n    realm: cradle-test\n    path: ${file}\n`;
+    }
+    const config = join(this.storage, 'config.yml');
+    writeFileSync(
+      config,
+      `version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: ${this.storage}/data\n  delete:\n    enabled: true\nhttp:\n  addr: ${this.host}\n${auth}`,
+    );
+    this.process = spawnTracked('nsenter', ['-t', String(this.node.holderPid), '--net', '--mount', '--', 'docker-registry', 'serve', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.process.stdout?.on('data', (d: Buffer) => (this.log += d.toString()));
+    this.process.stderr?.on('data', (d: Buffer) => (this.log += d.toString()));
+    await waitFor(`registry on ${this.host}`, () => (this.log.includes('listening on') ? true : undefined), 10_000).catch((err: unknown) => {
+      throw new Error(`${String(err)}\n${this.log}`);
+    });
+  }
+
+  /** Requests the registry logged, e.g. to count blob downloads. */
+  requests(): string[] {
+    return this.log.split('\n').filter((l) => l.includes('http.request.uri='));
+  }
+
+  /** Pushes `oci:<layout>:<tag>` as `<repo>:<tag>`; `all` keeps every platform of an index. */
+  async push(layout: string, tag: string, repo: string, options: { all?: boolean } = {}): Promise<void> {
+    const args = ['copy', '--insecure-policy', '--dest-tls-verify=false', '--preserve-digests'];
+    if (options.all) args.push('--all');
+    if (this.opts.user) args.push('--dest-creds', `${this.opts.user.name}:${this.opts.user.password}`);
+    args.push(`oci:${layout}:${tag}`, `docker://${this.host}/${repo}:${tag}`);
+    const r = await this.node.exec('skopeo', args, { timeoutMs: 120_000 });
+    if (r.code !== 0) throw new Error(`skopeo ${args.join(' ')}: ${r.stderr}`);
+  }
+
+  /** Where the registry keeps a blob's bytes (to corrupt it on purpose). */
+  blobPath(digest: string): string {
+    const hex = digest.replace('sha256:', '');
+    const path = join(this.storage, 'data', 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
+    if (!existsSync(path)) throw new Error(`blob ${digest} is not in the registry`);
+    return path;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.process || this.process.exitCode !== null) return;
+    this.process.kill('SIGTERM');
+    await exited(this.process);
+  }
+}
