@@ -20,7 +20,7 @@ fi
 PACKAGES=(
   runc crun conmon containernetworking-plugins catatonit
   util-linux iproute2 iptables
-  busybox-static skopeo docker-registry zstd attr apache2-utils
+  busybox-static skopeo docker-registry zstd attr apache2-utils openssl
   g++ make python3
 )
 missing=()

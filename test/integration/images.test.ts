@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status as Code } from '@grpc/grpc-js';
@@ -7,6 +8,7 @@ import { grpcFailure } from '../support/grpc.js';
 import { busyboxEntries, OciLayout, type Descriptor } from '../support/oci-image.js';
 import { TestRegistry } from '../support/registry.js';
 import { TestNode, testConfigToml } from '../support/test-node.js';
+import { waitFor } from '../support/wait.js';
 import type { TarEntry } from '../support/tar-writer.js';
 
 const PROBE = join(packageRoot, 'dist', 'test', 'support', 'rootfs-probe.js');
@@ -16,6 +18,8 @@ describe('images', function () {
   let node: TestNode;
   let registry: TestRegistry;
   let secure: TestRegistry;
+  let tokenRegistry: TestRegistry;
+  const tokenUser = { name: 'bob', password: 'hunter2' };
   let layout: OciLayout;
   const built: Record<string, Descriptor & { configDigest?: string }> = {};
 
@@ -38,14 +42,16 @@ describe('images', function () {
       testConfigToml(node.dir) +
         `
 [image]
-insecure_registries = ["127.0.0.1:5000", "127.0.0.1:5001"]
+insecure_registries = ["127.0.0.1:5000", "127.0.0.1:5001", "127.0.0.1:5002"]
+credentials_file = "${node.dir}/auth.json"
 [image.mirrors]
 "origin.invalid" = ["http://127.0.0.1:5000"]
 `,
     );
     registry = new TestRegistry(node);
     secure = new TestRegistry(node, { port: 5001, user: { name: 'alice', password: 's3cret' } });
-    await Promise.all([registry.start(), secure.start()]);
+    tokenRegistry = new TestRegistry(node, { port: 5002, token: { port: 5003, user: tokenUser, refreshToken: 'refresh-me' } });
+    await Promise.all([registry.start(), secure.start(), tokenRegistry.start()]);
 
     layout = new OciLayout(join(node.dir, 'layout'));
     const base: TarEntry[] = [...busyboxEntries(), { name: 'etc/motd', content: 'welcome\n' }, { name: 'var/cache/', type: 'dir' }, { name: 'var/cache/old', content: 'stale' }];
@@ -68,6 +74,10 @@ insecure_registries = ["127.0.0.1:5000", "127.0.0.1:5001"]
     built.multi = layout.index([amd, arm]);
     built.escape = layout.image([{ entries: [{ name: 'ok', content: 'fine' }, { name: '../escape', content: 'evil' }] }], {});
     built.corrupt = layout.image([{ entries: [{ name: 'data', content: 'x'.repeat(5000) }] }], {});
+    built.crash = layout.image(
+      Array.from({ length: 24 }, (_, i) => ({ entries: [{ name: `blob-${i}`, content: randomBytes(400_000) }], compression: 'none' as const })),
+      {},
+    );
     built.many = layout.image(
       Array.from({ length: 60 }, (_, i) => ({ entries: [{ name: `layer-${String(i).padStart(2, '0')}`, content: `layer ${i}` }] })),
       {},
@@ -80,13 +90,17 @@ insecure_registries = ["127.0.0.1:5000", "127.0.0.1:5001"]
     await registry.push(layout.dir, 'escape', 'test/escape');
     await registry.push(layout.dir, 'corrupt', 'test/corrupt');
     await registry.push(layout.dir, 'many', 'test/many');
+    await registry.push(layout.dir, 'crash', 'test/crash');
+    await registry.push(layout.dir, 'base', 'test/docker', { format: 'v2s2' });
     await secure.push(layout.dir, 'base', 'private/busybox');
+    await tokenRegistry.push(layout.dir, 'base', 'tokens/busybox');
     await node.startDaemon();
   });
 
   after(async () => {
     await registry?.stop();
     await secure?.stop();
+    await tokenRegistry?.stop();
     await node?.destroy();
   });
 
@@ -144,6 +158,48 @@ insecure_registries = ["127.0.0.1:5000", "127.0.0.1:5001"]
     await remove('127.0.0.1:5001/private/busybox:base');
     const viaAuth = await pull('127.0.0.1:5001/private/busybox:base', { auth: Buffer.from('alice:s3cret').toString('base64') });
     expect(viaAuth.image_ref).to.equal(built.base?.configDigest);
+  });
+
+  it('gets Bearer tokens from the registry\'s token service with a password, an identity token or a registry token', async () => {
+    const image = '127.0.0.1:5002/tokens/busybox:base';
+    const anonymous = await grpcFailure(pull(image));
+    expect(anonymous.code).to.equal(Code.UNAUTHENTICATED);
+    expect((await pull(image, { username: tokenUser.name, password: tokenUser.password })).image_ref).to.equal(built.base?.configDigest);
+    await remove(image);
+    expect((await pull(image, { identity_token: 'refresh-me' })).image_ref).to.equal(built.base?.configDigest);
+    await remove(image);
+    const fetchToken = `fetch('http://127.0.0.1:5003/token?service=cradle-test-registry&scope=repository:tokens/busybox:pull', { headers: { authorization: 'Basic ${Buffer.from(`${tokenUser.name}:${tokenUser.password}`).toString('base64')}' } }).then((r) => r.json()).then((j) => console.log(j.token))`;
+    const registryToken = (await node.exec(process.execPath, ['-e', fetchToken])).stdout.trim();
+    expect((await pull(image, { registry_token: registryToken })).image_ref).to.equal(built.base?.configDigest);
+    const badRefresh = await grpcFailure(pull(image, { identity_token: 'wrong' }));
+    expect(badRefresh.code).to.equal(Code.UNAUTHENTICATED);
+  });
+
+  it('uses the credentials file for registries a pull carries no credentials for', async () => {
+    writeFileSync(join(node.dir, 'auth.json'), JSON.stringify({ auths: { '127.0.0.1:5001': { auth: Buffer.from('alice:s3cret').toString('base64') } } }));
+    try {
+      expect((await pull('127.0.0.1:5001/private/busybox:base')).image_ref).to.equal(built.base?.configDigest);
+    } finally {
+      writeFileSync(join(node.dir, 'auth.json'), '{}');
+    }
+  });
+
+  it('pulls Docker schema 2 manifests', async () => {
+    const { image_ref } = await pull('127.0.0.1:5000/test/docker:base');
+    expect(image_ref).to.match(/^sha256:[0-9a-f]{64}$/);
+    expect((await probe(image_ref, ['etc/motd']))['etc/motd']).to.equal('welcome\n');
+  });
+
+  it('shows nothing of a pull the daemon was killed in the middle of, and cleans its files at the next start', async () => {
+    const before = layerDirs().sort();
+    const pulling = pull('127.0.0.1:5000/test/crash:crash').catch(() => undefined);
+    await waitFor('the pull to be under way', () => (layerDirs().length > before.length || readdirSync(join(imagesDir(), 'ingest')).length > 0 ? true : undefined), 20_000, 5);
+    await node.stopDaemon('SIGKILL');
+    await pulling;
+    await node.startDaemon();
+    expect((await status('127.0.0.1:5000/test/crash:crash')).image).to.equal(undefined);
+    expect(layerDirs().sort()).to.deep.equal(before);
+    expect(readdirSync(join(imagesDir(), 'ingest'))).to.deep.equal([]);
   });
 
   it('pulls through a mirror when the origin host does not exist, and lists every endpoint on failure', async () => {

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
+import { packageRoot } from '../../core/package-info.js';
 import { exited, run, spawnTracked } from './processes.js';
 import type { TestNode } from './test-node.js';
 import { waitFor } from './wait.js';
@@ -9,6 +10,8 @@ export interface RegistryOptions {
   port?: number;
   /** Require HTTP basic auth (htpasswd) for everything. */
   user?: { name: string; password: string };
+  /** Require Bearer tokens from a token service on this port (see token-server.ts). */
+  token?: { port: number; user: { name: string; password: string }; refreshToken: string };
 }
 
 /**
@@ -20,6 +23,7 @@ export class TestRegistry {
   readonly port: number;
   readonly storage: string;
   private process: ChildProcess | undefined;
+  private tokenServer: ChildProcess | undefined;
   private log = '';
 
   constructor(
@@ -43,6 +47,7 @@ export class TestRegistry {
       writeFileSync(file, r.stdout);
       auth = `auth:\n  htpasswd:\n    realm: cradle-test\n    path: ${file}\n`;
     }
+    if (this.opts.token) auth = await this.startTokenServer(this.opts.token);
     const config = join(this.storage, 'config.yml');
     writeFileSync(
       config,
@@ -56,16 +61,32 @@ export class TestRegistry {
     });
   }
 
+  /** A token service with its own signing key, and the registry config that trusts it. */
+  private async startTokenServer(t: NonNullable<RegistryOptions['token']>): Promise<string> {
+    const key = join(this.storage, 'token.key');
+    const cert = join(this.storage, 'token.crt');
+    const ssl = await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=cradle-test-token']);
+    if (ssl.code !== 0) throw new Error(`openssl: ${ssl.stderr}`);
+    const script = join(packageRoot, 'dist', 'test', 'support', 'token-server.js');
+    const args = [script, String(t.port), key, cert, 'cradle-test-issuer', t.user.name, t.user.password, t.refreshToken];
+    this.tokenServer = spawnTracked('nsenter', ['-t', String(this.node.holderPid), '--net', '--mount', '--', process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => this.tokenServer?.stdout?.once('data', () => resolve()));
+    return `auth:\n  token:\n    realm: http://127.0.0.1:${t.port}/token\n    service: cradle-test-registry\n    issuer: cradle-test-issuer\n    rootcertbundle: ${cert}\n`;
+  }
+
   /** Requests the registry logged, e.g. to count blob downloads. */
   requests(): string[] {
     return this.log.split('\n').filter((l) => l.includes('http.request.uri='));
   }
 
   /** Pushes `oci:<layout>:<tag>` as `<repo>:<tag>`; `all` keeps every platform of an index. */
-  async push(layout: string, tag: string, repo: string, options: { all?: boolean } = {}): Promise<void> {
-    const args = ['copy', '--insecure-policy', '--dest-tls-verify=false', '--preserve-digests'];
+  async push(layout: string, tag: string, repo: string, options: { all?: boolean; format?: 'v2s2' } = {}): Promise<void> {
+    const args = ['copy', '--insecure-policy', '--dest-tls-verify=false'];
+    if (options.format) args.push('--format', options.format);
+    else args.push('--preserve-digests');
     if (options.all) args.push('--all');
-    if (this.opts.user) args.push('--dest-creds', `${this.opts.user.name}:${this.opts.user.password}`);
+    const creds = this.opts.user ?? this.opts.token?.user;
+    if (creds) args.push('--dest-creds', `${creds.name}:${creds.password}`);
     args.push(`oci:${layout}:${tag}`, `docker://${this.host}/${repo}:${tag}`);
     const r = await this.node.exec('skopeo', args, { timeoutMs: 120_000 });
     if (r.code !== 0) throw new Error(`skopeo ${args.join(' ')}: ${r.stderr}`);
@@ -80,6 +101,7 @@ export class TestRegistry {
   }
 
   async stop(): Promise<void> {
+    this.tokenServer?.kill('SIGKILL');
     if (!this.process || this.process.exitCode !== null) return;
     this.process.kill('SIGTERM');
     await exited(this.process);
