@@ -17,7 +17,11 @@ export class ContainerdPeer {
   readonly socket: string;
   private process: ChildProcess | undefined;
 
-  constructor(private readonly node: TestNode) {
+  constructor(
+    private readonly node: TestNode,
+    /** Registries reached over plain http (host:port), for pull benchmarks. */
+    private readonly insecureRegistries: readonly string[] = [],
+  ) {
     this.socket = join(node.dir, 'containerd', 'containerd.sock');
   }
 
@@ -42,7 +46,7 @@ state = "${d}/state"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "${this.node.cniConfDir}"
-  [plugins."io.containerd.grpc.v1.cri".containerd]
+${this.insecureRegistries.map((r) => `  [plugins."io.containerd.grpc.v1.cri".registry.mirrors."${r}"]\n    endpoint = ["http://${r}"]\n`).join('')}  [plugins."io.containerd.grpc.v1.cri".containerd]
     default_runtime_name = "runc"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
