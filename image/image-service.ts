@@ -141,10 +141,8 @@ export class ImageService {
       layers.map((desc, i) => ({ desc, chain: chains[i] as string, diffId: parsed.diffIds[i] as string })),
       LAYER_DOWNLOADS,
       async ({ desc, chain, diffId }) => {
-        await this.layers.ensure(chain, diffId, async () => {
-          await this.content.fetch(desc.digest, desc.size, () => client.blob(desc.digest, fetched.endpoint));
-          return this.content.path(desc.digest);
-        });
+        // Streamed from the registry into the layer directory; the compressed blob is not kept.
+        await this.layers.ensure(chain, diffId, async () => ({ kind: 'http', ...(await client.blobRequest(desc.digest, fetched.endpoint)), digest: desc.digest, size: desc.size }));
       },
     );
     const record = this.commit(ref, configDesc.digest, top.digest, {

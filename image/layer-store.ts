@@ -6,7 +6,10 @@ import { errorMessage } from '../core/errors.js';
 import { ensureDir } from '../core/fs-util.js';
 import { KeyedLock } from '../core/keyed-lock.js';
 import type { Logger } from '../core/logger.js';
-import { unpackLayer } from './layer-unpacker.js';
+import { LayerDownloadError, unpackLayer } from './layer-unpacker.js';
+import type { UnpackSource } from './unpack-worker.js';
+
+const DOWNLOAD_ATTEMPTS = 3;
 
 export interface LayerInfo {
   chainId: string;
@@ -78,18 +81,19 @@ export class LayerStore {
     }
   }
 
-  /** Unpacks `blob` as the layer `chainId` unless it exists; safe to call concurrently. */
-  async ensure(chainId: string, diffId: string, blob: () => Promise<string>): Promise<LayerInfo> {
+  /**
+   * Unpacks the layer `chainId` from `source` unless it exists; safe to call
+   * concurrently. A broken-off download is tried again with a fresh source.
+   */
+  async ensure(chainId: string, diffId: string, source: () => Promise<UnpackSource>): Promise<LayerInfo> {
     const existing = this.known.get(chainId);
     if (existing) return existing;
     return this.locks.run(chainId, async () => {
       const again = this.known.get(chainId);
       if (again) return again;
-      const blobPath = await blob();
       const tmp = join(this.layersDir, `${hex(chainId)}.tmp-${randomBytes(4).toString('hex')}`);
       try {
-        mkdirSync(join(tmp, 'diff'), { recursive: true, mode: 0o755 });
-        const { bytes, inodes } = await unpackLayer({ blob: blobPath, dest: join(tmp, 'diff'), diffId });
+        const { bytes, inodes } = await this.unpackWithRetries(tmp, diffId, source);
         const info: LayerInfo = { chainId, diffId, link: randomBytes(13).toString('base64url').replace(/[-_]/g, 'x').slice(0, 16), bytes, inodes };
         writeFileSync(join(tmp, 'layer.json'), JSON.stringify(info));
         await rename(tmp, join(this.layersDir, hex(chainId)));
@@ -102,6 +106,20 @@ export class LayerStore {
         throw err;
       }
     });
+  }
+
+  private async unpackWithRetries(tmp: string, diffId: string, source: () => Promise<UnpackSource>): Promise<{ bytes: number; inodes: number }> {
+    for (let attempt = 1; ; attempt++) {
+      await rm(tmp, { recursive: true, force: true });
+      mkdirSync(join(tmp, 'diff'), { recursive: true, mode: 0o755 });
+      try {
+        return await unpackLayer({ source: await source(), dest: join(tmp, 'diff'), diffId });
+      } catch (err) {
+        if (!(err instanceof LayerDownloadError) || attempt >= DOWNLOAD_ATTEMPTS) throw err;
+        this.logger.warn('layer download broke off; trying again', { attempt, error: errorMessage(err) });
+        await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+      }
+    }
   }
 
   async remove(chainId: string): Promise<void> {

@@ -18,6 +18,9 @@ async function slot(): Promise<() => void> {
   };
 }
 
+/** A layer download broke off (connection, HTTP error): worth another try. */
+export class LayerDownloadError extends Error {}
+
 export interface UnpackResult {
   bytes: number;
   inodes: number;
@@ -36,7 +39,9 @@ export async function unpackLayer(req: UnpackRequest): Promise<UnpackResult> {
       });
     });
     if (!reply.ok) {
-      if (reply.unsafe) throw new InvalidArgumentError(`refusing layer: ${reply.error}`);
+      if (reply.kind === 'unsafe') throw new InvalidArgumentError(`refusing layer: ${reply.error}`);
+      if (reply.kind === 'network') throw new LayerDownloadError(reply.error);
+      if (reply.kind === 'corrupt') throw new InternalError(reply.error);
       throw new InternalError(`cannot unpack layer: ${reply.error}`);
     }
     return { bytes: reply.bytes, inodes: reply.inodes };

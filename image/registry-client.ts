@@ -107,6 +107,20 @@ export class RegistryClient {
     });
   }
 
+  /**
+   * Where and how to GET a blob: the endpoint that has it and the
+   * Authorization to send, with any token challenge already answered, so a
+   * worker thread can stream it.
+   */
+  async blobRequest(digest: string, from?: Endpoint): Promise<{ url: string; headers: Record<string, string> }> {
+    return this.firstEndpoint(from, async (endpoint) => {
+      const res = await this.request(endpoint, `/blobs/${digest}`, {}, 0, 'HEAD');
+      await res.body?.cancel();
+      const token = this.tokens.get(endpoint.base);
+      return { url: `${endpoint.base}/v2/${this.ref.repository}/blobs/${digest}`, headers: { 'user-agent': 'cradle', ...(token ? { authorization: token } : {}) } };
+    });
+  }
+
   private async firstEndpoint<T>(preferred: Endpoint | undefined, fn: (e: Endpoint) => Promise<T>): Promise<T> {
     const all = this.endpoints();
     const order = preferred ? [preferred, ...all.filter((e) => e.base !== preferred.base)] : all;
@@ -131,13 +145,13 @@ export class RegistryClient {
     return `repository:${this.ref.repository}:pull`;
   }
 
-  private async request(endpoint: Endpoint, path: string, headers: Record<string, string>, attempt = 0): Promise<Response> {
+  private async request(endpoint: Endpoint, path: string, headers: Record<string, string>, attempt = 0, method = 'GET'): Promise<Response> {
     const url = `${endpoint.base}/v2/${this.ref.repository}${path}`;
-    const res = await this.send(endpoint, url, headers);
+    const res = await this.send(endpoint, url, headers, method);
     if (res.status === 401) {
       const challenge = parseChallenge(res.headers.get('www-authenticate') ?? '');
       await res.body?.cancel();
-      if (attempt === 0 && challenge && (await this.authorize(endpoint, challenge))) return this.request(endpoint, path, headers, 1);
+      if (attempt === 0 && challenge && (await this.authorize(endpoint, challenge))) return this.request(endpoint, path, headers, 1, method);
       throw new EndpointError(endpoint.base, 'unauthorized', this.auth ? 'credentials were refused (401)' : 'authentication required (401) and no credentials were given');
     }
     if (res.status === 404) {
@@ -149,19 +163,19 @@ export class RegistryClient {
       throw new EndpointError(endpoint.base, 'unauthorized', 'access denied (403)');
     }
     if (!res.ok) {
-      const text = (await res.text()).slice(0, 200);
+      const text = method === 'HEAD' ? '' : (await res.text()).slice(0, 200);
       throw new EndpointError(endpoint.base, 'server', `HTTP ${res.status}${text ? `: ${text}` : ''}`);
     }
     return res;
   }
 
-  private async send(endpoint: Endpoint, url: string, headers: Record<string, string>): Promise<Response> {
+  private async send(endpoint: Endpoint, url: string, headers: Record<string, string>, method = 'GET'): Promise<Response> {
     const token = this.tokens.get(endpoint.base);
     const all: Record<string, string> = { ...headers, 'user-agent': 'cradle' };
     if (token) all.authorization = token;
     const signal = this.signal ? AbortSignal.any([this.signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]) : AbortSignal.timeout(REQUEST_TIMEOUT_MS);
     try {
-      return await fetch(url, { headers: all, redirect: 'follow', signal });
+      return await fetch(url, { method, headers: all, redirect: 'follow', signal });
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       throw new EndpointError(endpoint.base, 'unreachable', cause?.code ?? cause?.message ?? errorMessage(err));

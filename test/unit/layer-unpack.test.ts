@@ -31,7 +31,7 @@ describe('layer unpacking', () => {
     }
     const dest = join(dir, 'layer');
     mkdirSync(dest, { recursive: true });
-    return { dest, result: await unpackLayer({ blob, dest, diffId: diffId ?? sha(tar) }) };
+    return { dest, result: await unpackLayer({ source: { kind: 'file', path: blob }, dest, diffId: diffId ?? sha(tar) }) };
   }
 
   it('keeps files, modes, ownership, links, devices and capabilities', async () => {
