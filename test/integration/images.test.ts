@@ -92,6 +92,7 @@ credentials_file = "${node.dir}/auth.json"
     await registry.push(layout.dir, 'many', 'test/many');
     await registry.push(layout.dir, 'crash', 'test/crash');
     await registry.push(layout.dir, 'base', 'test/docker', { format: 'v2s2' });
+    await registry.push(layout.dir, 'multi', 'test/dockerlist', { all: true, format: 'v2s2' });
     await secure.push(layout.dir, 'base', 'private/busybox');
     await tokenRegistry.push(layout.dir, 'base', 'tokens/busybox');
     await node.startDaemon();
@@ -188,6 +189,26 @@ credentials_file = "${node.dir}/auth.json"
     const { image_ref } = await pull('127.0.0.1:5000/test/docker:base');
     expect(image_ref).to.match(/^sha256:[0-9a-f]{64}$/);
     expect((await probe(image_ref, ['etc/motd']))['etc/motd']).to.equal('welcome\n');
+  });
+
+  it('selects from a Docker manifest list', async () => {
+    const { image_ref } = await pull('127.0.0.1:5000/test/dockerlist:multi');
+    expect(await probe(image_ref, ['arch'])).to.deep.equal({ arch: 'amd64' });
+  });
+
+  it('removes a digest reference, and the image with its last name', async () => {
+    // test/mixed has a config no other test image shares, so this tag is its only name.
+    const { image_ref } = await pull('127.0.0.1:5000/test/mixed:mixed');
+    const [digestRef] = (await status(image_ref)).image?.repo_digests ?? [];
+    await remove('127.0.0.1:5000/test/mixed:mixed');
+    // The tag was its last tag: the image and its digest name are gone too.
+    expect((await status(image_ref)).image).to.equal(undefined);
+    expect((await status(digestRef as string)).image).to.equal(undefined);
+    const again = await pull('127.0.0.1:5000/test/mixed:mixed');
+    const digest = (await status(again.image_ref)).image?.repo_digests[0] as string;
+    await remove(digest);
+    expect((await status('127.0.0.1:5000/test/mixed:mixed')).image?.repo_digests).to.deep.equal([]);
+    expect((await status('127.0.0.1:5000/test/mixed:mixed')).image?.id).to.equal(again.image_ref);
   });
 
   it('shows nothing of a pull the daemon was killed in the middle of, and cleans its files at the next start', async () => {
