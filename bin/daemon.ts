@@ -15,6 +15,8 @@ import { SandboxManager } from '../sandbox/sandbox-manager.js';
 import { podHandlers } from '../cri/handlers/pods.js';
 import { imageHandlers } from '../cri/handlers/images.js';
 import { ImageService } from '../image/image-service.js';
+import { ContainerManager } from '../runtime/container-manager.js';
+import { containerHandlers } from '../cri/handlers/containers.js';
 import { registryHosts } from '../image/registry-hosts.js';
 import { parseQuantity } from '../core/quantity.js';
 import { join } from 'node:path';
@@ -44,6 +46,7 @@ export class Daemon {
   private readonly server: CriServer;
   private readonly sandboxes: SandboxManager;
   private readonly images: ImageService;
+  private readonly containers: ContainerManager;
   private stopping: Promise<void> | undefined;
 
   constructor(
@@ -73,10 +76,22 @@ export class Daemon {
       hosts: () => registryHosts(this.config.image, logger.child({ component: 'image' })),
       logger: logger.child({ component: 'image' }),
     });
+    this.containers = new ContainerManager({
+      root: config.root,
+      runroot: config.runroot,
+      conmon: () => this.config.conmon.path,
+      cgroupManager: config.cgroup_manager,
+      sandboxes: this.sandboxes,
+      images: this.images,
+      runtimes: this.runtimes,
+      logger: logger.child({ component: 'runtime' }),
+    });
+    this.sandboxes.setContainerHooks(this.containers);
     const cgroupManager = config.cgroup_manager;
     this.server = new CriServer(config.listen, logger.child({ component: 'cri' }), {
       runtime: {
         ...podHandlers(this.sandboxes, networks),
+        ...containerHandlers(this.containers),
         ...runtimeInfoHandlers({
           config: () => this.config,
           runtimeReadiness: () => this.runtimes.readiness(),
@@ -108,6 +123,7 @@ export class Daemon {
   private async recover(): Promise<void> {
     await Promise.all([this.runtimes.refresh(this.config), this.network.start()]);
     await Promise.all([this.sandboxes.recover(), this.images.load()]);
+    await this.containers.recover();
     const runtime = this.runtimes.readiness();
     if (!runtime.ready) this.logger.warn('runtime not ready', { reason: runtime.reason, message: runtime.message });
   }
@@ -139,6 +155,7 @@ export class Daemon {
       this.server.gate.close('cradle is shutting down');
       await this.server.shutdown(parseDuration(this.config.shutdown_timeout) ?? 10_000);
       this.network.stop();
+      this.containers.stopWatching();
       this.lock.release();
       this.logger.info('stopped');
       await this.log.close();

@@ -32,6 +32,12 @@ export interface SandboxManagerOptions {
   logger: Logger;
 }
 
+/** What stopping or removing a pod does to its containers first (set by the container manager). */
+export interface SandboxContainerHooks {
+  stopAll(sandboxId: string): Promise<void>;
+  removeAll(sandboxId: string): Promise<void>;
+}
+
 export interface SandboxFilter {
   id?: string;
   state?: SandboxState;
@@ -54,11 +60,16 @@ export class SandboxManager {
   private readonly inflight = new Map<string, Promise<SandboxRecord>>();
   /** Sandboxes whose RunPodSandbox caller gave up before the answer: its retry gets them. */
   private readonly abandoned = new Set<string>();
+  private hooks: SandboxContainerHooks | undefined;
   /** Exit watches on the PID-namespace inits, by sandbox id. */
   private readonly initWatches = new Map<string, ExitWatch>();
 
   constructor(private readonly opts: SandboxManagerOptions) {
     this.store = new RecordStore<SandboxRecord>(join(opts.root, 'pods-records'), 'pod sandbox');
+  }
+
+  setContainerHooks(hooks: SandboxContainerHooks): void {
+    this.hooks = hooks;
   }
 
   private podDir(id: string): string {
@@ -239,6 +250,7 @@ export class SandboxManager {
   async stop(idOrPrefix: string): Promise<void> {
     const id = this.index.find(idOrPrefix);
     if (id === undefined) return;
+    await this.hooks?.stopAll(id);
     await this.locks.run(id, () => this.stopLocked(id));
   }
 
@@ -267,6 +279,7 @@ export class SandboxManager {
   async remove(idOrPrefix: string): Promise<void> {
     const id = this.index.find(idOrPrefix);
     if (id === undefined) return;
+    await this.hooks?.removeAll(id);
     await this.locks.run(id, async () => {
       const rec = this.sandboxes.get(id);
       if (!rec) return;

@@ -74,9 +74,9 @@ describe('cradle daemon over its socket', function () {
   });
 
   it('answers UNIMPLEMENTED naming the RPC for what is not built yet', async () => {
-    const create = await grpcFailure(node.client().runtime.call('CreateContainer', { pod_sandbox_id: 'p' }));
-    expect(create.code).to.equal(Code.UNIMPLEMENTED);
-    expect(create.details).to.contain('CreateContainer');
+    const update = await grpcFailure(node.client().runtime.call('UpdateContainerResources', { container_id: 'c' }));
+    expect(update.code).to.equal(Code.UNIMPLEMENTED);
+    expect(update.details).to.contain('UpdateContainerResources');
     const exec = await grpcFailure(node.client().runtime.call('ExecSync', { container_id: 'c', cmd: ['true'] }));
     expect(exec.code).to.equal(Code.UNIMPLEMENTED);
     expect(exec.details).to.contain('ExecSync');
@@ -85,8 +85,9 @@ describe('cradle daemon over its socket', function () {
   it('accepts a request larger than 64 MiB', async () => {
     const big = 'x'.repeat(65 * 1024 * 1024);
     const err = await grpcFailure(node.client().runtime.call('CreateContainer', { config: { annotations: { big } } }, { timeoutMs: 30_000 }));
-    // Reaching the handler (not RESOURCE_EXHAUSTED) shows the message was received whole.
-    expect(err.code).to.equal(Code.UNIMPLEMENTED);
+    // Reaching the handler's validation (not RESOURCE_EXHAUSTED) shows the message was received whole.
+    expect(err.code).to.equal(Code.INVALID_ARGUMENT);
+    expect(err.details).to.equal('pod_sandbox_id is empty');
   });
 
   it('serves on a socket with mode 0660 and holds its state-directory locks', () => {

@@ -1,0 +1,200 @@
+import { InvalidArgumentError } from '../../core/errors.js';
+import { containerState, type ContainerRecord } from '../../runtime/container-record.js';
+import type { ContainerManager, ContainerFilter } from '../../runtime/container-manager.js';
+import type { ContainerSpec, Propagation } from '../../runtime/container-spec.js';
+import {
+  ContainerState,
+  MountPropagation,
+  NamespaceMode,
+  Signal,
+  type Container,
+  type ContainerConfig,
+  type ContainerFilter as CriContainerFilter,
+  type RuntimeServiceMethods,
+} from '../generated/api.js';
+import type { Init, ServiceHandlers } from '../service-types.js';
+
+const PROPAGATION: Record<MountPropagation, Propagation> = {
+  [MountPropagation.PROPAGATION_PRIVATE]: 'private',
+  [MountPropagation.PROPAGATION_HOST_TO_CONTAINER]: 'host-to-container',
+  [MountPropagation.PROPAGATION_BIDIRECTIONAL]: 'bidirectional',
+};
+
+const STATES: Record<ReturnType<typeof containerState>, ContainerState> = {
+  created: ContainerState.CONTAINER_CREATED,
+  running: ContainerState.CONTAINER_RUNNING,
+  exited: ContainerState.CONTAINER_EXITED,
+};
+
+/** `SIGNAL_SIGTERM` → `SIGTERM`; the runtime default is empty. */
+function signalName(s: Signal): string {
+  if (s === Signal.SIGNAL_RUNTIME_DEFAULT) return '';
+  const name = Signal[s];
+  if (name === undefined) throw new InvalidArgumentError(`unknown stop signal ${s}`);
+  return name.replace(/^SIGNAL_/, '').replace(/PLUS(\d+)$/, '+$1').replace(/MINUS(\d+)$/, '-$1');
+}
+
+function pidMode(mode: NamespaceMode | undefined): ContainerSpec['security']['pidMode'] {
+  switch (mode ?? NamespaceMode.POD) {
+    case NamespaceMode.CONTAINER:
+      return 'container';
+    case NamespaceMode.NODE:
+      return 'node';
+    case NamespaceMode.TARGET:
+      return 'target';
+    default:
+      return 'pod';
+  }
+}
+
+/** ContainerConfig → the domain's ContainerSpec. */
+export function containerSpecFrom(config: ContainerConfig | undefined): ContainerSpec {
+  if (!config?.metadata) throw new InvalidArgumentError('config.metadata is required');
+  if (config.metadata.name === '') throw new InvalidArgumentError('config.metadata.name is empty');
+  if (!config.image?.image) throw new InvalidArgumentError('config.image.image is empty');
+  const sec = config.linux?.security_context;
+  const res = config.linux?.resources;
+  const num = (v: bigint | undefined) => Number(v ?? 0n);
+  return {
+    name: config.metadata.name,
+    attempt: config.metadata.attempt,
+    image: config.image.image,
+    command: config.command,
+    args: config.args,
+    workingDir: config.working_dir,
+    envs: config.envs.map((e) => [e.key, Buffer.from(e.value).toString('utf8')]),
+    mounts: config.mounts.map((m, i) => {
+      const propagation = PROPAGATION[m.propagation];
+      if (propagation === undefined) throw new InvalidArgumentError(`config.mounts[${i}]: unknown propagation ${m.propagation}`);
+      if (m.container_path === '' || m.host_path === '') throw new InvalidArgumentError(`config.mounts[${i}]: container_path and host_path are required`);
+      return { containerPath: m.container_path, hostPath: m.host_path, readonly: m.readonly, propagation };
+    }),
+    labels: { ...config.labels },
+    annotations: { ...config.annotations },
+    logPath: config.log_path,
+    stdin: config.stdin,
+    tty: config.tty,
+    resources: {
+      cpuPeriod: num(res?.cpu_period),
+      cpuQuota: num(res?.cpu_quota),
+      cpuShares: num(res?.cpu_shares),
+      memoryLimit: num(res?.memory_limit_in_bytes),
+      memorySwapLimit: num(res?.memory_swap_limit_in_bytes),
+      oomScoreAdj: num(res?.oom_score_adj),
+      cpusetCpus: res?.cpuset_cpus ?? '',
+      cpusetMems: res?.cpuset_mems ?? '',
+    },
+    security: {
+      privileged: sec?.privileged ?? false,
+      capabilitiesAdd: sec?.capabilities?.add_capabilities ?? [],
+      capabilitiesDrop: sec?.capabilities?.drop_capabilities ?? [],
+      runAsUser: sec?.run_as_user?.value,
+      runAsGroup: sec?.run_as_group?.value,
+      runAsUsername: sec?.run_as_username ?? '',
+      supplementalGroups: sec?.supplemental_groups ?? [],
+      readonlyRootfs: sec?.readonly_rootfs ?? false,
+      noNewPrivs: sec?.no_new_privs ?? false,
+      maskedPaths: sec?.masked_paths ?? [],
+      readonlyPaths: sec?.readonly_paths ?? [],
+      pidMode: pidMode(sec?.namespace_options?.pid),
+    },
+    stopSignal: signalName(config.stop_signal),
+  };
+}
+
+function criFilter(f: CriContainerFilter | undefined): ContainerFilter {
+  if (!f) return {};
+  const state = f.state ? (['created', 'running', 'exited'] as const).find((s) => STATES[s] === f.state?.state) : undefined;
+  return {
+    id: f.id || undefined,
+    sandboxId: f.pod_sandbox_id || undefined,
+    state: f.state ? (state ?? ('unknown' as never)) : undefined,
+    labels: Object.keys(f.label_selector).length > 0 ? f.label_selector : undefined,
+  };
+}
+
+function listItem(rec: ContainerRecord): Init<Container> {
+  return {
+    id: rec.id,
+    pod_sandbox_id: rec.sandboxId,
+    metadata: { name: rec.spec.name, attempt: rec.spec.attempt },
+    image: { image: rec.spec.image },
+    image_ref: rec.imageId,
+    image_id: rec.imageId,
+    state: STATES[containerState(rec)],
+    created_at: rec.createdAt,
+    labels: rec.spec.labels,
+    annotations: rec.spec.annotations,
+  };
+}
+
+function requireId(id: string): string {
+  if (id === '') throw new InvalidArgumentError('container_id is empty');
+  return id;
+}
+
+const STREAM_CHUNK = 100;
+
+export function containerHandlers(containers: ContainerManager): ServiceHandlers<RuntimeServiceMethods> {
+  return {
+    CreateContainer: async (req) => {
+      if (req.pod_sandbox_id === '') throw new InvalidArgumentError('pod_sandbox_id is empty');
+      const rec = await containers.create(req.pod_sandbox_id, containerSpecFrom(req.config));
+      return { container_id: rec.id };
+    },
+
+    StartContainer: async (req) => {
+      await containers.start(requireId(req.container_id));
+      return {};
+    },
+
+    StopContainer: async (req) => {
+      await containers.stop(requireId(req.container_id), Math.max(0, Number(req.timeout)));
+      return {};
+    },
+
+    RemoveContainer: async (req) => {
+      await containers.remove(requireId(req.container_id));
+      return {};
+    },
+
+    ContainerStatus: async (req) => {
+      const rec = containers.get(requireId(req.container_id));
+      const state = containerState(rec);
+      return {
+        status: {
+          id: rec.id,
+          metadata: { name: rec.spec.name, attempt: rec.spec.attempt },
+          state: STATES[state],
+          created_at: rec.createdAt,
+          started_at: rec.startedAt ?? 0n,
+          finished_at: rec.finishedAt ?? 0n,
+          exit_code: state === 'exited' ? (rec.exitCode ?? 0) : 0,
+          image: { image: rec.spec.image },
+          image_ref: rec.imageId,
+          image_id: rec.imageId,
+          reason: rec.reason,
+          message: rec.message,
+          labels: rec.spec.labels,
+          annotations: rec.spec.annotations,
+          mounts: rec.spec.mounts.map((m) => ({
+            container_path: m.containerPath,
+            host_path: m.hostPath,
+            readonly: m.readonly,
+            propagation: Number(Object.entries(PROPAGATION).find(([, p]) => p === m.propagation)?.[0] ?? 0),
+          })),
+          log_path: rec.logPath,
+        },
+        info: req.verbose ? { info: JSON.stringify({ pid: rec.pid, sandboxId: rec.sandboxId, runtimeHandler: rec.runtimeHandler, stopSignal: rec.stopSignal, spec: rec.spec }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) } : {},
+      };
+    },
+
+    ListContainers: async (req) => ({ containers: containers.list(criFilter(req.filter)).map(listItem) }),
+
+    StreamContainers: async function* (req) {
+      const all = containers.list(criFilter(req.filter)).map(listItem);
+      for (let i = 0; i < all.length; i += STREAM_CHUNK) yield { containers: all.slice(i, i + STREAM_CHUNK) };
+    },
+  };
+}
+

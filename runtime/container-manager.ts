@@ -1,0 +1,343 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { isAbsolute, join, normalize, relative } from 'node:path';
+import { nowNs } from '../core/clock.js';
+import { FailedPreconditionError, InternalError, InvalidArgumentError, NotFoundError } from '../core/errors.js';
+import { IdIndex } from '../core/id-index.js';
+import { newId } from '../core/ids.js';
+import { KeyedLock } from '../core/keyed-lock.js';
+import type { Logger } from '../core/logger.js';
+import { NameRegistrar } from '../core/name-registrar.js';
+import { RecordStore } from '../core/record-store.js';
+import { UndoStack } from '../core/undo.js';
+import type { ImageService } from '../image/image-service.js';
+import type { SandboxManager } from '../sandbox/sandbox-manager.js';
+import { ownBoundingSet, resolveCapabilities } from './capabilities.js';
+import { launchWithConmon } from './conmon.js';
+import { containerName, containerState, type ContainerRecord, type ContainerState } from './container-record.js';
+import type { ContainerSpec } from './container-spec.js';
+import { ExitWatcher, type ContainerExit } from './exit-watcher.js';
+import { ociSpec } from './oci-spec.js';
+import { OciRuntime } from './oci-runtime.js';
+import type { RuntimeHandlerRegistry } from './runtime-handlers.js';
+import { resolveUser } from './user.js';
+
+export interface ContainerManagerOptions {
+  root: string;
+  runroot: string;
+  conmon: () => string;
+  cgroupManager: 'cgroupfs' | 'systemd';
+  sandboxes: SandboxManager;
+  images: ImageService;
+  runtimes: RuntimeHandlerRegistry;
+  logger: Logger;
+}
+
+export interface ContainerFilter {
+  id?: string;
+  sandboxId?: string;
+  state?: ContainerState;
+  labels?: Readonly<Record<string, string>>;
+}
+
+/** How long a SIGKILLed container may take to be reported gone. */
+const KILL_WAIT_MS = 10_000;
+
+function ownOomScoreAdjFloor(): number | undefined {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const eff = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1] ?? 'ffffffffff';
+  // Without CAP_SYS_RESOURCE (bit 24) a process cannot lower oom_score_adj below its own.
+  if ((BigInt(`0x${eff}`) >> 24n) & 1n) return undefined;
+  return Number(readFileSync('/proc/self/oom_score_adj', 'utf8').trim());
+}
+
+/**
+ * Container lifecycle through conmon and the OCI runtime of the pod's
+ * RuntimeHandler. State lives in memory (status and lists never touch disk
+ * or spawn) and in one record per container; exits arrive through conmon's
+ * exit files.
+ */
+export class ContainerManager {
+  private readonly containers = new Map<string, ContainerRecord>();
+  private readonly names = new NameRegistrar('container');
+  private readonly index = new IdIndex('container');
+  private readonly locks = new KeyedLock();
+  private readonly store: RecordStore<ContainerRecord>;
+  private readonly exits: ExitWatcher;
+  private readonly exitWaiters = new Map<string, Array<() => void>>();
+  private readonly available = ownBoundingSet();
+  private readonly oomFloor = ownOomScoreAdjFloor();
+
+  constructor(private readonly opts: ContainerManagerOptions) {
+    this.store = new RecordStore<ContainerRecord>(join(opts.root, 'containers-records'), 'container');
+    this.exits = new ExitWatcher(join(opts.runroot, 'exits'), (e) => this.onExit(e), opts.logger);
+  }
+
+  private bundle(id: string): string {
+    return join(this.opts.runroot, 'containers', id);
+  }
+
+  private rootfsDir(id: string): string {
+    return join(this.opts.root, 'containers', id);
+  }
+
+  private runtimeFor(handler: string): OciRuntime {
+    const h = this.opts.runtimes.list().find((x) => x.name === (handler || this.opts.runtimes.defaultHandler));
+    if (!h) throw new FailedPreconditionError(`runtime handler "${handler}" is not configured`);
+    return new OciRuntime(h.config.path, h.config.root);
+  }
+
+  /** The log file: the pod's log directory joined with the container's log path, never outside it. */
+  private logPath(logDirectory: string, spec: ContainerSpec, sandboxId: string): string {
+    if (!logDirectory || !spec.logPath) return join(this.opts.root, 'logs', sandboxId, `${spec.name}_${spec.attempt}.log`);
+    if (isAbsolute(spec.logPath)) throw new InvalidArgumentError(`log_path ${JSON.stringify(spec.logPath)} must be relative to the pod's log directory`);
+    const path = normalize(join(logDirectory, spec.logPath));
+    const rel = relative(logDirectory, path);
+    if (rel.startsWith('..') || isAbsolute(rel)) throw new InvalidArgumentError(`log_path ${JSON.stringify(spec.logPath)} leaves the pod's log directory`);
+    return path;
+  }
+
+  async create(sandboxId: string, spec: ContainerSpec): Promise<ContainerRecord> {
+    const { logger, sandboxes, images } = this.opts;
+    const pod = sandboxes.get(sandboxId);
+    if (pod.state !== 'ready') throw new FailedPreconditionError(`pod sandbox "${pod.id}" is not ready`);
+    const image = images.resolve(spec.image);
+    if (!image) throw new NotFoundError(`image "${spec.image}" not found; pull it first`);
+    for (const m of spec.mounts) {
+      if (!isAbsolute(m.containerPath)) throw new InvalidArgumentError(`mount container path ${JSON.stringify(m.containerPath)} must be absolute`);
+      if (!existsSync(m.hostPath)) throw new InvalidArgumentError(`mount host path ${JSON.stringify(m.hostPath)} does not exist`);
+    }
+    const capabilities = resolveCapabilities(spec.security.capabilitiesAdd, spec.security.capabilitiesDrop, spec.security.privileged, this.available);
+    const name = containerName(spec, pod.spec);
+    const id = newId();
+    this.names.reserve(name, id);
+    const undo = new UndoStack();
+    undo.push('release name', () => this.names.release(name, id));
+    try {
+      const logPath = this.logPath(pod.spec.logDirectory, spec, pod.id);
+      const runtime = this.runtimeFor(pod.spec.runtimeHandler);
+      const bundle = this.bundle(id);
+      await mkdir(join(bundle, 'persist'), { recursive: true, mode: 0o700 });
+      undo.push('remove bundle', () => rm(bundle, { recursive: true, force: true }));
+      const rootfsDir = this.rootfsDir(id);
+      undo.push('remove rootfs', () => images.unmountRootfs(rootfsDir));
+      const rootfs = await images.mountRootfs(image.id, rootfsDir);
+      await mkdir(join(logPath, '..'), { recursive: true });
+      const user = resolveUser(rootfs, {
+        runAsUser: spec.security.runAsUser,
+        runAsGroup: spec.security.runAsGroup,
+        runAsUsername: spec.security.runAsUsername,
+        imageUser: image.config.user,
+        supplementalGroups: spec.security.supplementalGroups,
+      });
+      const cgroupParent = pod.spec.cgroupParent || '/cradle';
+      const config = ociSpec({
+        id,
+        spec,
+        image: image.config,
+        rootfs,
+        user,
+        capabilities,
+        pins: pod.pins,
+        podHostname: pod.spec.hostname,
+        podFiles: {
+          hostname: sandboxes.podFile(pod.id, 'hostname'),
+          hosts: sandboxes.podFile(pod.id, 'hosts'),
+          resolvConf: sandboxes.podFile(pod.id, 'resolv.conf'),
+          shm: pod.shmMounted ? sandboxes.shmPath(pod.id) : undefined,
+        },
+        cgroupsPath: this.opts.cgroupManager === 'systemd' ? `${cgroupParent}:cradle:${id}` : join(cgroupParent, `cradle-${id}`),
+        oomScoreAdjFloor: this.oomFloor,
+        sysctls: {},
+      });
+      await writeFile(join(bundle, 'config.json'), JSON.stringify(config));
+      await mkdir(join(this.opts.runroot, 'sockets'), { recursive: true });
+      const pid = await launchWithConmon({
+        conmon: this.opts.conmon(),
+        runtime: runtime.path,
+        runtimeRoot: runtime.root,
+        id,
+        name,
+        bundle,
+        exitDir: this.exits.dir,
+        persistDir: join(bundle, 'persist'),
+        socketDir: join(this.opts.runroot, 'sockets'),
+        logPath,
+        logSizeMax: 0,
+        tty: spec.tty,
+        stdin: spec.stdin,
+        systemdCgroup: this.opts.cgroupManager === 'systemd',
+      });
+      undo.push('delete the OCI container', () => runtime.delete(id));
+      const record: ContainerRecord = {
+        schema: 1,
+        id,
+        sandboxId: pod.id,
+        spec,
+        imageId: image.id,
+        runtimeHandler: pod.spec.runtimeHandler,
+        logPath,
+        stopSignal: spec.stopSignal || image.config.stopSignal || 'SIGTERM',
+        createdAt: nowNs(),
+        startedAt: undefined,
+        finishedAt: undefined,
+        exitCode: undefined,
+        reason: '',
+        message: '',
+        pid,
+      };
+      this.store.write(record);
+      undo.commit();
+      this.containers.set(id, record);
+      this.index.add(id);
+      logger.info('container created', { id, name, pid });
+      return record;
+    } catch (err) {
+      await undo.rollback(logger);
+      throw err;
+    }
+  }
+
+  async start(idOrPrefix: string): Promise<void> {
+    const id = this.index.resolve(idOrPrefix);
+    await this.locks.run(id, async () => {
+      const rec = this.containers.get(id) as ContainerRecord;
+      if (containerState(rec) !== 'created') throw new FailedPreconditionError(`container "${id}" is ${containerState(rec)}, it can only be started once`);
+      await this.runtimeFor(rec.runtimeHandler).start(id);
+      // The exit may already have been seen (a command that ends at once): keep the times in order.
+      const now = this.containers.get(id) as ContainerRecord;
+      const startedAt = nowNs();
+      this.save({ ...now, startedAt: now.finishedAt !== undefined && now.finishedAt < startedAt ? now.finishedAt : startedAt });
+    });
+  }
+
+  /** Stop signal, then SIGKILL after `timeoutSeconds` (0: at once). Unknown and stopped containers succeed. */
+  async stop(idOrPrefix: string, timeoutSeconds: number): Promise<void> {
+    const id = this.index.find(idOrPrefix);
+    if (id === undefined) return;
+    const rec = this.containers.get(id);
+    if (!rec || containerState(rec) === 'exited' || (containerState(rec) === 'created' && rec.pid === undefined)) return;
+    const runtime = this.runtimeFor(rec.runtimeHandler);
+    const gone = this.waitForExit(id);
+    if (timeoutSeconds > 0) {
+      await runtime.kill(id, rec.stopSignal);
+      if (await this.within(gone, timeoutSeconds * 1000)) return;
+      this.opts.logger.info('container did not stop in time; killing it', { id, timeoutSeconds });
+    }
+    await runtime.kill(id, 'KILL');
+    if (!(await this.within(gone, KILL_WAIT_MS))) throw new InternalError(`container "${id}" did not exit ${KILL_WAIT_MS / 1000}s after SIGKILL`);
+  }
+
+  private waitForExit(id: string): Promise<void> {
+    const rec = this.containers.get(id);
+    if (!rec || rec.finishedAt !== undefined) return Promise.resolve();
+    return new Promise((resolve) => {
+      const list = this.exitWaiters.get(id) ?? [];
+      list.push(resolve);
+      this.exitWaiters.set(id, list);
+    });
+  }
+
+  private async within(p: Promise<void>, ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const t = new Promise<boolean>((r) => {
+      timer = setTimeout(() => r(false), ms);
+    });
+    const done = await Promise.race([p.then(() => true), t]);
+    clearTimeout(timer);
+    return done;
+  }
+
+  private onExit(exit: ContainerExit): void {
+    const rec = this.containers.get(exit.id);
+    if (!rec || rec.finishedAt !== undefined) return;
+    const oom = existsSync(join(this.bundle(exit.id), 'persist', 'oom'));
+    const reason = oom ? 'OOMKilled' : exit.exitCode === 0 ? 'Completed' : 'Error';
+    // The exit file's mtime comes from the kernel's coarse clock and can trail our start time by a tick.
+    const floor = rec.startedAt ?? rec.createdAt;
+    const finishedAt = exit.finishedAt > floor ? exit.finishedAt : floor + 1n;
+    this.save({ ...rec, finishedAt, exitCode: exit.exitCode, reason, pid: undefined });
+    this.opts.logger.info('container exited', { id: exit.id, exitCode: exit.exitCode, reason });
+    for (const resolve of this.exitWaiters.get(exit.id) ?? []) resolve();
+    this.exitWaiters.delete(exit.id);
+  }
+
+  /** Stops if needed, deletes the OCI container, its rootfs and record. Unknown ids succeed. */
+  async remove(idOrPrefix: string): Promise<void> {
+    const id = this.index.find(idOrPrefix);
+    if (id === undefined) return;
+    await this.stop(id, 0);
+    await this.locks.run(id, async () => {
+      const rec = this.containers.get(id);
+      if (!rec) return;
+      await this.runtimeFor(rec.runtimeHandler).delete(id);
+      await this.opts.images.unmountRootfs(this.rootfsDir(id));
+      await rm(this.bundle(id), { recursive: true, force: true });
+      await rm(join(this.exits.dir, id), { force: true });
+      this.exits.forget(id);
+      this.store.remove(id);
+      this.containers.delete(id);
+      this.index.delete(id);
+      const pod = this.opts.sandboxes.list({ id: rec.sandboxId })[0];
+      if (pod) this.names.release(containerName(rec.spec, pod.spec), id);
+      this.opts.logger.info('container removed', { id });
+    });
+  }
+
+  get(idOrPrefix: string): ContainerRecord {
+    return this.containers.get(this.index.resolve(idOrPrefix)) as ContainerRecord;
+  }
+
+  list(filter: ContainerFilter = {}): ContainerRecord[] {
+    const out: ContainerRecord[] = [];
+    for (const rec of this.containers.values()) {
+      if (filter.id && !rec.id.startsWith(filter.id)) continue;
+      if (filter.sandboxId && !rec.sandboxId.startsWith(filter.sandboxId)) continue;
+      if (filter.state && containerState(rec) !== filter.state) continue;
+      if (filter.labels && !Object.entries(filter.labels).every(([k, v]) => rec.spec.labels[k] === v)) continue;
+      out.push(rec);
+    }
+    return out;
+  }
+
+  /** For StopPodSandbox and RemovePodSandbox: every container of the pod. */
+  async stopAll(sandboxId: string): Promise<void> {
+    await Promise.all(this.list({ sandboxId }).map((c) => this.stop(c.id, 0)));
+  }
+
+  async removeAll(sandboxId: string): Promise<void> {
+    for (const c of this.list({ sandboxId })) await this.remove(c.id);
+  }
+
+  private save(rec: ContainerRecord): ContainerRecord {
+    this.store.write(rec);
+    this.containers.set(rec.id, rec);
+    return rec;
+  }
+
+  /**
+   * Rebuilds state from records; exits that happened while the daemon was
+   * down come from the exit files. After a reboot (no bundle left) a
+   * container that was not finished is recorded as exited.
+   */
+  async recover(): Promise<void> {
+    for (const rec of this.store.loadAll(this.opts.logger)) {
+      let r = rec;
+      if (r.finishedAt === undefined && !existsSync(join(this.bundle(r.id), 'config.json'))) {
+        r = { ...r, finishedAt: nowNs(), exitCode: 255, reason: 'Error', message: 'the host restarted while the container ran', pid: undefined };
+        this.store.write(r);
+      }
+      this.containers.set(r.id, r);
+      this.index.add(r.id);
+      const pod = this.opts.sandboxes.list({ id: r.sandboxId })[0];
+      if (pod) this.names.reserve(containerName(r.spec, pod.spec), r.id);
+    }
+    await this.exits.start();
+    this.opts.logger.info('containers recovered', { count: this.containers.size });
+  }
+
+  stopWatching(): void {
+    this.exits.stop();
+  }
+}
+

@@ -1,0 +1,35 @@
+import type { VersionedRecord } from '../core/record-store.js';
+import type { ContainerSpec } from './container-spec.js';
+
+export type ContainerState = 'created' | 'running' | 'exited';
+
+export interface ContainerRecord extends VersionedRecord {
+  schema: 1;
+  sandboxId: string;
+  spec: ContainerSpec;
+  /** The image id (config digest) the container runs. */
+  imageId: string;
+  runtimeHandler: string;
+  logPath: string;
+  stopSignal: string;
+  createdAt: bigint;
+  startedAt: bigint | undefined;
+  finishedAt: bigint | undefined;
+  exitCode: number | undefined;
+  reason: string;
+  message: string;
+  /** The container's init in the host PID namespace. */
+  pid: number | undefined;
+}
+
+/** State follows from the timestamps: nothing is stored twice. */
+export function containerState(rec: Pick<ContainerRecord, 'startedAt' | 'finishedAt'>): ContainerState {
+  if (rec.finishedAt !== undefined) return 'exited';
+  if (rec.startedAt !== undefined) return 'running';
+  return 'created';
+}
+
+/** `name_podname_podnamespace_poduid_attempt`, as kubelet names containers. */
+export function containerName(spec: Pick<ContainerSpec, 'name' | 'attempt'>, pod: { name: string; namespace: string; uid: string }): string {
+  return `${spec.name}_${pod.name}_${pod.namespace}_${pod.uid}_${spec.attempt}`;
+}

@@ -1,0 +1,56 @@
+import type { NamespaceMode } from '../sandbox/sandbox-spec.js';
+
+export type Propagation = 'private' | 'host-to-container' | 'bidirectional';
+
+export interface MountSpec {
+  containerPath: string;
+  hostPath: string;
+  readonly: boolean;
+  propagation: Propagation;
+}
+
+export interface ContainerResources {
+  cpuPeriod: number;
+  cpuQuota: number;
+  cpuShares: number;
+  memoryLimit: number;
+  memorySwapLimit: number;
+  oomScoreAdj: number;
+  cpusetCpus: string;
+  cpusetMems: string;
+}
+
+/** What a container asks for: the CRI ContainerConfig in domain terms. */
+export interface ContainerSpec {
+  name: string;
+  attempt: number;
+  image: string;
+  command: string[];
+  args: string[];
+  workingDir: string;
+  envs: Array<[string, string]>;
+  mounts: MountSpec[];
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  /** Relative to the pod's log directory. */
+  logPath: string;
+  stdin: boolean;
+  tty: boolean;
+  resources: ContainerResources;
+  security: {
+    privileged: boolean;
+    capabilitiesAdd: string[];
+    capabilitiesDrop: string[];
+    runAsUser: bigint | undefined;
+    runAsGroup: bigint | undefined;
+    runAsUsername: string;
+    supplementalGroups: bigint[];
+    readonlyRootfs: boolean;
+    noNewPrivs: boolean;
+    maskedPaths: string[];
+    readonlyPaths: string[];
+    pidMode: NamespaceMode;
+  };
+  /** e.g. SIGTERM; empty: the image's StopSignal, else SIGTERM. */
+  stopSignal: string;
+}

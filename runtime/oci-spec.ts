@@ -1,0 +1,132 @@
+import { InvalidArgumentError } from '../core/errors.js';
+import type { ImageConfigInfo } from '../image/image-record.js';
+import type { Pins } from '../sandbox/namespace-pins.js';
+import type { ContainerSpec, MountSpec } from './container-spec.js';
+import type { ProcessUser } from './user.js';
+
+/** The paths kubelet asks to mask when it sends none itself (crictl sends none). */
+export const DEFAULT_MASKED_PATHS = ['/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap'];
+export const DEFAULT_READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface SpecContext {
+  id: string;
+  spec: ContainerSpec;
+  image: ImageConfigInfo;
+  rootfs: string;
+  user: ProcessUser;
+  capabilities: string[];
+  /** The pod's namespace files; a missing kind is the host's. */
+  pins: Pins;
+  podHostname: string;
+  podFiles: { hostname: string; hosts: string; resolvConf: string; shm: string | undefined };
+  cgroupsPath: string;
+  /** Lowest oom_score_adj this process may set (its own, when it lacks CAP_SYS_RESOURCE). */
+  oomScoreAdjFloor: number | undefined;
+  /** Namespaced sysctls of the pod. */
+  sysctls: Record<string, string>;
+}
+
+/** command overrides Entrypoint; args override Cmd (kubelet's rule). */
+export function processArgs(spec: ContainerSpec, image: ImageConfigInfo): string[] {
+  const args = spec.command.length > 0 ? [...spec.command, ...spec.args] : [...image.entrypoint, ...(spec.args.length > 0 ? spec.args : image.cmd)];
+  if (args.length === 0) throw new InvalidArgumentError('no command: the container config and the image set neither command nor args');
+  return args;
+}
+
+/** Image Env first, then the container's envs replacing equal names; PATH by default. */
+export function processEnv(spec: ContainerSpec, image: ImageConfigInfo): string[] {
+  const env = new Map<string, string>();
+  for (const e of image.env) {
+    const eq = e.indexOf('=');
+    env.set(eq < 0 ? e : e.slice(0, eq), e);
+  }
+  for (const [k, v] of spec.envs) env.set(k, `${k}=${v}`);
+  if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH);
+  return [...env.values()];
+}
+
+function bind(destination: string, source: string, readonly: boolean, propagation = 'rprivate'): object {
+  return { destination, type: 'bind', source, options: ['rbind', propagation, readonly ? 'ro' : 'rw'] };
+}
+
+const PROPAGATION: Record<MountSpec['propagation'], string> = { private: 'rprivate', 'host-to-container': 'rslave', bidirectional: 'rshared' };
+
+/** The OCI runtime config (config.json) for one container. */
+export function ociSpec(ctx: SpecContext): Record<string, unknown> {
+  const { spec, image } = ctx;
+  const sec = spec.security;
+  const userMounts = new Set(spec.mounts.map((m) => m.containerPath));
+  const mounts: object[] = [
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+    { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', sec.privileged ? 'rw' : 'ro'] },
+    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', sec.privileged ? 'rw' : 'ro'] },
+  ];
+  const podMount = (dest: string, source: string | undefined, ro: boolean) => {
+    if (source && !userMounts.has(dest)) mounts.push(bind(dest, source, ro));
+  };
+  podMount('/etc/hostname', ctx.podFiles.hostname, sec.readonlyRootfs);
+  podMount('/etc/hosts', ctx.podFiles.hosts, sec.readonlyRootfs);
+  podMount('/etc/resolv.conf', ctx.podFiles.resolvConf, sec.readonlyRootfs);
+  podMount('/dev/shm', ctx.podFiles.shm ?? '/dev/shm', false);
+  for (const m of spec.mounts) mounts.push(bind(m.containerPath, m.hostPath, m.readonly, PROPAGATION[m.propagation]));
+
+  const namespaces: object[] = [{ type: 'mount' }];
+  const join = (type: string, path: string | undefined) => {
+    if (path) namespaces.push({ type, path });
+  };
+  join('network', ctx.pins.net);
+  join('ipc', ctx.pins.ipc);
+  join('uts', ctx.pins.uts);
+  if (sec.pidMode === 'pod' && ctx.pins.pid) join('pid', ctx.pins.pid);
+  else if (sec.pidMode !== 'node') namespaces.push({ type: 'pid' });
+
+  const capList = ctx.capabilities;
+  // A non-root process keeps capabilities only in its bounding set, as on a host.
+  const runtimeCaps = ctx.user.uid === 0 ? capList : [];
+  const r = spec.resources;
+  const oomScoreAdj = ctx.oomScoreAdjFloor !== undefined ? Math.max(r.oomScoreAdj, ctx.oomScoreAdjFloor) : r.oomScoreAdj;
+  const cpu: Record<string, unknown> = {};
+  if (r.cpuShares > 0) cpu.shares = r.cpuShares;
+  if (r.cpuQuota !== 0) cpu.quota = r.cpuQuota;
+  if (r.cpuPeriod > 0) cpu.period = r.cpuPeriod;
+  if (r.cpusetCpus) cpu.cpus = r.cpusetCpus;
+  if (r.cpusetMems) cpu.mems = r.cpusetMems;
+  const memory: Record<string, unknown> = {};
+  if (r.memoryLimit > 0) memory.limit = r.memoryLimit;
+  if (r.memorySwapLimit > 0) memory.swap = r.memorySwapLimit;
+
+  return {
+    ociVersion: '1.0.2-dev',
+    process: {
+      terminal: spec.tty,
+      user: { uid: ctx.user.uid, gid: ctx.user.gid, additionalGids: ctx.user.additionalGids },
+      args: processArgs(spec, image),
+      env: processEnv(spec, image),
+      cwd: spec.workingDir || image.workingDir || '/',
+      capabilities: { bounding: capList, effective: runtimeCaps, permitted: runtimeCaps },
+      noNewPrivileges: sec.noNewPrivs,
+      oomScoreAdj,
+    },
+    root: { path: ctx.rootfs, readonly: sec.readonlyRootfs },
+    hostname: ctx.pins.uts ? ctx.podHostname : undefined,
+    mounts,
+    annotations: spec.annotations,
+    linux: {
+      namespaces,
+      cgroupsPath: ctx.cgroupsPath,
+      sysctl: ctx.sysctls,
+      resources: {
+        devices: [{ allow: false, access: 'rwm' }],
+        ...(Object.keys(cpu).length > 0 ? { cpu } : {}),
+        ...(Object.keys(memory).length > 0 ? { memory } : {}),
+      },
+      maskedPaths: sec.privileged ? [] : sec.maskedPaths.length > 0 ? sec.maskedPaths : DEFAULT_MASKED_PATHS,
+      readonlyPaths: sec.privileged ? [] : sec.readonlyPaths.length > 0 ? sec.readonlyPaths : DEFAULT_READONLY_PATHS,
+    },
+  };
+}
