@@ -2,7 +2,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, normalize, relative } from 'node:path';
 import { nowNs } from '../core/clock.js';
-import { FailedPreconditionError, InternalError, InvalidArgumentError, NotFoundError } from '../core/errors.js';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { errorMessage, FailedPreconditionError, InternalError, InvalidArgumentError, NotFoundError } from '../core/errors.js';
+import { diskUsage, readCgroupStats, type CgroupStats } from './cgroup-stats.js';
+import { execSync, type ExecResult } from './exec-sync.js';
 import { IdIndex } from '../core/id-index.js';
 import { newId } from '../core/ids.js';
 import { KeyedLock } from '../core/keyed-lock.js';
@@ -15,7 +19,7 @@ import type { SandboxManager } from '../sandbox/sandbox-manager.js';
 import { ownBoundingSet, resolveCapabilities } from './capabilities.js';
 import { launchWithConmon } from './conmon.js';
 import { containerName, containerState, type ContainerRecord, type ContainerState } from './container-record.js';
-import type { ContainerSpec } from './container-spec.js';
+import type { ContainerResources, ContainerSpec } from './container-spec.js';
 import { ExitWatcher, type ContainerExit } from './exit-watcher.js';
 import { ociSpec } from './oci-spec.js';
 import { OciRuntime } from './oci-runtime.js';
@@ -39,6 +43,16 @@ export interface ContainerFilter {
   state?: ContainerState;
   labels?: Readonly<Record<string, string>>;
 }
+
+export interface ContainerStatsSample {
+  timestamp: bigint;
+  cgroup: CgroupStats | undefined;
+  nanoCores: bigint | undefined;
+  writable: { bytes: number; inodes: number };
+}
+
+/** A writable layer's size is walked at most this often per container. */
+const DISK_USAGE_TTL_MS = 10_000;
 
 /** How long a SIGKILLed container may take to be reported gone. */
 const KILL_WAIT_MS = 10_000;
@@ -66,6 +80,8 @@ export class ContainerManager {
   private readonly exits: ExitWatcher;
   private readonly exitWaiters = new Map<string, Array<() => void>>();
   private readonly available = ownBoundingSet();
+  private readonly lastCpu = new Map<string, { usage: bigint; at: bigint }>();
+  private readonly diskCache = new Map<string, { at: number; usage: { bytes: number; inodes: number } }>();
   private readonly oomFloor = ownOomScoreAdjFloor();
 
   constructor(private readonly opts: ContainerManagerOptions) {
@@ -75,6 +91,11 @@ export class ContainerManager {
 
   private bundle(id: string): string {
     return join(this.opts.runroot, 'containers', id);
+  }
+
+  /** Where containers' writable layers live (ImageFsInfo and stats report it). */
+  get layersDir(): string {
+    return join(this.opts.root, 'containers');
   }
 
   private rootfsDir(id: string): string {
@@ -131,6 +152,7 @@ export class ContainerManager {
         supplementalGroups: spec.security.supplementalGroups,
       });
       const cgroupParent = pod.spec.cgroupParent || '/cradle';
+      const cgroupsPath = this.opts.cgroupManager === 'systemd' ? `${cgroupParent}:cradle:${id}` : join(cgroupParent, `cradle-${id}`);
       const config = ociSpec({
         id,
         spec,
@@ -146,7 +168,7 @@ export class ContainerManager {
           resolvConf: sandboxes.podFile(pod.id, 'resolv.conf'),
           shm: pod.shmMounted ? sandboxes.shmPath(pod.id) : undefined,
         },
-        cgroupsPath: this.opts.cgroupManager === 'systemd' ? `${cgroupParent}:cradle:${id}` : join(cgroupParent, `cradle-${id}`),
+        cgroupsPath,
         oomScoreAdjFloor: this.oomFloor,
         sysctls: {},
       });
@@ -185,6 +207,7 @@ export class ContainerManager {
         reason: '',
         message: '',
         pid,
+        cgroupsPath,
       };
       this.store.write(record);
       undo.commit();
@@ -278,6 +301,8 @@ export class ContainerManager {
       this.store.remove(id);
       this.containers.delete(id);
       this.index.delete(id);
+      this.lastCpu.delete(id);
+      this.diskCache.delete(id);
       const pod = this.opts.sandboxes.list({ id: rec.sandboxId })[0];
       if (pod) this.names.release(containerName(rec.spec, pod.spec), id);
       this.opts.logger.info('container removed', { id });
@@ -298,6 +323,70 @@ export class ContainerManager {
       out.push(rec);
     }
     return out;
+  }
+
+  private running(idOrPrefix: string): ContainerRecord {
+    const rec = this.get(idOrPrefix);
+    if (containerState(rec) !== 'running') throw new FailedPreconditionError(`container "${rec.id}" is not running`);
+    return rec;
+  }
+
+  async exec(idOrPrefix: string, cmd: readonly string[], timeoutSeconds: number): Promise<ExecResult> {
+    if (cmd.length === 0) throw new InvalidArgumentError('cmd is empty');
+    const rec = this.running(idOrPrefix);
+    return execSync(this.runtimeFor(rec.runtimeHandler), rec.id, cmd, timeoutSeconds, join(this.bundle(rec.id), `exec-${newId().slice(0, 12)}.pid`));
+  }
+
+  /** New limits on the live cgroup; the record keeps them for status. */
+  async updateResources(idOrPrefix: string, resources: ContainerResources): Promise<void> {
+    const rec = this.running(idOrPrefix);
+    await this.locks.run(rec.id, async () => {
+      const update: Record<string, object> = {};
+      const cpu: Record<string, unknown> = {};
+      if (resources.cpuShares > 0) cpu.shares = resources.cpuShares;
+      if (resources.cpuQuota !== 0) cpu.quota = resources.cpuQuota;
+      if (resources.cpuPeriod > 0) cpu.period = resources.cpuPeriod;
+      if (resources.cpusetCpus) cpu.cpus = resources.cpusetCpus;
+      if (resources.cpusetMems) cpu.mems = resources.cpusetMems;
+      if (Object.keys(cpu).length > 0) update.cpu = cpu;
+      if (resources.memoryLimit > 0) update.memory = { limit: resources.memoryLimit, ...(resources.memorySwapLimit > 0 ? { swap: resources.memorySwapLimit } : {}) };
+      await this.runtimeFor(rec.runtimeHandler).update(rec.id, update);
+      const now = this.containers.get(rec.id) as ContainerRecord;
+      this.save({ ...now, spec: { ...now.spec, resources: { ...now.spec.resources, ...resources } } });
+    });
+  }
+
+  /** kubelet rotated the log file: conmon reopens it through its control FIFO. */
+  async reopenLog(idOrPrefix: string): Promise<void> {
+    const rec = this.running(idOrPrefix);
+    const ctl = join(this.bundle(rec.id), 'ctl');
+    const fd = await open(ctl, constants.O_WRONLY | constants.O_NONBLOCK).catch((err: unknown) => {
+      throw new FailedPreconditionError(`cannot reach conmon of container "${rec.id}": ${errorMessage(err)}`);
+    });
+    try {
+      await fd.write('2 0 0\n');
+    } finally {
+      await fd.close();
+    }
+  }
+
+  /** CPU and memory from the cgroup files, the writable layer from a cached walk; nothing is spawned. */
+  async stats(rec: ContainerRecord): Promise<ContainerStatsSample> {
+    const timestamp = nowNs();
+    const cg = containerState(rec) === 'running' && rec.cgroupsPath ? await readCgroupStats(rec.cgroupsPath) : undefined;
+    let nanoCores: bigint | undefined;
+    const prev = this.lastCpu.get(rec.id);
+    if (cg && prev && timestamp > prev.at) nanoCores = ((cg.cpuUsageNs - prev.usage) * 1_000_000_000n) / (timestamp - prev.at);
+    if (cg) this.lastCpu.set(rec.id, { usage: cg.cpuUsageNs, at: timestamp });
+    return { timestamp, cgroup: cg, nanoCores, writable: await this.writableUsage(rec.id) };
+  }
+
+  private async writableUsage(id: string): Promise<{ bytes: number; inodes: number }> {
+    const cached = this.diskCache.get(id);
+    if (cached && Date.now() - cached.at < DISK_USAGE_TTL_MS) return cached.usage;
+    const usage = await diskUsage(join(this.rootfsDir(id), 'upper'));
+    this.diskCache.set(id, { at: Date.now(), usage });
+    return usage;
   }
 
   /** For StopPodSandbox and RemovePodSandbox: every container of the pod. */

@@ -20,6 +20,8 @@ export interface ContainerRecord extends VersionedRecord {
   message: string;
   /** The container's init in the host PID namespace. */
   pid: number | undefined;
+  /** Where its cgroup is, as given to the OCI runtime. */
+  cgroupsPath: string;
 }
 
 /** State follows from the timestamps: nothing is stored twice. */

@@ -39,6 +39,17 @@ export class OciRuntime {
     }
   }
 
+  /** `runc update`: new cgroup limits for a running container. */
+  async update(id: string, resources: object): Promise<void> {
+    const r = await new Promise<{ code: number; stderr: string }>((resolve) => {
+      const child = execFile(this.path, ['--root', this.root, 'update', '--resources', '-', id], { timeout: 30_000 }, (err, _stdout, stderr) =>
+        resolve({ code: err ? 1 : 0, stderr }),
+      );
+      child.stdin?.end(JSON.stringify(resources));
+    });
+    if (r.code !== 0) throw new InternalError(`${this.path} update ${id}: ${r.stderr.trim()}`);
+  }
+
   async delete(id: string): Promise<void> {
     const r = await this.run(['delete', '--force', id]);
     if (r.code !== 0 && !/does not exist|not found/i.test(r.stderr)) throw new InternalError(`${this.path} delete ${id}: ${r.stderr.trim()}`);

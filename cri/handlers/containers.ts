@@ -1,7 +1,8 @@
 import { InvalidArgumentError } from '../../core/errors.js';
 import { containerState, type ContainerRecord } from '../../runtime/container-record.js';
 import type { ContainerManager, ContainerFilter } from '../../runtime/container-manager.js';
-import type { ContainerSpec, Propagation } from '../../runtime/container-spec.js';
+import type { ContainerResources, ContainerSpec, Propagation } from '../../runtime/container-spec.js';
+import type { ContainerStatsSample } from '../../runtime/container-manager.js';
 import {
   ContainerState,
   MountPropagation,
@@ -10,6 +11,8 @@ import {
   type Container,
   type ContainerConfig,
   type ContainerFilter as CriContainerFilter,
+  type ContainerStats,
+  type LinuxContainerResources,
   type RuntimeServiceMethods,
 } from '../generated/api.js';
 import type { Init, ServiceHandlers } from '../service-types.js';
@@ -47,6 +50,20 @@ function pidMode(mode: NamespaceMode | undefined): ContainerSpec['security']['pi
   }
 }
 
+export function resourcesFrom(res: LinuxContainerResources | undefined): ContainerResources {
+  const num = (v: bigint | undefined) => Number(v ?? 0n);
+  return {
+    cpuPeriod: num(res?.cpu_period),
+    cpuQuota: num(res?.cpu_quota),
+    cpuShares: num(res?.cpu_shares),
+    memoryLimit: num(res?.memory_limit_in_bytes),
+    memorySwapLimit: num(res?.memory_swap_limit_in_bytes),
+    oomScoreAdj: num(res?.oom_score_adj),
+    cpusetCpus: res?.cpuset_cpus ?? '',
+    cpusetMems: res?.cpuset_mems ?? '',
+  };
+}
+
 /** ContainerConfig → the domain's ContainerSpec. */
 export function containerSpecFrom(config: ContainerConfig | undefined): ContainerSpec {
   if (!config?.metadata) throw new InvalidArgumentError('config.metadata is required');
@@ -54,7 +71,6 @@ export function containerSpecFrom(config: ContainerConfig | undefined): Containe
   if (!config.image?.image) throw new InvalidArgumentError('config.image.image is empty');
   const sec = config.linux?.security_context;
   const res = config.linux?.resources;
-  const num = (v: bigint | undefined) => Number(v ?? 0n);
   return {
     name: config.metadata.name,
     attempt: config.metadata.attempt,
@@ -74,16 +90,7 @@ export function containerSpecFrom(config: ContainerConfig | undefined): Containe
     logPath: config.log_path,
     stdin: config.stdin,
     tty: config.tty,
-    resources: {
-      cpuPeriod: num(res?.cpu_period),
-      cpuQuota: num(res?.cpu_quota),
-      cpuShares: num(res?.cpu_shares),
-      memoryLimit: num(res?.memory_limit_in_bytes),
-      memorySwapLimit: num(res?.memory_swap_limit_in_bytes),
-      oomScoreAdj: num(res?.oom_score_adj),
-      cpusetCpus: res?.cpuset_cpus ?? '',
-      cpusetMems: res?.cpuset_mems ?? '',
-    },
+    resources: resourcesFrom(res),
     security: {
       privileged: sec?.privileged ?? false,
       capabilitiesAdd: sec?.capabilities?.add_capabilities ?? [],
@@ -134,6 +141,24 @@ function requireId(id: string): string {
 }
 
 const STREAM_CHUNK = 100;
+
+function criStats(rec: ContainerRecord, sample: ContainerStatsSample, layerMountpoint: string): Init<ContainerStats> {
+  const cg = sample.cgroup;
+  const u = (v: bigint | number | undefined) => (v === undefined ? undefined : { value: BigInt(v) });
+  return {
+    attributes: { id: rec.id, metadata: { name: rec.spec.name, attempt: rec.spec.attempt }, labels: rec.spec.labels, annotations: rec.spec.annotations },
+    cpu: { timestamp: sample.timestamp, usage_core_nano_seconds: u(cg?.cpuUsageNs ?? 0n), usage_nano_cores: u(sample.nanoCores ?? 0n) },
+    memory: {
+      timestamp: sample.timestamp,
+      working_set_bytes: u(cg?.workingSet ?? 0n),
+      usage_bytes: u(cg?.memoryUsage ?? 0n),
+      rss_bytes: u(cg?.rss ?? 0n),
+      page_faults: u(cg?.pageFaults ?? 0n),
+      major_page_faults: u(cg?.majorPageFaults ?? 0n),
+    },
+    writable_layer: { timestamp: sample.timestamp, fs_id: { mountpoint: layerMountpoint }, used_bytes: u(sample.writable.bytes), inodes_used: u(sample.writable.inodes) },
+  };
+}
 
 export function containerHandlers(containers: ContainerManager): ServiceHandlers<RuntimeServiceMethods> {
   return {
@@ -187,6 +212,36 @@ export function containerHandlers(containers: ContainerManager): ServiceHandlers
         },
         info: req.verbose ? { info: JSON.stringify({ pid: rec.pid, sandboxId: rec.sandboxId, runtimeHandler: rec.runtimeHandler, stopSignal: rec.stopSignal, spec: rec.spec }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) } : {},
       };
+    },
+
+    ExecSync: async (req) => {
+      const r = await containers.exec(requireId(req.container_id), req.cmd, Math.max(0, Number(req.timeout)));
+      return { stdout: r.stdout, stderr: r.stderr, exit_code: r.exitCode };
+    },
+
+    UpdateContainerResources: async (req) => {
+      await containers.updateResources(requireId(req.container_id), resourcesFrom(req.linux));
+      return {};
+    },
+
+    ReopenContainerLog: async (req) => {
+      await containers.reopenLog(requireId(req.container_id));
+      return {};
+    },
+
+    ContainerStats: async (req) => {
+      const rec = containers.get(requireId(req.container_id));
+      return { stats: criStats(rec, await containers.stats(rec), containers.layersDir) };
+    },
+
+    ListContainerStats: async (req) => {
+      const f = req.filter;
+      const recs = containers.list({
+        id: f?.id || undefined,
+        sandboxId: f?.pod_sandbox_id || undefined,
+        labels: f && Object.keys(f.label_selector).length > 0 ? f.label_selector : undefined,
+      });
+      return { stats: await Promise.all(recs.map(async (rec) => criStats(rec, await containers.stats(rec), containers.layersDir))) };
     },
 
     ListContainers: async (req) => ({ containers: containers.list(criFilter(req.filter)).map(listItem) }),

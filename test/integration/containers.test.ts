@@ -151,6 +151,97 @@ describe('containers', function () {
     await rt().call('RemoveContainer', { container_id: sleeper });
   });
 
+  it('runs ExecSync commands, with output and exit codes, and kills them on timeout', async () => {
+    const id = await create('exec-target', { command: ['sleep', '300'] });
+    await rt().call('StartContainer', { container_id: id });
+    const ok = await rt().call('ExecSync', { container_id: id, cmd: ['sh', '-c', 'echo to-out; echo to-err >&2; exit 7'], timeout: 10n });
+    expect(Buffer.from(ok.stdout).toString()).to.equal('to-out\n');
+    expect(Buffer.from(ok.stderr).toString()).to.equal('to-err\n');
+    expect(ok.exit_code).to.equal(7);
+    const t0 = Date.now();
+    const slow = await grpcFailure(rt().call('ExecSync', { container_id: id, cmd: ['sh', '-c', 'echo $$ > /tmp/exec.pid; sleep 60'], timeout: 1n }));
+    expect(slow.code).to.equal(Code.DEADLINE_EXCEEDED);
+    expect(Date.now() - t0).to.be.below(10_000);
+    // Killed, with what it started; a dead one may linger as a zombie until it is reaped.
+    const live = await rt().call('ExecSync', { container_id: id, cmd: ['ps', '-o', 'stat,args'], timeout: 10n });
+    const sleeps = Buffer.from(live.stdout).toString().split('\n').filter((l) => /sleep 60/.test(l) && !l.trim().startsWith('Z'));
+    expect(sleeps).to.deep.equal([]);
+    await rt().call('StopContainer', { container_id: id, timeout: 0n });
+    expect((await grpcFailure(rt().call('ExecSync', { container_id: id, cmd: ['true'] }))).code).to.equal(Code.FAILED_PRECONDITION);
+    await rt().call('RemoveContainer', { container_id: id });
+  });
+
+  it('reports CPU and memory for a busy container, and changes its memory limit live', async () => {
+    const id = await create('busy', { command: ['sh', '-c', 'while true; do :; done'] });
+    await rt().call('StartContainer', { container_id: id });
+    await new Promise((r) => setTimeout(r, 500));
+    await rt().call('ContainerStats', { container_id: id });
+    await new Promise((r) => setTimeout(r, 300));
+    const stats = (await rt().call('ContainerStats', { container_id: id })).stats;
+    expect(Number(stats?.cpu?.usage_core_nano_seconds?.value)).to.be.greaterThan(100_000_000);
+    expect(Number(stats?.cpu?.usage_nano_cores?.value)).to.be.greaterThan(100_000_000);
+    expect(Number(stats?.memory?.working_set_bytes?.value)).to.be.greaterThan(0);
+    expect(stats?.attributes?.id).to.equal(id);
+    const list = await rt().call('ListContainerStats', { filter: { pod_sandbox_id: pod } });
+    expect(list.stats.map((x) => x.attributes?.id)).to.include(id);
+    await rt().call('UpdateContainerResources', { container_id: id, linux: { memory_limit_in_bytes: 64n * 1024n * 1024n } });
+    const limit = readFileSync(`/sys/fs/cgroup/memory/cradle/cradle-${id}/memory.limit_in_bytes`, 'utf8').trim();
+    expect(limit).to.equal(String(64 * 1024 * 1024));
+    await rt().call('RemoveContainer', { container_id: id });
+  });
+
+  it('reopens the log file after kubelet rotated it, and refuses for a stopped container', async () => {
+    const id = await create('rotate', { command: ['sh', '-c', 'i=0; while true; do echo line-$i; i=$((i+1)); sleep 0.1; done'] });
+    await rt().call('StartContainer', { container_id: id });
+    const log = join(logDir, 'rotate', '0.log');
+    await waitFor('a first line', () => (logLines('rotate').length > 0 ? true : undefined));
+    const { renameSync } = await import('node:fs');
+    renameSync(log, `${log}.1`);
+    await rt().call('ReopenContainerLog', { container_id: id });
+    await waitFor('lines in the new file', () => (existsSync(log) && logLines('rotate').length > 0 ? true : undefined), 5000);
+    await rt().call('StopContainer', { container_id: id, timeout: 0n });
+    renameSync(log, `${log}.2`);
+    expect((await grpcFailure(rt().call('ReopenContainerLog', { container_id: id }))).code).to.equal(Code.FAILED_PRECONDITION);
+    expect(existsSync(log)).to.equal(false);
+    await rt().call('RemoveContainer', { container_id: id });
+  });
+
+  it('reports OOMKilled when the memory limit is exceeded', async () => {
+    const id = await create('oom', {
+      command: ['sh', '-c', 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived'],
+      linux: { resources: { memory_limit_in_bytes: 16n * 1024n * 1024n } },
+    });
+    await rt().call('StartContainer', { container_id: id });
+    await exited(id);
+    const s = (await status(id)).status;
+    expect(s?.reason).to.equal('OOMKilled');
+    expect(s?.exit_code).to.equal(137);
+    await rt().call('RemoveContainer', { container_id: id });
+  });
+
+  it('lets containers of a pod with a shared PID namespace see each other', async () => {
+    const a = await create('pid-a', { command: ['sleep', '301'] });
+    const b = await create('pid-b', { command: ['sleep', '302'] });
+    for (const id of [a, b]) await rt().call('StartContainer', { container_id: id });
+    const ps = await rt().call('ExecSync', { container_id: b, cmd: ['ps', '-o', 'args'], timeout: 10n });
+    const out = Buffer.from(ps.stdout).toString();
+    expect(out).to.contain('sleep 301');
+    expect(out).to.contain('sleep 302');
+    expect(out).to.contain('catatonit');
+    for (const id of [a, b]) await rt().call('RemoveContainer', { container_id: id });
+  });
+
+  it('records an exit that happened while the daemon was down', async () => {
+    const id = await create('while-down', { command: ['sh', '-c', 'sleep 1; exit 4'] });
+    await rt().call('StartContainer', { container_id: id });
+    await node.stopDaemon('SIGKILL');
+    await new Promise((r) => setTimeout(r, 1500));
+    await node.startDaemon();
+    await exited(id);
+    expect((await status(id)).status?.exit_code).to.equal(4);
+    await rt().call('RemoveContainer', { container_id: id });
+  });
+
   it('stops and removes a pod\'s containers with the pod', async () => {
     const id = await create('with-pod', { command: ['sleep', '300'] });
     await rt().call('StartContainer', { container_id: id });
