@@ -74,12 +74,12 @@ describe('cradle daemon over its socket', function () {
   });
 
   it('answers UNIMPLEMENTED naming the RPC for what is not built yet', async () => {
-    const update = await grpcFailure(node.client().runtime.call('UpdateContainerResources', { container_id: 'c' }));
-    expect(update.code).to.equal(Code.UNIMPLEMENTED);
-    expect(update.details).to.contain('UpdateContainerResources');
-    const exec = await grpcFailure(node.client().runtime.call('ExecSync', { container_id: 'c', cmd: ['true'] }));
-    expect(exec.code).to.equal(Code.UNIMPLEMENTED);
-    expect(exec.details).to.contain('ExecSync');
+    const checkpoint = await grpcFailure(node.client().runtime.call('CheckpointContainer', { container_id: 'c' }));
+    expect(checkpoint.code).to.equal(Code.UNIMPLEMENTED);
+    expect(checkpoint.details).to.contain('CheckpointContainer');
+    const forward = await grpcFailure(node.client().runtime.call('PortForward', { pod_sandbox_id: 'p', port: [80] }));
+    expect(forward.code).to.equal(Code.UNIMPLEMENTED);
+    expect(forward.details).to.contain('PortForward');
   });
 
   it('accepts a request larger than 64 MiB', async () => {
@@ -105,7 +105,7 @@ describe('cradle daemon over its socket', function () {
     const version = lines.find((l) => l.message === 'rpc' && l.rpc === 'Version');
     expect(version).to.include({ level: 'debug', code: 'OK' });
     expect(version?.durationMs).to.be.a('number');
-    const unimplemented = lines.find((l) => l.rpc === 'ExecSync');
+    const unimplemented = lines.find((l) => l.rpc === 'PortForward');
     expect(unimplemented).to.include({ code: 'UNIMPLEMENTED' });
   });
 });
