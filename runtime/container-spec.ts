@@ -1,4 +1,5 @@
 import type { NamespaceMode } from '../sandbox/sandbox-spec.js';
+import type { SeccompChoice } from './seccomp.js';
 
 export type Propagation = 'private' | 'host-to-container' | 'bidirectional';
 
@@ -50,6 +51,7 @@ export interface ContainerSpec {
     maskedPaths: string[];
     readonlyPaths: string[];
     pidMode: NamespaceMode;
+    seccomp: SeccompChoice;
   };
   /** e.g. SIGTERM; empty: the image's StopSignal, else SIGTERM. */
   stopSignal: string;

@@ -3,6 +3,7 @@ import type { ImageConfigInfo } from '../image/image-record.js';
 import type { Pins } from '../sandbox/namespace-pins.js';
 import type { ContainerSpec, MountSpec } from './container-spec.js';
 import type { ProcessUser } from './user.js';
+import { seccompSection } from './seccomp.js';
 
 /** The paths kubelet asks to mask when it sends none itself (crictl sends none). */
 export const DEFAULT_MASKED_PATHS = ['/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap'];
@@ -100,6 +101,7 @@ export function ociSpec(ctx: SpecContext): Record<string, unknown> {
   if (r.memoryLimit > 0) memory.limit = r.memoryLimit;
   if (r.memorySwapLimit > 0) memory.swap = r.memorySwapLimit;
 
+  const seccomp = seccompSection(sec.seccomp, capList, sec.privileged);
   return {
     ociVersion: '1.0.2-dev',
     process: {
@@ -125,6 +127,7 @@ export function ociSpec(ctx: SpecContext): Record<string, unknown> {
         ...(Object.keys(cpu).length > 0 ? { cpu } : {}),
         ...(Object.keys(memory).length > 0 ? { memory } : {}),
       },
+      ...(seccomp ? { seccomp } : {}),
       maskedPaths: sec.privileged ? [] : sec.maskedPaths.length > 0 ? sec.maskedPaths : DEFAULT_MASKED_PATHS,
       readonlyPaths: sec.privileged ? [] : sec.readonlyPaths.length > 0 ? sec.readonlyPaths : DEFAULT_READONLY_PATHS,
     },

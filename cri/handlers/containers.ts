@@ -3,6 +3,7 @@ import { containerState, type ContainerRecord } from '../../runtime/container-re
 import type { ContainerManager, ContainerFilter } from '../../runtime/container-manager.js';
 import type { ContainerResources, ContainerSpec, Propagation } from '../../runtime/container-spec.js';
 import type { ContainerStatsSample } from '../../runtime/container-manager.js';
+import type { SeccompChoice } from '../../runtime/seccomp.js';
 import {
   ContainerState,
   MountPropagation,
@@ -13,6 +14,8 @@ import {
   type ContainerFilter as CriContainerFilter,
   type ContainerStats,
   type LinuxContainerResources,
+  type SecurityProfile,
+  SecurityProfile_ProfileType,
   type RuntimeServiceMethods,
 } from '../generated/api.js';
 import type { Init, ServiceHandlers } from '../service-types.js';
@@ -64,6 +67,29 @@ export function resourcesFrom(res: LinuxContainerResources | undefined): Contain
   };
 }
 
+/**
+ * The seccomp profile asked for: the SecurityProfile message, else the
+ * deprecated path string; neither means Unconfined, as in Kubernetes.
+ */
+export function seccompChoice(profile: SecurityProfile | undefined, legacyPath: string): SeccompChoice {
+  if (profile) {
+    switch (profile.profile_type) {
+      case SecurityProfile_ProfileType.RuntimeDefault:
+        return { kind: 'runtime-default' };
+      case SecurityProfile_ProfileType.Unconfined:
+        return { kind: 'unconfined' };
+      case SecurityProfile_ProfileType.Localhost:
+        if (!profile.localhost_ref) throw new InvalidArgumentError('seccomp: a Localhost profile needs localhost_ref');
+        return { kind: 'localhost', path: profile.localhost_ref };
+      default:
+        throw new InvalidArgumentError(`seccomp: unknown profile type ${String(profile.profile_type)}`);
+    }
+  }
+  if (legacyPath === 'runtime/default' || legacyPath === 'docker/default') return { kind: 'runtime-default' };
+  if (legacyPath.startsWith('localhost/')) return { kind: 'localhost', path: legacyPath.slice('localhost'.length) };
+  return { kind: 'unconfined' };
+}
+
 /** ContainerConfig → the domain's ContainerSpec. */
 export function containerSpecFrom(config: ContainerConfig | undefined): ContainerSpec {
   if (!config?.metadata) throw new InvalidArgumentError('config.metadata is required');
@@ -104,6 +130,7 @@ export function containerSpecFrom(config: ContainerConfig | undefined): Containe
       maskedPaths: sec?.masked_paths ?? [],
       readonlyPaths: sec?.readonly_paths ?? [],
       pidMode: pidMode(sec?.namespace_options?.pid),
+      seccomp: seccompChoice(sec?.seccomp, sec?.seccomp_profile_path ?? ''),
     },
     stopSignal: signalName(config.stop_signal),
   };

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status as Code } from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { ContainerState } from '../../cri/generated/api.js';
+import { ContainerState, SecurityProfile_ProfileType } from '../../cri/generated/api.js';
 import type { ContainerConfig } from '../../cri/generated/api.js';
 import type { Init } from '../../cri/service-types.js';
 import { bridgeConflist, writeConflist } from '../support/cni.js';
@@ -115,6 +115,21 @@ describe('containers', function () {
     expect(out).to.match(/uid=1000\(user\) gid=1000\(user\)/);
     expect(out).to.match(/CapBnd:\s+0000000000000000/);
     await rt().call('RemoveContainer', { container_id: id });
+  });
+
+  it('blocks with the RuntimeDefault seccomp profile what Unconfined allows', async () => {
+    const run = async (name: string, seccomp: object) => {
+      const id = await create(name, { command: ['sh', '-c', 'unshare -U true && echo allowed || echo blocked'], linux: { security_context: { seccomp } } });
+      await rt().call('StartContainer', { container_id: id });
+      await exited(id);
+      await rt().call('RemoveContainer', { container_id: id });
+      return logLines(name).map((l) => l.split(' ').pop());
+    };
+    expect(await run('seccomp-unconfined', { profile_type: SecurityProfile_ProfileType.Unconfined })).to.include('allowed');
+    expect(await run('seccomp-default', { profile_type: SecurityProfile_ProfileType.RuntimeDefault })).to.include('blocked');
+    const missing = await grpcFailure(create('seccomp-missing', { linux: { security_context: { seccomp: { profile_type: SecurityProfile_ProfileType.Localhost, localhost_ref: '/nonexistent/profile.json' } } } }));
+    expect(missing.code).to.equal(Code.INVALID_ARGUMENT);
+    expect(missing.details).to.contain('/nonexistent/profile.json');
   });
 
   it('refuses writes to a read-only root filesystem', async () => {

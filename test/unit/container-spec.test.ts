@@ -1,0 +1,146 @@
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { InvalidArgumentError } from '../../core/errors.js';
+import type { ImageConfigInfo } from '../../image/image-record.js';
+import { capabilitiesInMask, DEFAULT_CAPABILITIES, resolveCapabilities } from '../../runtime/capabilities.js';
+import type { ContainerSpec } from '../../runtime/container-spec.js';
+import { DEFAULT_MASKED_PATHS, ociSpec, processArgs, processEnv } from '../../runtime/oci-spec.js';
+import { runtimeDefaultProfile } from '../../runtime/seccomp.js';
+import { resolveUser } from '../../runtime/user.js';
+
+const image: ImageConfigInfo = { entrypoint: ['/entry'], cmd: ['default-arg'], env: ['PATH=/bin', 'A=image'], workingDir: '/work', user: '', stopSignal: '', exposedPorts: [], volumes: [], labels: {} };
+
+function spec(over: Partial<ContainerSpec> = {}): ContainerSpec {
+  return {
+    name: 'c',
+    attempt: 0,
+    image: 'img',
+    command: [],
+    args: [],
+    workingDir: '',
+    envs: [],
+    mounts: [],
+    labels: {},
+    annotations: {},
+    logPath: 'c/0.log',
+    stdin: false,
+    tty: false,
+    resources: { cpuPeriod: 0, cpuQuota: 0, cpuShares: 0, memoryLimit: 0, memorySwapLimit: 0, oomScoreAdj: -998, cpusetCpus: '', cpusetMems: '' },
+    security: {
+      privileged: false,
+      capabilitiesAdd: [],
+      capabilitiesDrop: [],
+      runAsUser: undefined,
+      runAsGroup: undefined,
+      runAsUsername: '',
+      supplementalGroups: [],
+      readonlyRootfs: false,
+      noNewPrivs: false,
+      maskedPaths: [],
+      readonlyPaths: [],
+      pidMode: 'pod',
+      seccomp: { kind: 'unconfined' },
+    },
+    stopSignal: '',
+    ...over,
+  };
+}
+
+describe('container process and OCI spec', () => {
+  it('merges command and args with the image as kubelet does', () => {
+    expect(processArgs(spec(), image)).to.deep.equal(['/entry', 'default-arg']);
+    expect(processArgs(spec({ args: ['x'] }), image)).to.deep.equal(['/entry', 'x']);
+    expect(processArgs(spec({ command: ['/bin/sh'], args: ['-c', 'true'] }), image)).to.deep.equal(['/bin/sh', '-c', 'true']);
+    expect(processArgs(spec({ command: ['/bin/sh'] }), image)).to.deep.equal(['/bin/sh']);
+    expect(() => processArgs(spec(), { ...image, entrypoint: [], cmd: [] })).to.throw(InvalidArgumentError, 'no command');
+  });
+
+  it('lets container envs replace image envs and defaults PATH', () => {
+    expect(processEnv(spec({ envs: [['A', 'pod'], ['B', 'new']] }), image)).to.deep.equal(['PATH=/bin', 'A=pod', 'B=new']);
+    expect(processEnv(spec(), { ...image, env: [] })[0]).to.match(/^PATH=\/usr\/local\/sbin/);
+  });
+
+  it('joins the pod namespaces, masks the default paths, and clamps oom_score_adj', () => {
+    const s = ociSpec({
+      id: 'x',
+      spec: spec(),
+      image,
+      rootfs: '/r',
+      user: { uid: 0, gid: 0, additionalGids: [] },
+      capabilities: ['CAP_CHOWN'],
+      pins: { net: '/p/net', ipc: '/p/ipc', uts: '/p/uts', pid: '/p/pid' },
+      podHostname: 'web',
+      podFiles: { hostname: '/f/hostname', hosts: '/f/hosts', resolvConf: '/f/resolv.conf', shm: '/f/shm' },
+      cgroupsPath: '/cradle/x',
+      oomScoreAdjFloor: 0,
+      sysctls: {},
+    }) as { process: { oomScoreAdj: number; cwd: string }; hostname: string; linux: { namespaces: object[]; maskedPaths: string[] }; mounts: Array<{ destination: string; source: string }> };
+    expect(s.linux.namespaces).to.deep.equal([{ type: 'mount' }, { type: 'network', path: '/p/net' }, { type: 'ipc', path: '/p/ipc' }, { type: 'uts', path: '/p/uts' }, { type: 'pid', path: '/p/pid' }]);
+    expect(s.linux.maskedPaths).to.deep.equal(DEFAULT_MASKED_PATHS);
+    expect(s.process.oomScoreAdj).to.equal(0);
+    expect(s.process.cwd).to.equal('/work');
+    expect(s.hostname).to.equal('web');
+    expect(s.mounts.find((m) => m.destination === '/dev/shm')?.source).to.equal('/f/shm');
+    expect(s.mounts.find((m) => m.destination === '/etc/resolv.conf')?.source).to.equal('/f/resolv.conf');
+  });
+});
+
+describe('capabilities', () => {
+  const all = capabilitiesInMask('000001fffeffffff');
+
+  it('decodes the daemon bounding set (this host lacks CAP_SYS_RESOURCE)', () => {
+    expect(all).not.to.include('CAP_SYS_RESOURCE');
+    expect(all).to.include('CAP_SYS_ADMIN');
+  });
+
+  it('adds and drops by name, with ALL meaning what the daemon holds', () => {
+    expect(resolveCapabilities([], [], false, all)).to.deep.equal(DEFAULT_CAPABILITIES.slice().sort((a, b) => all.indexOf(a) - all.indexOf(b)));
+    expect(resolveCapabilities(['net_admin'], ['KILL'], false, all)).to.include('CAP_NET_ADMIN').and.not.include('CAP_KILL');
+    expect(resolveCapabilities(['ALL'], [], false, all)).to.deep.equal(all);
+    expect(resolveCapabilities(['CAP_NET_RAW'], ['ALL'], false, all)).to.deep.equal(['CAP_NET_RAW']);
+    expect(resolveCapabilities([], [], true, all)).to.deep.equal(all);
+    expect(() => resolveCapabilities(['SYS_RESOURCE'], [], false, all)).to.throw(InvalidArgumentError, 'CAP_SYS_RESOURCE is not available');
+    expect(() => resolveCapabilities(['FLY'], [], false, all)).to.throw(InvalidArgumentError, 'unknown capability');
+  });
+
+  it('lets the seccomp default allow what a held capability covers', () => {
+    const names = (caps: string[]) => (runtimeDefaultProfile(caps).syscalls as Array<{ names: string[] }>)[0]?.names ?? [];
+    expect(names([])).to.include.members(['mount', 'unshare', 'ptrace', 'keyctl']);
+    expect(names(['CAP_SYS_ADMIN'])).not.to.include('mount');
+    expect(names(['CAP_SYS_ADMIN'])).to.include('keyctl');
+  });
+});
+
+describe('container user', () => {
+  let root: string;
+  before(() => {
+    root = mkdtempSync(join(tmpdir(), 'cradle-user-'));
+    mkdirSync(join(root, 'etc'));
+    writeFileSync(join(root, 'etc', 'passwd'), 'root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n');
+    writeFileSync(join(root, 'etc', 'group'), 'root:x:0:\napp:x:1000:\naudio:x:29:app\nvideo:x:44:other\n');
+  });
+  after(() => rmSync(root, { recursive: true, force: true }));
+  const req = (over: object) => ({ runAsUser: undefined, runAsGroup: undefined, runAsUsername: '', imageUser: '', supplementalGroups: [], ...over });
+
+  it('resolves uids, names and groups from the container files', () => {
+    expect(resolveUser(root, req({}))).to.deep.equal({ uid: 0, gid: 0, additionalGids: [] });
+    expect(resolveUser(root, req({ runAsUser: 1000n }))).to.deep.equal({ uid: 1000, gid: 1000, additionalGids: [29] });
+    expect(resolveUser(root, req({ imageUser: 'app:video' }))).to.deep.equal({ uid: 1000, gid: 44, additionalGids: [29] });
+    expect(resolveUser(root, req({ runAsUsername: 'app', runAsGroup: 5n, supplementalGroups: [7n] }))).to.deep.equal({ uid: 1000, gid: 5, additionalGids: [7, 29] });
+    expect(resolveUser(root, req({ imageUser: '4242' }))).to.deep.equal({ uid: 4242, gid: 0, additionalGids: [] });
+    expect(() => resolveUser(root, req({ runAsUsername: 'ghost' }))).to.throw(InvalidArgumentError, 'ghost');
+  });
+
+  it('does not follow an /etc/passwd symlink out of the container', () => {
+    const other = mkdtempSync(join(tmpdir(), 'cradle-user-link-'));
+    try {
+      mkdirSync(join(other, 'etc'));
+      symlinkSync('/etc/passwd', join(other, 'etc', 'passwd'));
+      expect(() => resolveUser(other, req({ runAsUsername: 'root' }))).to.throw(InvalidArgumentError);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+});
