@@ -101,7 +101,7 @@ export class Daemon {
           cgroupManager,
         }),
       },
-      image: imageHandlers(this.images),
+      image: imageHandlers(this.images, { mountpoint: this.containers.layersDir, usage: () => this.containers.writableLayersUsage() }),
     });
   }
 

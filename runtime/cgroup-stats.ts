@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { lstat, readdir, readFile, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface CgroupStats {
@@ -94,4 +94,20 @@ export async function diskUsage(dir: string): Promise<{ bytes: number; inodes: n
   };
   await walk(dir);
   return { bytes, inodes };
+}
+
+/**
+ * Removes a container's cgroup in every hierarchy where it is still there
+ * and empty: the OCI runtime removes it on delete, but not when it no longer
+ * knows the container (its state dir was emptied by a reboot).
+ */
+export async function removeCgroup(cgroupsPath: string): Promise<void> {
+  const dirs = CGROUP_V2 ? [join(ROOT, cgroupsPath)] : (await readdir(ROOT).catch(() => [] as string[])).map((c) => join(ROOT, c, cgroupsPath));
+  for (const dir of dirs) {
+    try {
+      await rmdir(dir);
+    } catch {
+      // gone already, not a hierarchy, or still in use
+    }
+  }
 }

@@ -5,7 +5,7 @@ import { nowNs } from '../core/clock.js';
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { errorMessage, FailedPreconditionError, InternalError, InvalidArgumentError, NotFoundError } from '../core/errors.js';
-import { diskUsage, readCgroupStats, type CgroupStats } from './cgroup-stats.js';
+import { diskUsage, readCgroupStats, removeCgroup, type CgroupStats } from './cgroup-stats.js';
 import { execSync, type ExecResult } from './exec-sync.js';
 import { IdIndex } from '../core/id-index.js';
 import { newId } from '../core/ids.js';
@@ -294,6 +294,7 @@ export class ContainerManager {
       const rec = this.containers.get(id);
       if (!rec) return;
       await this.runtimeFor(rec.runtimeHandler).delete(id);
+      if (rec.cgroupsPath && this.opts.cgroupManager === 'cgroupfs') await removeCgroup(rec.cgroupsPath);
       await this.opts.images.unmountRootfs(this.rootfsDir(id));
       await rm(this.bundle(id), { recursive: true, force: true });
       await rm(join(this.exits.dir, id), { force: true });
@@ -379,6 +380,18 @@ export class ContainerManager {
     if (cg && prev && timestamp > prev.at) nanoCores = ((cg.cpuUsageNs - prev.usage) * 1_000_000_000n) / (timestamp - prev.at);
     if (cg) this.lastCpu.set(rec.id, { usage: cg.cpuUsageNs, at: timestamp });
     return { timestamp, cgroup: cg, nanoCores, writable: await this.writableUsage(rec.id) };
+  }
+
+  /** All writable layers together, from the same cached walks as the per-container stats. */
+  async writableLayersUsage(): Promise<{ bytes: number; inodes: number }> {
+    let bytes = 0;
+    let inodes = 0;
+    for (const id of this.containers.keys()) {
+      const u = await this.writableUsage(id);
+      bytes += u.bytes;
+      inodes += u.inodes;
+    }
+    return { bytes, inodes };
   }
 
   private async writableUsage(id: string): Promise<{ bytes: number; inodes: number }> {

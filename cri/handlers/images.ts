@@ -54,7 +54,13 @@ function filtered(images: ImageService, filter: ImageFilter | undefined): ImageR
 
 const STREAM_CHUNK = 100;
 
-export function imageHandlers(images: ImageService): ServiceHandlers<ImageServiceMethods> {
+/** The containers' writable layers, for ImageFsInfo: where they are and what they use. */
+export interface WritableLayerUsage {
+  mountpoint: string;
+  usage(): Promise<{ bytes: number; inodes: number }>;
+}
+
+export function imageHandlers(images: ImageService, writable?: WritableLayerUsage): ServiceHandlers<ImageServiceMethods> {
   return {
     PullImage: async (req) => {
       const rec = await images.pull(imageName(req.image), authFromCri(req.auth));
@@ -95,9 +101,11 @@ export function imageHandlers(images: ImageService): ServiceHandlers<ImageServic
     ImageFsInfo: async () => {
       const usage = images.usage();
       const timestamp = nowNs();
+      const layers = writable ? await writable.usage() : undefined;
       return {
         image_filesystems: [{ timestamp, fs_id: { mountpoint: images.dir }, used_bytes: { value: BigInt(usage.bytes) }, inodes_used: { value: BigInt(usage.inodes) } }],
-        container_filesystems: [],
+        container_filesystems:
+          writable && layers ? [{ timestamp, fs_id: { mountpoint: writable.mountpoint }, used_bytes: { value: BigInt(layers.bytes) }, inodes_used: { value: BigInt(layers.inodes) } }] : [],
       };
     },
   };

@@ -257,7 +257,34 @@ describe('containers', function () {
     await rt().call('RemoveContainer', { container_id: id });
   });
 
+  it('reports the containers\' writable layers in ImageFsInfo', async () => {
+    const id = await create('writer', { command: ['sh', '-c', 'head -c 300000 /dev/zero > /big; sleep 300'] });
+    await rt().call('StartContainer', { container_id: id });
+    await waitFor('the file', async () => {
+      const r = await rt().call('ExecSync', { container_id: id, cmd: ['sh', '-c', 'wc -c < /big'], timeout: 5n });
+      return Buffer.from(r.stdout).toString().trim() === '300000' ? true : undefined;
+    });
+    const fs = (await node.client().image.call('ImageFsInfo', {})).container_filesystems[0];
+    expect(fs?.fs_id?.mountpoint).to.equal(join(node.dir, 'root', 'containers'));
+    expect(Number(fs?.used_bytes?.value)).to.be.greaterThan(300_000);
+    await rt().call('RemoveContainer', { container_id: id });
+  });
+
+  it('shows every container exited after a reboot, and removes them cleanly', async () => {
+    const id = await create('rebooted', { command: ['sleep', '300'] });
+    await rt().call('StartContainer', { container_id: id });
+    await node.reboot();
+    await node.startDaemon();
+    const s = (await status(id)).status;
+    expect(s?.state).to.equal(ContainerState.CONTAINER_EXITED);
+    expect(s?.message).to.contain('restarted');
+    await rt().call('RemoveContainer', { container_id: id });
+    expect((await grpcFailure(status(id))).code).to.equal(Code.NOT_FOUND);
+  });
+
   it('stops and removes a pod\'s containers with the pod', async () => {
+    // A fresh pod: the reboot before left the shared one NOTREADY.
+    pod = (await rt().call('RunPodSandbox', { config: podConfig('ctr-pod-2', { log_directory: logDir }) })).pod_sandbox_id;
     const id = await create('with-pod', { command: ['sleep', '300'] });
     await rt().call('StartContainer', { container_id: id });
     await rt().call('StopPodSandbox', { pod_sandbox_id: pod });
