@@ -36,7 +36,7 @@ export interface BenchResult {
 }
 
 /** Runs `fn(i)` for i in [0, count) with at most `concurrency` in flight; returns each call's latency in ms. */
-async function phase(rpc: string, count: number, concurrency: number, fn: (i: number) => Promise<unknown>): Promise<BenchRow> {
+export async function phase(rpc: string, count: number, concurrency: number, fn: (i: number) => Promise<unknown>): Promise<BenchRow> {
   const samples: number[] = [];
   let errors = 0;
   let firstError: string | undefined;

@@ -2,6 +2,7 @@ import { formatBench, runBench, type BenchResult } from '../../bin/bench/bench.j
 import { bridgeConflist, writeConflist } from '../support/cni.js';
 import { ContainerdPeer } from '../support/containerd.js';
 import { killAllTracked } from '../support/processes.js';
+import { removeTestCgroupParents } from '../support/cgroups.js';
 import { TestNode } from '../support/test-node.js';
 
 /**
@@ -36,6 +37,7 @@ async function main(): Promise<void> {
     await cradleNode.destroy();
     await peerNode.destroy();
     killAllTracked();
+    removeTestCgroupParents();
   }
   process.stdout.write('| runtime | concurrency | rpc | p50 ms | p95 ms | calls/s | errors |\n| --- | --- | --- | --- | --- | --- | --- |\n');
   for (const { runtime, result } of results) {

@@ -5,6 +5,7 @@ import { CriClient } from '../../cri/client.js';
 import { ContainerdPeer } from '../support/containerd.js';
 import { OciLayout } from '../support/oci-image.js';
 import { killAllTracked } from '../support/processes.js';
+import { removeTestCgroupParents } from '../support/cgroups.js';
 import { TestRegistry } from '../support/registry.js';
 import { TestNode, testConfigToml } from '../support/test-node.js';
 import { writeFileSync } from 'node:fs';
@@ -82,6 +83,7 @@ async function main(): Promise<void> {
     await cradleNode.destroy();
     await peerNode.destroy();
     killAllTracked();
+    removeTestCgroupParents();
   }
   process.stdout.write(`image: 5 layers, ${(total / 1e6).toFixed(1)} MB compressed (random data, gzip)\n`);
   process.stdout.write('| runtime | pull s | MB/s | ListImages during pull p50 ms | p99 ms | max ms | samples |\n| --- | --- | --- | --- | --- | --- | --- |\n');

@@ -74,6 +74,19 @@ ${this.insecureRegistries.map((r) => `  [plugins."io.containerd.grpc.v1.cri".reg
     if (r.code !== 0) throw new Error(`ctr images import: ${r.stderr}`);
   }
 
+  get pid(): number | undefined {
+    return this.process?.pid;
+  }
+
+  /** Imports an OCI layout tarball of images into containerd's k8s.io namespace. */
+  async importLayout(layoutDir: string): Promise<void> {
+    const tar = `${layoutDir}.tar`;
+    const t = await run('tar', ['-C', layoutDir, '-cf', tar, '.']);
+    if (t.code !== 0) throw new Error(`tar: ${t.stderr}`);
+    const r = await this.node.exec('ctr', ['--address', this.socket, '-n', 'k8s.io', 'images', 'import', tar]);
+    if (r.code !== 0) throw new Error(`ctr images import: ${r.stderr}`);
+  }
+
   async stop(): Promise<void> {
     if (!this.process || this.process.exitCode !== null) return;
     this.process.kill('SIGTERM');

@@ -1,0 +1,142 @@
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { phase, type BenchRow } from '../../bin/bench/bench.js';
+import { summarize } from '../../bin/bench/stats.js';
+import { CriClient } from '../../cri/client.js';
+import { bridgeConflist, writeConflist } from '../support/cni.js';
+import { ContainerdPeer } from '../support/containerd.js';
+import { busyboxEntries, OciLayout } from '../support/oci-image.js';
+import { killAllTracked } from '../support/processes.js';
+import { removeTestCgroupParents } from '../support/cgroups.js';
+import { TestRegistry } from '../support/registry.js';
+import { TestNode, testConfigToml } from '../support/test-node.js';
+
+/**
+ * Containers, Cradle and containerd side by side, each in its own node with
+ * its own registry holding the same busybox image:
+ *   - full pod start (RunPodSandbox + CreateContainer + StartContainer) and
+ *     CreateContainer + StartContainer alone, over N pods, one at a time;
+ *   - daemon RSS idle and with N running containers;
+ *   - ListContainers latency with M containers.
+ * Usage: node dist/test/bench/containers.js [pods=100] [containers for the list=500]
+ */
+const IMAGE = '127.0.0.1:5000/bench/busybox:v1';
+
+function rssMiB(pid: number): number {
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  return kb / 1024;
+}
+
+interface RuntimeResult {
+  runtime: string;
+  rows: BenchRow[];
+  rssIdle: number;
+  rssBusy: number;
+  list: ReturnType<typeof summarize>;
+}
+
+async function bench(runtime: string, socket: string, pid: number, pods: number, listed: number): Promise<RuntimeResult> {
+  const c = new CriClient(socket);
+  const rows: BenchRow[] = [];
+  try {
+    await c.image.call('PullImage', { image: { image: IMAGE } }, { timeoutMs: 120_000 });
+    await new Promise((r) => setTimeout(r, 1000));
+    const rssIdle = rssMiB(pid);
+    const podConfig = (i: number, tag: string) => ({
+      metadata: { name: `${tag}-${i}`, namespace: 'bench', uid: `${tag}-${i}-${process.pid}`, attempt: 0 },
+      hostname: `${tag}-${i}`,
+      log_directory: `/tmp/cradle-bench-logs-${process.pid}/${runtime}/${tag}-${i}`,
+    });
+    const containerConfig = (name: string) => ({ metadata: { name }, image: { image: IMAGE }, command: ['sleep', '3600'], log_path: `${name}.log` });
+    const podIds: string[] = [];
+    const createStart: number[] = [];
+    rows.push(
+      await phase('full pod start', pods, 1, async (i) => {
+        const config = podConfig(i, 'start');
+        const pod = (await c.runtime.call('RunPodSandbox', { config }, { timeoutMs: 60_000 })).pod_sandbox_id;
+        podIds.push(pod);
+        const t0 = performance.now();
+        const id = (await c.runtime.call('CreateContainer', { pod_sandbox_id: pod, config: containerConfig('app'), sandbox_config: config }, { timeoutMs: 60_000 })).container_id;
+        await c.runtime.call('StartContainer', { container_id: id }, { timeoutMs: 60_000 });
+        createStart.push(performance.now() - t0);
+      }),
+    );
+    const cs = summarize(createStart);
+    rows.push({ rpc: 'Create+StartContainer', summary: cs, errors: 0, firstError: undefined, throughput: 0 });
+    await new Promise((r) => setTimeout(r, 1000));
+    const rssBusy = rssMiB(pid);
+    for (const id of podIds) {
+      await c.runtime.call('StopPodSandbox', { pod_sandbox_id: id }, { timeoutMs: 60_000 });
+      await c.runtime.call('RemovePodSandbox', { pod_sandbox_id: id }, { timeoutMs: 60_000 });
+    }
+    // Many containers, created (not started) in few pods: what ListContainers must walk.
+    const listPods: string[] = [];
+    const perPod = 50;
+    for (let p = 0; p < Math.ceil(listed / perPod); p++) {
+      const config = podConfig(p, 'list');
+      const pod = (await c.runtime.call('RunPodSandbox', { config }, { timeoutMs: 60_000 })).pod_sandbox_id;
+      listPods.push(pod);
+      for (let i = 0; i < perPod && p * perPod + i < listed; i++) {
+        await c.runtime.call('CreateContainer', { pod_sandbox_id: pod, config: containerConfig(`c${i}`), sandbox_config: config }, { timeoutMs: 60_000 });
+      }
+    }
+    const lat: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const t0 = performance.now();
+      const r = await c.runtime.call('ListContainers', {});
+      lat.push(performance.now() - t0);
+      if (r.containers.length < listed) throw new Error(`${runtime} listed ${r.containers.length} containers, expected ${listed}`);
+    }
+    for (const id of listPods) {
+      await c.runtime.call('StopPodSandbox', { pod_sandbox_id: id }, { timeoutMs: 120_000 });
+      await c.runtime.call('RemovePodSandbox', { pod_sandbox_id: id }, { timeoutMs: 120_000 });
+    }
+    return { runtime, rows, rssIdle, rssBusy, list: summarize(lat) };
+  } finally {
+    c.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const pods = Number(process.argv[2] ?? 100);
+  const listed = Number(process.argv[3] ?? 500);
+  const a = await TestNode.create();
+  const b = await TestNode.create();
+  const results: RuntimeResult[] = [];
+  try {
+    writeFileSync(a.configPath, testConfigToml(a.dir).replace('level = "debug"', 'level = "info"') + '\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n');
+    for (const n of [a, b]) writeConflist(n, bridgeConflist(n));
+    const layout = new OciLayout(join(a.dir, 'layout'));
+    layout.tag('v1', layout.image([{ entries: busyboxEntries() }], { Cmd: ['sh'] }));
+    const regA = new TestRegistry(a);
+    const regB = new TestRegistry(b);
+    await Promise.all([regA.start(), regB.start()]);
+    await regA.push(layout.dir, 'v1', 'bench/busybox');
+    await regB.push(layout.dir, 'v1', 'bench/busybox');
+    const daemon = await a.startDaemon();
+    results.push(await bench('cradle', a.socket, daemon.pid, pods, listed));
+    if (ContainerdPeer.available()) {
+      const containerd = new ContainerdPeer(b, ['127.0.0.1:5000']);
+      await containerd.start();
+      results.push(await bench('containerd', containerd.socket, containerd.pid as number, pods, listed));
+      await containerd.stop();
+    }
+    await regA.stop();
+    await regB.stop();
+  } finally {
+    await a.destroy();
+    await b.destroy();
+    killAllTracked();
+    removeTestCgroupParents();
+    rmSync(`/tmp/cradle-bench-logs-${process.pid}`, { recursive: true, force: true });
+  }
+  process.stdout.write(`| runtime | measure | p50 ms | p95 ms |\n| --- | --- | --- | --- |\n`);
+  for (const r of results) {
+    for (const row of r.rows) process.stdout.write(`| ${r.runtime} | ${row.rpc} (x${row.summary.count}) | ${row.summary.p50.toFixed(1)} | ${row.summary.p95.toFixed(1)} |\n`);
+    process.stdout.write(`| ${r.runtime} | ListContainers with ${listed} containers (x${r.list.count}) | ${r.list.p50.toFixed(2)} | ${r.list.p95.toFixed(2)} |\n`);
+  }
+  process.stdout.write(`\n| runtime | daemon RSS idle MiB | with ${pods} running containers MiB |\n| --- | --- | --- |\n`);
+  for (const r of results) process.stdout.write(`| ${r.runtime} | ${r.rssIdle.toFixed(1)} | ${r.rssBusy.toFixed(1)} |\n`);
+}
+
+await main();
