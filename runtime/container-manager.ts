@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, normalize, relative } from 'node:path';
 import { nowNs } from '../core/clock.js';
@@ -19,7 +19,7 @@ import type { SandboxManager } from '../sandbox/sandbox-manager.js';
 import { ownBoundingSet, resolveCapabilities } from './capabilities.js';
 import { launchWithConmon } from './conmon.js';
 import { containerName, containerState, type ContainerRecord, type ContainerState } from './container-record.js';
-import type { ContainerResources, ContainerSpec } from './container-spec.js';
+import type { ContainerResources, ContainerSpec, HostDevice } from './container-spec.js';
 import { ExitWatcher, type ContainerExit } from './exit-watcher.js';
 import { ociSpec } from './oci-spec.js';
 import { OciRuntime } from './oci-runtime.js';
@@ -42,6 +42,52 @@ export interface ContainerFilter {
   sandboxId?: string;
   state?: ContainerState;
   labels?: Readonly<Record<string, string>>;
+}
+
+/** A device of the container config, as it is on the host. */
+function hostDevice(d: { containerPath: string; hostPath: string; permissions: string }): HostDevice {
+  let st;
+  try {
+    st = statSync(d.hostPath);
+  } catch {
+    throw new InvalidArgumentError(`device ${JSON.stringify(d.hostPath)} does not exist`);
+  }
+  if (!st.isCharacterDevice() && !st.isBlockDevice()) throw new InvalidArgumentError(`${JSON.stringify(d.hostPath)} is not a device node`);
+  if (!/^[rwm]+$/.test(d.permissions || 'rwm')) throw new InvalidArgumentError(`device ${d.hostPath}: permissions must be made of r, w and m`);
+  const rdev = st.rdev;
+  return {
+    containerPath: d.containerPath || d.hostPath,
+    type: st.isCharacterDevice() ? 'c' : 'b',
+    major: ((rdev >> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff),
+    minor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00),
+    fileMode: st.mode & 0o7777,
+    uid: st.uid,
+    gid: st.gid,
+    permissions: d.permissions || 'rwm',
+  };
+}
+
+/**
+ * The image's VOLUMEs become directories of the container's own root
+ * filesystem when nothing is mounted there (CRI-O's default, "mkdir").
+ */
+async function ensureImageVolumes(rootfs: string, volumes: readonly string[], mounts: readonly { containerPath: string }[]): Promise<void> {
+  for (const v of volumes) {
+    if (mounts.some((m) => m.containerPath === v)) continue;
+    const rel = normalize(v).replace(/^\/+/, '');
+    if (rel === '' || rel.startsWith('..')) continue;
+    let dir = rootfs;
+    for (const part of rel.split('/')) {
+      dir = join(dir, part);
+      try {
+        const st = lstatSync(dir);
+        if (st.isSymbolicLink() || !st.isDirectory()) throw new InvalidArgumentError(`image volume ${v} passes through ${JSON.stringify(part)}, which is not a directory`);
+      } catch (err) {
+        if (err instanceof InvalidArgumentError) throw err;
+        await mkdir(dir, { mode: 0o755 });
+      }
+    }
+  }
 }
 
 export interface ContainerStatsSample {
@@ -171,7 +217,10 @@ export class ContainerManager {
         cgroupsPath,
         oomScoreAdjFloor: this.oomFloor,
         sysctls: {},
+        devices: spec.devices.map(hostDevice),
+        targetPidNamespace: this.targetPidNamespace(spec, pod.id),
       });
+      await ensureImageVolumes(rootfs, image.config.volumes, spec.mounts);
       await writeFile(join(bundle, 'config.json'), JSON.stringify(config));
       await mkdir(join(this.opts.runroot, 'sockets'), { recursive: true });
       const pid = await launchWithConmon({
@@ -219,6 +268,15 @@ export class ContainerManager {
       await undo.rollback(logger);
       throw err;
     }
+  }
+
+  /** pid TARGET: the PID namespace of a running container of the same pod. */
+  private targetPidNamespace(spec: ContainerSpec, podId: string): string | undefined {
+    if (spec.security.pidMode !== 'target') return undefined;
+    const target = this.containers.get(this.index.resolve(spec.security.targetId));
+    if (!target || target.sandboxId !== podId) throw new InvalidArgumentError(`target container "${spec.security.targetId}" is not in pod sandbox "${podId}"`);
+    if (containerState(target) !== 'running' || target.pid === undefined) throw new FailedPreconditionError(`target container "${target.id}" is not running`);
+    return `/proc/${target.pid}/ns/pid`;
   }
 
   async start(idOrPrefix: string): Promise<void> {

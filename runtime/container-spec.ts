@@ -21,6 +21,25 @@ export interface ContainerResources {
   cpusetMems: string;
 }
 
+export interface DeviceSpec {
+  containerPath: string;
+  hostPath: string;
+  /** cgroup access: any of r, w, m */
+  permissions: string;
+}
+
+/** A device node resolved on the host. */
+export interface HostDevice {
+  containerPath: string;
+  type: 'c' | 'b';
+  major: number;
+  minor: number;
+  fileMode: number;
+  uid: number;
+  gid: number;
+  permissions: string;
+}
+
 /** What a container asks for: the CRI ContainerConfig in domain terms. */
 export interface ContainerSpec {
   name: string;
@@ -31,6 +50,7 @@ export interface ContainerSpec {
   workingDir: string;
   envs: Array<[string, string]>;
   mounts: MountSpec[];
+  devices: DeviceSpec[];
   labels: Record<string, string>;
   annotations: Record<string, string>;
   /** Relative to the pod's log directory. */
@@ -51,6 +71,8 @@ export interface ContainerSpec {
     maskedPaths: string[];
     readonlyPaths: string[];
     pidMode: NamespaceMode;
+    /** For pidMode 'target': the container whose PID namespace to join. */
+    targetId: string;
     seccomp: SeccompChoice;
   };
   /** e.g. SIGTERM; empty: the image's StopSignal, else SIGTERM. */

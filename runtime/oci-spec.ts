@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '../core/errors.js';
 import type { ImageConfigInfo } from '../image/image-record.js';
 import type { Pins } from '../sandbox/namespace-pins.js';
-import type { ContainerSpec, MountSpec } from './container-spec.js';
+import type { ContainerSpec, HostDevice, MountSpec } from './container-spec.js';
 import type { ProcessUser } from './user.js';
 import { seccompSection } from './seccomp.js';
 
@@ -27,6 +27,9 @@ export interface SpecContext {
   oomScoreAdjFloor: number | undefined;
   /** Namespaced sysctls of the pod. */
   sysctls: Record<string, string>;
+  devices: HostDevice[];
+  /** pidMode 'target': the PID namespace file of the target container's init. */
+  targetPidNamespace: string | undefined;
 }
 
 /** command overrides Entrypoint; args override Cmd (kubelet's rule). */
@@ -84,6 +87,7 @@ export function ociSpec(ctx: SpecContext): Record<string, unknown> {
   join('ipc', ctx.pins.ipc);
   join('uts', ctx.pins.uts);
   if (sec.pidMode === 'pod' && ctx.pins.pid) join('pid', ctx.pins.pid);
+  else if (sec.pidMode === 'target' && ctx.targetPidNamespace) join('pid', ctx.targetPidNamespace);
   else if (sec.pidMode !== 'node') namespaces.push({ type: 'pid' });
 
   const capList = ctx.capabilities;
@@ -122,8 +126,9 @@ export function ociSpec(ctx: SpecContext): Record<string, unknown> {
       namespaces,
       cgroupsPath: ctx.cgroupsPath,
       sysctl: ctx.sysctls,
+      devices: ctx.devices.map((d) => ({ path: d.containerPath, type: d.type, major: d.major, minor: d.minor, fileMode: d.fileMode, uid: d.uid, gid: d.gid })),
       resources: {
-        devices: [{ allow: false, access: 'rwm' }],
+        devices: [{ allow: false, access: 'rwm' }, ...ctx.devices.map((d) => ({ allow: true, type: d.type, major: d.major, minor: d.minor, access: d.permissions }))],
         ...(Object.keys(cpu).length > 0 ? { cpu } : {}),
         ...(Object.keys(memory).length > 0 ? { memory } : {}),
       },

@@ -111,6 +111,7 @@ export function containerSpecFrom(config: ContainerConfig | undefined): Containe
       if (m.container_path === '' || m.host_path === '') throw new InvalidArgumentError(`config.mounts[${i}]: container_path and host_path are required`);
       return { containerPath: m.container_path, hostPath: m.host_path, readonly: m.readonly, propagation };
     }),
+    devices: config.devices.map((d) => ({ containerPath: d.container_path, hostPath: d.host_path, permissions: d.permissions })),
     labels: { ...config.labels },
     annotations: { ...config.annotations },
     logPath: config.log_path,
@@ -130,6 +131,7 @@ export function containerSpecFrom(config: ContainerConfig | undefined): Containe
       maskedPaths: sec?.masked_paths ?? [],
       readonlyPaths: sec?.readonly_paths ?? [],
       pidMode: pidMode(sec?.namespace_options?.pid),
+      targetId: sec?.namespace_options?.target_id ?? '',
       seccomp: seccompChoice(sec?.seccomp, sec?.seccomp_profile_path ?? ''),
     },
     stopSignal: signalName(config.stop_signal),

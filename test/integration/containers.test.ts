@@ -2,7 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status as Code } from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { ContainerState, SecurityProfile_ProfileType } from '../../cri/generated/api.js';
+import { ContainerState, NamespaceMode, SecurityProfile_ProfileType } from '../../cri/generated/api.js';
 import type { ContainerConfig } from '../../cri/generated/api.js';
 import type { Init } from '../../cri/service-types.js';
 import { bridgeConflist, writeConflist } from '../support/cni.js';
@@ -41,7 +41,7 @@ describe('containers', function () {
     registry = new TestRegistry(node);
     await registry.start();
     const layout = new OciLayout(join(node.dir, 'layout'));
-    layout.tag('v1', layout.image([{ entries: busyboxEntries() }], { Cmd: ['sh'], Env: ['PATH=/bin', 'FROM_IMAGE=yes'] }));
+    layout.tag('v1', layout.image([{ entries: busyboxEntries() }], { Cmd: ['sh'], Env: ['PATH=/bin', 'FROM_IMAGE=yes'], Volumes: { '/data/cache': {} } }));
     await registry.push(layout.dir, 'v1', 'test/busybox');
     await node.startDaemon();
     await node.client().image.call('PullImage', { image: { image: IMAGE } });
@@ -130,6 +130,39 @@ describe('containers', function () {
     const missing = await grpcFailure(create('seccomp-missing', { linux: { security_context: { seccomp: { profile_type: SecurityProfile_ProfileType.Localhost, localhost_ref: '/nonexistent/profile.json' } } } }));
     expect(missing.code).to.equal(Code.INVALID_ARGUMENT);
     expect(missing.details).to.contain('/nonexistent/profile.json');
+  });
+
+  it('maps devices, and makes the image volumes exist', async () => {
+    const id = await create('devices', {
+      command: ['sh', '-c', 'echo hi > /dev/mynull && echo wrote-device; ls -ln /dev/mynull; test -d /data/cache && echo volume-dir'],
+      devices: [{ container_path: '/dev/mynull', host_path: '/dev/null', permissions: 'rwm' }],
+    });
+    await rt().call('StartContainer', { container_id: id });
+    await exited(id);
+    const out = logLines('devices').join('\n');
+    expect(out).to.contain('wrote-device');
+    expect(out).to.match(/c.* 1, +3 .*\/dev\/mynull/);
+    expect(out).to.contain('volume-dir');
+    await rt().call('RemoveContainer', { container_id: id });
+    const bad = await grpcFailure(create('nodevice', { devices: [{ container_path: '/dev/x', host_path: '/etc/passwd', permissions: 'rw' }] }));
+    expect(bad.code).to.equal(Code.INVALID_ARGUMENT);
+    expect(bad.details).to.contain('is not a device node');
+  });
+
+  it('joins the PID namespace of a target container', async () => {
+    const isolated = (await rt().call('RunPodSandbox', { config: podConfig('pid-target', { log_directory: logDir, linux: { security_context: { namespace_options: { pid: NamespaceMode.CONTAINER } } } }) })).pod_sandbox_id;
+    const run = async (name: string, extra: Init<ContainerConfig>) => {
+      const id = (await rt().call('CreateContainer', { pod_sandbox_id: isolated, config: { metadata: { name }, image: { image: IMAGE }, log_path: `${name}/0.log`, ...extra } })).container_id;
+      await rt().call('StartContainer', { container_id: id });
+      return id;
+    };
+    const target = await run('target', { command: ['sleep', '303'] });
+    const own = await run('own', { command: ['sleep', '304'] });
+    const joined = await run('joined', { command: ['sleep', '305'], linux: { security_context: { namespace_options: { pid: NamespaceMode.TARGET, target_id: target } } } });
+    const ps = (id: string) => rt().call('ExecSync', { container_id: id, cmd: ['ps', '-o', 'args'], timeout: 10n }).then((r) => Buffer.from(r.stdout).toString());
+    expect(await ps(joined)).to.contain('sleep 303');
+    expect(await ps(own)).not.to.contain('sleep 303');
+    await rt().call('RemovePodSandbox', { pod_sandbox_id: isolated });
   });
 
   it('refuses writes to a read-only root filesystem', async () => {

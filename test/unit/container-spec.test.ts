@@ -22,6 +22,7 @@ function spec(over: Partial<ContainerSpec> = {}): ContainerSpec {
     workingDir: '',
     envs: [],
     mounts: [],
+    devices: [],
     labels: {},
     annotations: {},
     logPath: 'c/0.log',
@@ -41,6 +42,7 @@ function spec(over: Partial<ContainerSpec> = {}): ContainerSpec {
       maskedPaths: [],
       readonlyPaths: [],
       pidMode: 'pod',
+      targetId: '',
       seccomp: { kind: 'unconfined' },
     },
     stopSignal: '',
@@ -76,6 +78,8 @@ describe('container process and OCI spec', () => {
       cgroupsPath: '/cradle/x',
       oomScoreAdjFloor: 0,
       sysctls: {},
+      devices: [],
+      targetPidNamespace: undefined,
     }) as { process: { oomScoreAdj: number; cwd: string }; hostname: string; linux: { namespaces: object[]; maskedPaths: string[] }; mounts: Array<{ destination: string; source: string }> };
     expect(s.linux.namespaces).to.deep.equal([{ type: 'mount' }, { type: 'network', path: '/p/net' }, { type: 'ipc', path: '/p/ipc' }, { type: 'uts', path: '/p/uts' }, { type: 'pid', path: '/p/pid' }]);
     expect(s.linux.maskedPaths).to.deep.equal(DEFAULT_MASKED_PATHS);
