@@ -17,6 +17,7 @@ import { imageHandlers } from '../cri/handlers/images.js';
 import { ImageService } from '../image/image-service.js';
 import { ContainerManager } from '../runtime/container-manager.js';
 import { containerHandlers } from '../cri/handlers/containers.js';
+import { podStatsHandlers } from '../cri/handlers/pod-stats.js';
 import { registryHosts } from '../image/registry-hosts.js';
 import { parseQuantity } from '../core/quantity.js';
 import { join } from 'node:path';
@@ -92,6 +93,7 @@ export class Daemon {
       runtime: {
         ...podHandlers(this.sandboxes, networks),
         ...containerHandlers(this.containers),
+        ...podStatsHandlers(this.sandboxes, this.containers),
         ...runtimeInfoHandlers({
           config: () => this.config,
           runtimeReadiness: () => this.runtimes.readiness(),

@@ -111,3 +111,9 @@ export async function removeCgroup(cgroupsPath: string): Promise<void> {
     }
   }
 }
+
+/** Tasks in a cgroup (pids controller), 0 when it is gone. */
+export async function pidsCurrent(cgroupsPath: string): Promise<bigint> {
+  const text = await read(CGROUP_V2 ? join(ROOT, cgroupsPath, 'pids.current') : join(ROOT, 'pids', cgroupsPath, 'pids.current'));
+  return text === undefined ? 0n : BigInt(text.trim() || '0');
+}

@@ -5,7 +5,7 @@ import { nowNs } from '../core/clock.js';
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { errorMessage, FailedPreconditionError, InternalError, InvalidArgumentError, NotFoundError } from '../core/errors.js';
-import { diskUsage, readCgroupStats, removeCgroup, type CgroupStats } from './cgroup-stats.js';
+import { diskUsage, pidsCurrent, readCgroupStats, removeCgroup, type CgroupStats } from './cgroup-stats.js';
 import { execSync, type ExecResult } from './exec-sync.js';
 import { IdIndex } from '../core/id-index.js';
 import { newId } from '../core/ids.js';
@@ -427,6 +427,10 @@ export class ContainerManager {
     } finally {
       await fd.close();
     }
+  }
+
+  async processCount(rec: ContainerRecord): Promise<bigint> {
+    return containerState(rec) === 'running' && rec.cgroupsPath ? pidsCurrent(rec.cgroupsPath) : 0n;
   }
 
   /** CPU and memory from the cgroup files, the writable layer from a cached walk; nothing is spawned. */

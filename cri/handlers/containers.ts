@@ -171,7 +171,7 @@ function requireId(id: string): string {
 
 const STREAM_CHUNK = 100;
 
-function criStats(rec: ContainerRecord, sample: ContainerStatsSample, layerMountpoint: string): Init<ContainerStats> {
+export function criStats(rec: ContainerRecord, sample: ContainerStatsSample, layerMountpoint: string): Init<ContainerStats> {
   const cg = sample.cgroup;
   const u = (v: bigint | number | undefined) => (v === undefined ? undefined : { value: BigInt(v) });
   return {

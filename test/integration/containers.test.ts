@@ -232,6 +232,14 @@ describe('containers', function () {
     expect(stats?.attributes?.id).to.equal(id);
     const list = await rt().call('ListContainerStats', { filter: { pod_sandbox_id: pod } });
     expect(list.stats.map((x) => x.attributes?.id)).to.include(id);
+    const podStats = (await rt().call('PodSandboxStats', { pod_sandbox_id: pod })).stats;
+    expect(podStats?.attributes?.id).to.equal(pod);
+    expect(Number(podStats?.linux?.cpu?.usage_core_nano_seconds?.value)).to.be.greaterThan(100_000_000);
+    expect(Number(podStats?.linux?.process?.process_count?.value)).to.be.greaterThan(0);
+    expect(podStats?.linux?.network?.default_interface?.name).to.equal('eth0');
+    expect(podStats?.linux?.containers.map((x) => x.attributes?.id)).to.include(id);
+    const allPods = await rt().call('ListPodSandboxStats', {});
+    expect(allPods.stats.map((x) => x.attributes?.id)).to.include(pod);
     await rt().call('UpdateContainerResources', { container_id: id, linux: { memory_limit_in_bytes: 64n * 1024n * 1024n } });
     const limit = readFileSync(`/sys/fs/cgroup/memory/cradle/cradle-${id}/memory.limit_in_bytes`, 'utf8').trim();
     expect(limit).to.equal(String(64 * 1024 * 1024));
