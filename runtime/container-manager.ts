@@ -8,6 +8,7 @@ import { errorMessage, FailedPreconditionError, InternalError, InvalidArgumentEr
 import { diskUsage, pidsCurrent, readCgroupStats, removeCgroup, type CgroupStats } from './cgroup-stats.js';
 import { execSync, type ExecResult } from './exec-sync.js';
 import { IdIndex } from '../core/id-index.js';
+import { matchesSelector } from '../core/labels.js';
 import { newId } from '../core/ids.js';
 import { KeyedLock } from '../core/keyed-lock.js';
 import type { Logger } from '../core/logger.js';
@@ -378,7 +379,7 @@ export class ContainerManager {
       if (filter.id && !rec.id.startsWith(filter.id)) continue;
       if (filter.sandboxId && !rec.sandboxId.startsWith(filter.sandboxId)) continue;
       if (filter.state && containerState(rec) !== filter.state) continue;
-      if (filter.labels && !Object.entries(filter.labels).every(([k, v]) => rec.spec.labels[k] === v)) continue;
+      if (!matchesSelector(rec.spec.labels, filter.labels)) continue;
       out.push(rec);
     }
     return out;

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { nowNs } from '../core/clock.js';
 import { errnoCode, errorMessage, FailedPreconditionError, InvalidArgumentError } from '../core/errors.js';
 import { IdIndex } from '../core/id-index.js';
+import { matchesSelector } from '../core/labels.js';
 import { newId } from '../core/ids.js';
 import { KeyedLock } from '../core/keyed-lock.js';
 import type { Logger } from '../core/logger.js';
@@ -305,7 +306,7 @@ export class SandboxManager {
     for (const rec of this.sandboxes.values()) {
       if (filter.id && !rec.id.startsWith(filter.id)) continue;
       if (filter.state && rec.state !== filter.state) continue;
-      if (filter.labels && !Object.entries(filter.labels).every(([k, v]) => rec.spec.labels[k] === v)) continue;
+      if (!matchesSelector(rec.spec.labels, filter.labels)) continue;
       out.push(rec);
     }
     return out;

@@ -19,6 +19,7 @@ import {
   type RuntimeServiceMethods,
 } from '../generated/api.js';
 import type { Init, ServiceHandlers } from '../service-types.js';
+import { chunked } from '../stream-chunks.js';
 
 const PROPAGATION: Record<MountPropagation, Propagation> = {
   [MountPropagation.PROPAGATION_PRIVATE]: 'private',
@@ -169,7 +170,6 @@ function requireId(id: string): string {
   return id;
 }
 
-const STREAM_CHUNK = 100;
 
 export function criStats(rec: ContainerRecord, sample: ContainerStatsSample, layerMountpoint: string): Init<ContainerStats> {
   const cg = sample.cgroup;
@@ -277,7 +277,7 @@ export function containerHandlers(containers: ContainerManager): ServiceHandlers
 
     StreamContainers: async function* (req) {
       const all = containers.list(criFilter(req.filter)).map(listItem);
-      for (let i = 0; i < all.length; i += STREAM_CHUNK) yield { containers: all.slice(i, i + STREAM_CHUNK) };
+      for (const chunk of chunked(all)) yield { containers: chunk };
     },
   };
 }

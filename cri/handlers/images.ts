@@ -5,6 +5,7 @@ import type { ImageService } from '../../image/image-service.js';
 import type { RegistryAuth } from '../../image/registry-client.js';
 import type { AuthConfig, Image, ImageFilter, ImageServiceMethods, ImageSpec } from '../generated/api.js';
 import type { Init, ServiceHandlers } from '../service-types.js';
+import { chunked } from '../stream-chunks.js';
 
 /** CRI AuthConfig → credentials (`auth` is base64 of user:password). */
 export function authFromCri(a: AuthConfig | undefined): RegistryAuth | undefined {
@@ -52,7 +53,6 @@ function filtered(images: ImageService, filter: ImageFilter | undefined): ImageR
   return rec ? [rec] : [];
 }
 
-const STREAM_CHUNK = 100;
 
 /** The containers' writable layers, for ImageFsInfo: where they are and what they use. */
 export interface WritableLayerUsage {
@@ -90,7 +90,7 @@ export function imageHandlers(images: ImageService, writable?: WritableLayerUsag
 
     StreamImages: async function* (req) {
       const all = filtered(images, req.filter).map(toCriImage);
-      for (let i = 0; i < all.length; i += STREAM_CHUNK) yield { images: all.slice(i, i + STREAM_CHUNK) };
+      for (const chunk of chunked(all)) yield { images: chunk };
     },
 
     RemoveImage: async (req) => {

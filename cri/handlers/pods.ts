@@ -14,6 +14,7 @@ import {
   type RuntimeServiceMethods,
 } from '../generated/api.js';
 import type { Init, ServiceHandlers } from '../service-types.js';
+import { chunked } from '../stream-chunks.js';
 
 const NAMESPACE_MODES: Record<NamespaceMode, DomainNamespaceMode> = {
   [NamespaceMode.POD]: 'pod',
@@ -115,8 +116,6 @@ function requireId(id: string): string {
   return id;
 }
 
-/** How many sandboxes go in one StreamPodSandboxes message. */
-const STREAM_CHUNK = 100;
 
 export function podHandlers(sandboxes: SandboxManager, networks: PodNetworks): ServiceHandlers<RuntimeServiceMethods> {
   return {
@@ -168,7 +167,7 @@ export function podHandlers(sandboxes: SandboxManager, networks: PodNetworks): S
 
     StreamPodSandboxes: async function* (req) {
       const items = sandboxes.list(domainFilter(req.filter)).map(listItem);
-      for (let i = 0; i < items.length; i += STREAM_CHUNK) yield { pod_sandboxes: items.slice(i, i + STREAM_CHUNK) };
+      for (const chunk of chunked(items)) yield { pod_sandboxes: chunk };
     },
 
     UpdateRuntimeConfig: async (req) => {
