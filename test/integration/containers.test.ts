@@ -2,7 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status as Code } from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { ContainerState, NamespaceMode, SecurityProfile_ProfileType } from '../../cri/generated/api.js';
+import { ContainerState, NamespaceMode, SecurityProfile_ProfileType, Signal } from '../../cri/generated/api.js';
 import type { ContainerConfig } from '../../cri/generated/api.js';
 import type { Init } from '../../cri/service-types.js';
 import { bridgeConflist, writeConflist } from '../support/cni.js';
@@ -76,6 +76,30 @@ describe('containers', function () {
     expect(again.code).to.equal(Code.FAILED_PRECONDITION);
     await rt().call('RemoveContainer', { container_id: id });
     expect((await grpcFailure(status(id))).code).to.equal(Code.NOT_FOUND);
+  });
+
+  it('splits long lines into partial (P) entries ending with a full (F) one', async () => {
+    const id = await create('long', { command: ['sh', '-c', 'head -c 40000 /dev/zero | tr "\\0" x; echo; echo short'] });
+    await rt().call('StartContainer', { container_id: id });
+    await exited(id);
+    const lines = logLines('long');
+    const partial = lines.filter((l) => / stdout P x+$/.test(l));
+    const full = lines.filter((l) => / stdout F x*$/.test(l));
+    expect(partial.length).to.be.greaterThan(0);
+    const text = [...partial, full[0] ?? ''].map((l) => l.split(' ').slice(3).join(' ')).join('');
+    expect(text).to.equal('x'.repeat(40000));
+    expect(lines[lines.length - 1]).to.match(/ stdout F short$/);
+    await rt().call('RemoveContainer', { container_id: id });
+  });
+
+  it('stops a container with the stop signal it asks for', async () => {
+    const id = await create('usr1', { command: ['sh', '-c', 'trap "echo got-usr1; exit 0" USR1; trap "" TERM; while true; do sleep 0.1; done'], stop_signal: Signal.SIGNAL_SIGUSR1 });
+    await rt().call('StartContainer', { container_id: id });
+    await new Promise((r) => setTimeout(r, 300));
+    await rt().call('StopContainer', { container_id: id, timeout: 10n });
+    expect((await status(id)).status?.exit_code).to.equal(0);
+    expect(logLines('usr1').some((l) => l.endsWith('got-usr1'))).to.equal(true);
+    await rt().call('RemoveContainer', { container_id: id });
   });
 
   it('merges image and container env, and reports Completed for exit 0', async () => {
