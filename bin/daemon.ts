@@ -81,6 +81,7 @@ export class Daemon {
       root: config.root,
       runroot: config.runroot,
       conmon: () => this.config.conmon.path,
+      logSizeMax: () => parseQuantity(this.config.containers.log_size_max) ?? 0,
       cgroupManager: config.cgroup_manager,
       sandboxes: this.sandboxes,
       images: this.images,

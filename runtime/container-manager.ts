@@ -31,6 +31,7 @@ export interface ContainerManagerOptions {
   root: string;
   runroot: string;
   conmon: () => string;
+  logSizeMax: () => number;
   cgroupManager: 'cgroupfs' | 'systemd';
   sandboxes: SandboxManager;
   images: ImageService;
@@ -235,7 +236,7 @@ export class ContainerManager {
         persistDir: join(bundle, 'persist'),
         socketDir: join(this.opts.runroot, 'sockets'),
         logPath,
-        logSizeMax: 0,
+        logSizeMax: this.opts.logSizeMax(),
         tty: spec.tty,
         stdin: spec.stdin,
         systemdCgroup: this.opts.cgroupManager === 'systemd',

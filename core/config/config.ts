@@ -25,6 +25,7 @@ export interface CradleConfig {
   conmon: { path: string };
   cni: { conf_dir: string; bin_dirs: string[]; plugin_timeout: string };
   sandbox: { shm_size: string; pod_init: string };
+  containers: { log_size_max: string };
   image: { insecure_registries: string[]; credentials_file: string; mirrors: Record<string, string[]> };
   streaming: { address: string; port: number; idle_timeout: string; token_ttl: string };
 }
@@ -80,6 +81,12 @@ export const CONFIG_SPEC: Spec = {
         insecure_registries: { type: 'stringArray' },
         credentials_file: { type: 'string', absolutePath: true, allowEmpty: true },
         mirrors: { type: 'record', value: { type: 'stringArray' } },
+      },
+    },
+    containers: {
+      type: 'table',
+      fields: {
+        log_size_max: { type: 'quantity' },
       },
     },
     streaming: {

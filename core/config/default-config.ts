@@ -56,6 +56,11 @@ shm_size = "64Mi"
 # namespace option means); it must be a static binary that reaps orphans.
 pod_init = "/usr/bin/catatonit"
 
+[containers]
+# conmon truncates a container's log file when it grows past this ("0": no
+# limit; kubelet rotates logs itself through ReopenContainerLog).
+log_size_max = "0"
+
 [image]
 # Registries reached over plain http (host or host:port).
 insecure_registries = []

@@ -36,7 +36,7 @@ describe('containers', function () {
 
   before(async () => {
     node = await TestNode.create();
-    writeFileSync(node.configPath, testConfigToml(node.dir) + '\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n');
+    writeFileSync(node.configPath, testConfigToml(node.dir) + '\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n[containers]\nlog_size_max = "1Mi"\n');
     writeConflist(node, bridgeConflist(node));
     registry = new TestRegistry(node);
     await registry.start();
@@ -89,6 +89,16 @@ describe('containers', function () {
     const text = [...partial, full[0] ?? ''].map((l) => l.split(' ').slice(3).join(' ')).join('');
     expect(text).to.equal('x'.repeat(40000));
     expect(lines[lines.length - 1]).to.match(/ stdout F short$/);
+    await rt().call('RemoveContainer', { container_id: id });
+  });
+
+  it('keeps a log file within log_size_max', async () => {
+    const id = await create('chatty', { command: ['sh', '-c', 'i=0; while [ $i -lt 30000 ]; do echo "line $i of a chatty container, padded to make it longer"; i=$((i+1)); done'] });
+    await rt().call('StartContainer', { container_id: id });
+    await exited(id);
+    const { statSync } = await import('node:fs');
+    expect(statSync(join(logDir, 'chatty', '0.log')).size).to.be.at.most(1024 * 1024);
+    expect(logLines('chatty').pop()).to.match(/line 29999 of a chatty container/);
     await rt().call('RemoveContainer', { container_id: id });
   });
 
