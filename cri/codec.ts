@@ -1,5 +1,6 @@
 import protobuf from 'protobufjs';
 import { criRoot } from './proto-root.js';
+import { EncodedMessage } from './encoded.js';
 
 /**
  * Converts between protobufjs messages and the plain objects handlers see.
@@ -153,6 +154,7 @@ export function codecFor<T>(name: string): MessageCodec<T> {
     typeName: fullName,
     decode: (bytes) => toPlain(type.decode(bytes) as unknown as Plain) as T,
     encode: (message) => {
+      if (message instanceof EncodedMessage) return message.bytes;
       const prepared = fromPlain === null ? (message as Plain) : fromPlain(message as Plain);
       const out = type.encode(prepared).finish();
       return Buffer.isBuffer(out) ? out : Buffer.from(out.buffer, out.byteOffset, out.byteLength);

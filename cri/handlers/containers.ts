@@ -14,12 +14,15 @@ import {
   type ContainerFilter as CriContainerFilter,
   type ContainerStats,
   type LinuxContainerResources,
+  type ListContainersResponse,
   type SecurityProfile,
   SecurityProfile_ProfileType,
   type RuntimeServiceMethods,
 } from '../generated/api.js';
 import type { Init, ServiceHandlers } from '../service-types.js';
 import { chunked } from '../stream-chunks.js';
+import { codecFor } from '../codec.js';
+import { EncodingCache, encodedRepeated } from '../encoded.js';
 
 const PROPAGATION: Record<MountPropagation, Propagation> = {
   [MountPropagation.PROPAGATION_PRIVATE]: 'private',
@@ -190,6 +193,7 @@ export function criStats(rec: ContainerRecord, sample: ContainerStatsSample, lay
 }
 
 export function containerHandlers(containers: ContainerManager): ServiceHandlers<RuntimeServiceMethods> {
+  const encoded = new EncodingCache<ContainerRecord>((rec) => codecFor('Container').encode(listItem(rec)));
   return {
     CreateContainer: async (req) => {
       if (req.pod_sandbox_id === '') throw new InvalidArgumentError('pod_sandbox_id is empty');
@@ -273,7 +277,8 @@ export function containerHandlers(containers: ContainerManager): ServiceHandlers
       return { stats: await Promise.all(recs.map(async (rec) => criStats(rec, await containers.stats(rec), containers.layersDir))) };
     },
 
-    ListContainers: async (req) => ({ containers: containers.list(criFilter(req.filter)).map(listItem) }),
+    // ListContainersResponse.containers is field 1.
+    ListContainers: async (req) => encodedRepeated(1, containers.list(criFilter(req.filter)).map((r) => encoded.get(r))) as Init<ListContainersResponse>,
 
     StreamContainers: async function* (req) {
       const all = containers.list(criFilter(req.filter)).map(listItem);

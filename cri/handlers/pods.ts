@@ -11,10 +11,13 @@ import {
   type PodSandbox,
   type PodSandboxConfig,
   type PodSandboxFilter,
+  type ListPodSandboxResponse,
   type RuntimeServiceMethods,
 } from '../generated/api.js';
 import type { Init, ServiceHandlers } from '../service-types.js';
 import { chunked } from '../stream-chunks.js';
+import { codecFor } from '../codec.js';
+import { EncodingCache, encodedRepeated } from '../encoded.js';
 
 const NAMESPACE_MODES: Record<NamespaceMode, DomainNamespaceMode> = {
   [NamespaceMode.POD]: 'pod',
@@ -118,6 +121,7 @@ function requireId(id: string): string {
 
 
 export function podHandlers(sandboxes: SandboxManager, networks: PodNetworks): ServiceHandlers<RuntimeServiceMethods> {
+  const encoded = new EncodingCache<SandboxRecord>((rec) => codecFor('PodSandbox').encode(listItem(rec)));
   return {
     RunPodSandbox: async (req, ctx) => {
       const rec = await sandboxes.run(sandboxSpecFrom(req.config, req.runtime_handler), ctx.signal);
@@ -163,7 +167,8 @@ export function podHandlers(sandboxes: SandboxManager, networks: PodNetworks): S
       };
     },
 
-    ListPodSandbox: async (req) => ({ items: sandboxes.list(domainFilter(req.filter)).map(listItem) }),
+    // ListPodSandboxResponse.items is field 1.
+    ListPodSandbox: async (req) => encodedRepeated(1, sandboxes.list(domainFilter(req.filter)).map((r) => encoded.get(r))) as Init<ListPodSandboxResponse>,
 
     StreamPodSandboxes: async function* (req) {
       const items = sandboxes.list(domainFilter(req.filter)).map(listItem);
