@@ -142,15 +142,22 @@ export function containerSpecFrom(config: ContainerConfig | undefined): Containe
   };
 }
 
-function criFilter(f: CriContainerFilter | undefined): ContainerFilter {
+/** The domain filter; undefined when nothing can match (a state Cradle never reports, such as UNKNOWN). */
+function criFilter(f: CriContainerFilter | undefined): ContainerFilter | undefined {
   if (!f) return {};
   const state = f.state ? (['created', 'running', 'exited'] as const).find((s) => STATES[s] === f.state?.state) : undefined;
+  if (f.state && state === undefined) return undefined;
   return {
     id: f.id || undefined,
     sandboxId: f.pod_sandbox_id || undefined,
-    state: f.state ? (state ?? ('unknown' as never)) : undefined,
+    state,
     labels: Object.keys(f.label_selector).length > 0 ? f.label_selector : undefined,
   };
+}
+
+function listed(containers: ContainerManager, f: CriContainerFilter | undefined): ContainerRecord[] {
+  const filter = criFilter(f);
+  return filter ? containers.list(filter) : [];
 }
 
 function listItem(rec: ContainerRecord): Init<Container> {
@@ -278,10 +285,10 @@ export function containerHandlers(containers: ContainerManager): ServiceHandlers
     },
 
     // ListContainersResponse.containers is field 1.
-    ListContainers: async (req) => encodedRepeated(1, containers.list(criFilter(req.filter)).map((r) => encoded.get(r))) as Init<ListContainersResponse>,
+    ListContainers: async (req) => encodedRepeated(1, listed(containers, req.filter).map((r) => encoded.get(r))) as Init<ListContainersResponse>,
 
     StreamContainers: async function* (req) {
-      const all = containers.list(criFilter(req.filter)).map(listItem);
+      const all = listed(containers, req.filter).map(listItem);
       for (const chunk of chunked(all)) yield { containers: chunk };
     },
   };

@@ -225,6 +225,7 @@ describe('containers', function () {
     const running = await rt().call('ListContainers', { filter: { pod_sandbox_id: pod, state: { state: ContainerState.CONTAINER_RUNNING } } });
     expect(running.containers.map((c) => c.id)).to.deep.equal([sleeper]);
     expect((await rt().call('ListContainers', { filter: { label_selector: { role: 'sleeper' } } })).containers).to.have.length(1);
+    expect((await rt().call('ListContainers', { filter: { state: { state: ContainerState.CONTAINER_UNKNOWN } } })).containers).to.deep.equal([]);
     await node.stopDaemon('SIGKILL');
     await node.startDaemon();
     expect((await status(sleeper)).status?.state).to.equal(ContainerState.CONTAINER_RUNNING);
