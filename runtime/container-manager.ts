@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, normalize, relative } from 'node:path';
 import { nowNs } from '../core/clock.js';
@@ -67,6 +67,33 @@ function hostDevice(d: { containerPath: string; hostPath: string; permissions: s
     gid: st.gid,
     permissions: d.permissions || 'rwm',
   };
+}
+
+/** Every device node under the host's /dev, for privileged containers (as CRI-O gives them). */
+function allHostDevices(): HostDevice[] {
+  const out: HostDevice[] = [];
+  const walk = (dir: string) => {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const path = join(dir, name);
+      // pts and shm are mounted for the container; these are not devices to copy.
+      if (path === '/dev/pts' || path === '/dev/shm' || path === '/dev/mqueue') continue;
+      try {
+        const st = lstatSync(path);
+        if (st.isDirectory()) walk(path);
+        else if (st.isCharacterDevice() || st.isBlockDevice()) out.push(hostDevice({ containerPath: path, hostPath: path, permissions: 'rwm' }));
+      } catch {
+        // gone meanwhile
+      }
+    }
+  };
+  walk('/dev');
+  return out;
 }
 
 /**
@@ -219,8 +246,17 @@ export class ContainerManager {
         cgroupsPath,
         oomScoreAdjFloor: this.oomFloor,
         sysctls: {},
-        devices: spec.devices.map(hostDevice),
+        devices: [...(spec.security.privileged ? allHostDevices() : []), ...spec.devices.map(hostDevice)],
         targetPidNamespace: this.targetPidNamespace(spec, pod.id),
+        criAnnotations: {
+          'io.kubernetes.cri.container-type': 'container',
+          'io.kubernetes.cri.container-name': spec.name,
+          'io.kubernetes.cri.sandbox-id': pod.id,
+          'io.kubernetes.cri.sandbox-name': pod.spec.name,
+          'io.kubernetes.cri.sandbox-namespace': pod.spec.namespace,
+          'io.kubernetes.cri.sandbox-uid': pod.spec.uid,
+          'io.kubernetes.cri.image-name': spec.image,
+        },
       });
       await ensureImageVolumes(rootfs, image.config.volumes, spec.mounts);
       await writeFile(join(bundle, 'config.json'), JSON.stringify(config));

@@ -30,6 +30,8 @@ export interface SpecContext {
   devices: HostDevice[];
   /** pidMode 'target': the PID namespace file of the target container's init. */
   targetPidNamespace: string | undefined;
+  /** io.kubernetes.cri.* annotations naming the pod, container and image, for tools that read the spec. */
+  criAnnotations: Record<string, string>;
 }
 
 /** command overrides Entrypoint; args override Cmd (kubelet's rule). */
@@ -121,14 +123,16 @@ export function ociSpec(ctx: SpecContext): Record<string, unknown> {
     root: { path: ctx.rootfs, readonly: sec.readonlyRootfs },
     hostname: ctx.pins.uts ? ctx.podHostname : undefined,
     mounts,
-    annotations: spec.annotations,
+    annotations: { ...spec.annotations, ...ctx.criAnnotations },
     linux: {
       namespaces,
       cgroupsPath: ctx.cgroupsPath,
       sysctl: ctx.sysctls,
       devices: ctx.devices.map((d) => ({ path: d.containerPath, type: d.type, major: d.major, minor: d.minor, fileMode: d.fileMode, uid: d.uid, gid: d.gid })),
       resources: {
-        devices: [{ allow: false, access: 'rwm' }, ...ctx.devices.map((d) => ({ allow: true, type: d.type, major: d.major, minor: d.minor, access: d.permissions }))],
+        devices: sec.privileged
+          ? [{ allow: true, access: 'rwm' }]
+          : [{ allow: false, access: 'rwm' }, ...ctx.devices.map((d) => ({ allow: true, type: d.type, major: d.major, minor: d.minor, access: d.permissions }))],
         ...(Object.keys(cpu).length > 0 ? { cpu } : {}),
         ...(Object.keys(memory).length > 0 ? { memory } : {}),
       },

@@ -199,6 +199,22 @@ describe('containers', function () {
     await rt().call('RemovePodSandbox', { pod_sandbox_id: isolated });
   });
 
+  it('gives a privileged container the host devices, every capability and no seccomp', async () => {
+    const id = await create('privileged', {
+      command: ['sh', '-c', 'test -b /dev/loop0 && echo has-loop; grep CapEff /proc/self/status; grep Seccomp: /proc/self/status'],
+      linux: { security_context: { privileged: true, seccomp: { profile_type: SecurityProfile_ProfileType.RuntimeDefault } } },
+    });
+    await rt().call('StartContainer', { container_id: id });
+    await exited(id);
+    const out = logLines('privileged').join('\n');
+    expect(out).to.contain('has-loop');
+    // Everything the daemon itself holds (the test runs with the same bounding set).
+    const own = /CapBnd:\s+([0-9a-f]+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    expect(out).to.match(new RegExp(`CapEff:\\s+${own}`));
+    expect(out).to.match(/Seccomp:\s+0/);
+    await rt().call('RemoveContainer', { container_id: id });
+  });
+
   it('refuses writes to a read-only root filesystem', async () => {
     const id = await create('ro', { command: ['sh', '-c', 'touch /newfile && echo wrote || echo refused'], linux: { security_context: { readonly_rootfs: true } } });
     await rt().call('StartContainer', { container_id: id });

@@ -80,6 +80,7 @@ describe('container process and OCI spec', () => {
       sysctls: {},
       devices: [],
       targetPidNamespace: undefined,
+      criAnnotations: { 'io.kubernetes.cri.container-type': 'container' },
     }) as { process: { oomScoreAdj: number; cwd: string }; hostname: string; linux: { namespaces: object[]; maskedPaths: string[] }; mounts: Array<{ destination: string; source: string }> };
     expect(s.linux.namespaces).to.deep.equal([{ type: 'mount' }, { type: 'network', path: '/p/net' }, { type: 'ipc', path: '/p/ipc' }, { type: 'uts', path: '/p/uts' }, { type: 'pid', path: '/p/pid' }]);
     expect(s.linux.maskedPaths).to.deep.equal(DEFAULT_MASKED_PATHS);
@@ -87,6 +88,7 @@ describe('container process and OCI spec', () => {
     expect(s.process.cwd).to.equal('/work');
     expect(s.hostname).to.equal('web');
     expect(s.mounts.find((m) => m.destination === '/dev/shm')?.source).to.equal('/f/shm');
+    expect((s as unknown as { annotations: Record<string, string> }).annotations['io.kubernetes.cri.container-type']).to.equal('container');
     expect(s.mounts.find((m) => m.destination === '/etc/resolv.conf')?.source).to.equal('/f/resolv.conf');
   });
 });
