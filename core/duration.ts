@@ -26,17 +26,3 @@ export function parseDuration(text: string): number | undefined {
   }
   return Math.round(total);
 }
-
-export function formatDuration(ms: number): string {
-  if (ms === 0) return '0';
-  const parts: string[] = [];
-  let rest = ms;
-  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
-    if (rest >= size) {
-      parts.push(`${Math.floor(rest / size)}${unit}`);
-      rest %= size;
-    }
-  }
-  if (rest > 0) parts.push(`${rest}ms`);
-  return parts.join('');
-}

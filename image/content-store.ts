@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, statSync } from 'node:fs';
+import { createWriteStream, statSync } from 'node:fs';
 import { readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -110,9 +110,5 @@ export class ContentStore {
   /** Partial downloads of a crashed daemon. */
   async clearIngest(): Promise<void> {
     for (const f of await readdir(this.ingestDir)) await rm(join(this.ingestDir, f), { force: true, recursive: true });
-  }
-
-  exists(digest: string): boolean {
-    return existsSync(this.path(digest));
   }
 }

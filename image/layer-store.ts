@@ -59,10 +59,6 @@ export class LayerStore {
     return this.known.get(chainId);
   }
 
-  diffPath(chainId: string): string {
-    return join(this.layersDir, hex(chainId), 'diff');
-  }
-
   /** Loads what is on disk; half-unpacked layers of a crashed daemon are removed. */
   async load(): Promise<void> {
     for (const name of await readdir(this.layersDir)) {
