@@ -431,7 +431,17 @@ export class ContainerManager {
   async exec(idOrPrefix: string, cmd: readonly string[], timeoutSeconds: number): Promise<ExecResult> {
     if (cmd.length === 0) throw new InvalidArgumentError('cmd is empty');
     const rec = this.running(idOrPrefix);
-    return execSync(this.runtimeFor(rec.runtimeHandler), rec.id, cmd, timeoutSeconds, join(this.bundle(rec.id), `exec-${newId().slice(0, 12)}.pid`));
+    const runtime = this.runtimeFor(rec.runtimeHandler);
+    return execSync({
+      conmon: this.opts.conmon(),
+      runtimePath: runtime.path,
+      runtimeRoot: runtime.root,
+      id: rec.id,
+      bundle: this.bundle(rec.id),
+      socketDir: join(this.opts.runroot, 'sockets'),
+      cmd,
+      timeoutSeconds,
+    });
   }
 
   /** New limits on the live cgroup; the record keeps them for status. */
