@@ -82,6 +82,7 @@ export class Daemon {
       runroot: config.runroot,
       conmon: () => this.config.conmon.path,
       logSizeMax: () => parseQuantity(this.config.containers.log_size_max) ?? 0,
+      defaultUlimits: () => this.config.containers.default_ulimits,
       cgroupManager: config.cgroup_manager,
       sandboxes: this.sandboxes,
       images: this.images,

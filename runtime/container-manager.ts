@@ -23,6 +23,7 @@ import { containerName, containerState, type ContainerRecord, type ContainerStat
 import type { ContainerResources, ContainerSpec, HostDevice } from './container-spec.js';
 import { ExitWatcher, type ContainerExit } from './exit-watcher.js';
 import { ociSpec } from './oci-spec.js';
+import { parseUlimit } from '../core/ulimit.js';
 import { OciRuntime } from './oci-runtime.js';
 import type { RuntimeHandlerRegistry } from './runtime-handlers.js';
 import { resolveUser } from './user.js';
@@ -32,6 +33,7 @@ export interface ContainerManagerOptions {
   runroot: string;
   conmon: () => string;
   logSizeMax: () => number;
+  defaultUlimits: () => readonly string[];
   cgroupManager: 'cgroupfs' | 'systemd';
   sandboxes: SandboxManager;
   images: ImageService;
@@ -248,6 +250,7 @@ export class ContainerManager {
         sysctls: {},
         devices: [...(spec.security.privileged ? allHostDevices() : []), ...spec.devices.map(hostDevice)],
         targetPidNamespace: this.targetPidNamespace(spec, pod.id),
+        rlimits: this.opts.defaultUlimits().map(parseUlimit),
         criAnnotations: {
           'io.kubernetes.cri.container-type': 'container',
           'io.kubernetes.cri.container-name': spec.name,

@@ -19,6 +19,9 @@ export interface ContainerResources {
   oomScoreAdj: number;
   cpusetCpus: string;
   cpusetMems: string;
+  hugepageLimits: Array<{ pageSize: string; limit: number }>;
+  /** cgroup v2 files and values, passed to the runtime as they are. */
+  unified: Record<string, string>;
 }
 
 export interface DeviceSpec {

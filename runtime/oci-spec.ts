@@ -4,6 +4,7 @@ import type { Pins } from '../sandbox/namespace-pins.js';
 import type { ContainerSpec, HostDevice, MountSpec } from './container-spec.js';
 import type { ProcessUser } from './user.js';
 import { seccompSection } from './seccomp.js';
+import type { Rlimit } from '../core/ulimit.js';
 
 /** The paths kubelet asks to mask when it sends none itself (crictl sends none). */
 export const DEFAULT_MASKED_PATHS = ['/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap'];
@@ -32,7 +33,10 @@ export interface SpecContext {
   targetPidNamespace: string | undefined;
   /** io.kubernetes.cri.* annotations naming the pod, container and image, for tools that read the spec. */
   criAnnotations: Record<string, string>;
+  rlimits: Rlimit[];
 }
+
+
 
 /** command overrides Entrypoint; args override Cmd (kubelet's rule). */
 export function processArgs(spec: ContainerSpec, image: ImageConfigInfo): string[] {
@@ -119,6 +123,7 @@ export function ociSpec(ctx: SpecContext): Record<string, unknown> {
       capabilities: { bounding: capList, effective: runtimeCaps, permitted: runtimeCaps },
       noNewPrivileges: sec.noNewPrivs,
       oomScoreAdj,
+      ...(ctx.rlimits.length > 0 ? { rlimits: ctx.rlimits } : {}),
     },
     root: { path: ctx.rootfs, readonly: sec.readonlyRootfs },
     hostname: ctx.pins.uts ? ctx.podHostname : undefined,
@@ -135,6 +140,8 @@ export function ociSpec(ctx: SpecContext): Record<string, unknown> {
           : [{ allow: false, access: 'rwm' }, ...ctx.devices.map((d) => ({ allow: true, type: d.type, major: d.major, minor: d.minor, access: d.permissions }))],
         ...(Object.keys(cpu).length > 0 ? { cpu } : {}),
         ...(Object.keys(memory).length > 0 ? { memory } : {}),
+        ...(r.hugepageLimits.length > 0 ? { hugepageLimits: r.hugepageLimits.map((h) => ({ pageSize: h.pageSize, limit: h.limit })) } : {}),
+        ...(Object.keys(r.unified).length > 0 ? { unified: r.unified } : {}),
       },
       ...(seccomp ? { seccomp } : {}),
       maskedPaths: sec.privileged ? [] : sec.maskedPaths.length > 0 ? sec.maskedPaths : DEFAULT_MASKED_PATHS,

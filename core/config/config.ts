@@ -1,6 +1,8 @@
 import { isAbsolute, join } from 'node:path';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../logger.js';
 import { validate, type Spec } from './schema.js';
+import { parseUlimit } from '../ulimit.js';
+import { errorMessage } from '../errors.js';
 
 export const CGROUP_MANAGERS = ['cgroupfs', 'systemd'] as const;
 export type CgroupManager = (typeof CGROUP_MANAGERS)[number];
@@ -25,7 +27,7 @@ export interface CradleConfig {
   conmon: { path: string };
   cni: { conf_dir: string; bin_dirs: string[]; plugin_timeout: string };
   sandbox: { shm_size: string; pod_init: string };
-  containers: { log_size_max: string };
+  containers: { log_size_max: string; default_ulimits: string[] };
   image: { insecure_registries: string[]; credentials_file: string; mirrors: Record<string, string[]> };
   streaming: { address: string; port: number; idle_timeout: string; token_ttl: string };
 }
@@ -87,6 +89,7 @@ export const CONFIG_SPEC: Spec = {
       type: 'table',
       fields: {
         log_size_max: { type: 'quantity' },
+        default_ulimits: { type: 'stringArray' },
       },
     },
     streaming: {
@@ -185,6 +188,13 @@ function checkWhole(config: CradleConfig): string[] {
     problems.push(`effective config: default_runtime: expected one of the configured runtimes (${names.join(', ')}), found ${JSON.stringify(config.default_runtime)}`);
   }
   if (config.root === config.runroot) problems.push(`effective config: runroot: expected a directory other than root, found ${JSON.stringify(config.runroot)} for both`);
+  for (const u of config.containers.default_ulimits) {
+    try {
+      parseUlimit(u);
+    } catch (err) {
+      problems.push(`effective config: containers.default_ulimits: ${errorMessage(err)}`);
+    }
+  }
   for (const key of ['root', 'runroot', 'listen'] as const) {
     if (!isAbsolute(config[key])) problems.push(`effective config: ${key}: expected an absolute path, found ${JSON.stringify(config[key])}`);
   }

@@ -60,6 +60,9 @@ pod_init = "/usr/bin/catatonit"
 # conmon truncates a container's log file when it grows past this ("0": no
 # limit; kubelet rotates logs itself through ReopenContainerLog).
 log_size_max = "0"
+# rlimits every container starts with, as NAME=SOFT[:HARD] (e.g.
+# "nofile=1048576:1048576"); empty: they inherit conmon's.
+default_ulimits = []
 
 [image]
 # Registries reached over plain http (host or host:port).

@@ -68,6 +68,8 @@ export function resourcesFrom(res: LinuxContainerResources | undefined): Contain
     oomScoreAdj: num(res?.oom_score_adj),
     cpusetCpus: res?.cpuset_cpus ?? '',
     cpusetMems: res?.cpuset_mems ?? '',
+    hugepageLimits: (res?.hugepage_limits ?? []).map((h) => ({ pageSize: h.page_size, limit: Number(h.limit) })),
+    unified: { ...(res?.unified ?? {}) },
   };
 }
 

@@ -36,7 +36,7 @@ describe('containers', function () {
 
   before(async () => {
     node = await TestNode.create();
-    writeFileSync(node.configPath, testConfigToml(node.dir) + '\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n[containers]\nlog_size_max = "1Mi"\n');
+    writeFileSync(node.configPath, testConfigToml(node.dir) + '\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n[containers]\nlog_size_max = "1Mi"\ndefault_ulimits = ["nofile=4321:4321"]\n');
     writeConflist(node, bridgeConflist(node));
     registry = new TestRegistry(node);
     await registry.start();
@@ -138,9 +138,9 @@ describe('containers', function () {
     for (const id of [graceful, stubborn]) await rt().call('RemoveContainer', { container_id: id });
   });
 
-  it('runs as the requested user and with the capabilities asked for', async () => {
+  it('runs as the requested user, with the capabilities asked for and the configured ulimits', async () => {
     const id = await create('whoami', {
-      command: ['sh', '-c', 'id; grep CapBnd /proc/self/status'],
+      command: ['sh', '-c', 'id; grep CapBnd /proc/self/status; echo "nofile $(ulimit -n)"'],
       linux: { security_context: { run_as_user: { value: 1000n }, capabilities: { drop_capabilities: ['ALL'] } } },
     });
     await rt().call('StartContainer', { container_id: id });
@@ -148,6 +148,7 @@ describe('containers', function () {
     const out = logLines('whoami').join('\n');
     expect(out).to.match(/uid=1000\(user\) gid=1000\(user\)/);
     expect(out).to.match(/CapBnd:\s+0000000000000000/);
+    expect(out).to.contain('nofile 4321');
     await rt().call('RemoveContainer', { container_id: id });
   });
 

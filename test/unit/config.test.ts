@@ -108,6 +108,11 @@ describe('config', () => {
     expect(problemsOf(() => load())[0]).to.equal('effective config: default_runtime: expected one of the configured runtimes (runc, crun), found "kata"');
   });
 
+  it('checks default ulimits when the config loads', () => {
+    writeFileSync(main, '[containers]\ndefault_ulimits = ["nofile=10:5"]\n');
+    expect(problemsOf(() => load())[0]).to.equal('effective config: containers.default_ulimits: ulimit "nofile=10:5": the soft limit is above the hard one');
+  });
+
   it('names the file of a TOML syntax error', () => {
     writeFileSync(main, '[log\nlevel = 1\n');
     const problems = problemsOf(() => load());

@@ -7,6 +7,7 @@ import type { ImageConfigInfo } from '../../image/image-record.js';
 import { capabilitiesInMask, DEFAULT_CAPABILITIES, resolveCapabilities } from '../../runtime/capabilities.js';
 import type { ContainerSpec } from '../../runtime/container-spec.js';
 import { DEFAULT_MASKED_PATHS, ociSpec, processArgs, processEnv } from '../../runtime/oci-spec.js';
+import { parseUlimit } from '../../core/ulimit.js';
 import { runtimeDefaultProfile } from '../../runtime/seccomp.js';
 import { resolveUser } from '../../runtime/user.js';
 
@@ -28,7 +29,7 @@ function spec(over: Partial<ContainerSpec> = {}): ContainerSpec {
     logPath: 'c/0.log',
     stdin: false,
     tty: false,
-    resources: { cpuPeriod: 0, cpuQuota: 0, cpuShares: 0, memoryLimit: 0, memorySwapLimit: 0, oomScoreAdj: -998, cpusetCpus: '', cpusetMems: '' },
+    resources: { cpuPeriod: 0, cpuQuota: 0, cpuShares: 0, memoryLimit: 0, memorySwapLimit: 0, oomScoreAdj: -998, cpusetCpus: '', cpusetMems: '', hugepageLimits: [{ pageSize: '2MB', limit: 4194304 }], unified: { 'memory.high': '1000000' } },
     security: {
       privileged: false,
       capabilitiesAdd: [],
@@ -81,6 +82,7 @@ describe('container process and OCI spec', () => {
       devices: [],
       targetPidNamespace: undefined,
       criAnnotations: { 'io.kubernetes.cri.container-type': 'container' },
+      rlimits: [parseUlimit('nofile=1024:4096')],
     }) as { process: { oomScoreAdj: number; cwd: string }; hostname: string; linux: { namespaces: object[]; maskedPaths: string[] }; mounts: Array<{ destination: string; source: string }> };
     expect(s.linux.namespaces).to.deep.equal([{ type: 'mount' }, { type: 'network', path: '/p/net' }, { type: 'ipc', path: '/p/ipc' }, { type: 'uts', path: '/p/uts' }, { type: 'pid', path: '/p/pid' }]);
     expect(s.linux.maskedPaths).to.deep.equal(DEFAULT_MASKED_PATHS);
@@ -88,8 +90,18 @@ describe('container process and OCI spec', () => {
     expect(s.process.cwd).to.equal('/work');
     expect(s.hostname).to.equal('web');
     expect(s.mounts.find((m) => m.destination === '/dev/shm')?.source).to.equal('/f/shm');
-    expect((s as unknown as { annotations: Record<string, string> }).annotations['io.kubernetes.cri.container-type']).to.equal('container');
     expect(s.mounts.find((m) => m.destination === '/etc/resolv.conf')?.source).to.equal('/f/resolv.conf');
+    expect((s as unknown as { annotations: Record<string, string> }).annotations['io.kubernetes.cri.container-type']).to.equal('container');
+    const full = s as unknown as { process: { rlimits: object[] }; linux: { resources: { hugepageLimits: object[]; unified: object } } };
+    expect(full.process.rlimits).to.deep.equal([{ type: 'RLIMIT_NOFILE', soft: 1024, hard: 4096 }]);
+    expect(full.linux.resources.hugepageLimits).to.deep.equal([{ pageSize: '2MB', limit: 4194304 }]);
+    expect(full.linux.resources.unified).to.deep.equal({ 'memory.high': '1000000' });
+  });
+
+  it('parses ulimits and names a malformed one', () => {
+    expect(parseUlimit('nproc=100')).to.deep.equal({ type: 'RLIMIT_NPROC', soft: 100, hard: 100 });
+    expect(() => parseUlimit('nofile=10:5')).to.throw(InvalidArgumentError, 'soft limit is above');
+    expect(() => parseUlimit('files=10')).to.throw(InvalidArgumentError, 'NAME=SOFT[:HARD]');
   });
 });
 
