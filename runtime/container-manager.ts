@@ -204,6 +204,11 @@ export class ContainerManager {
     for (const m of spec.mounts) {
       if (!isAbsolute(m.containerPath)) throw new InvalidArgumentError(`mount container path ${JSON.stringify(m.containerPath)} must be absolute`);
       if (!existsSync(m.hostPath)) throw new InvalidArgumentError(`mount host path ${JSON.stringify(m.hostPath)} does not exist`);
+      if (m.recursiveReadOnly) {
+        if (!m.readonly || m.propagation !== 'private') throw new InvalidArgumentError(`mount ${m.containerPath}: recursive_read_only needs readonly and private propagation`);
+        const handler = this.opts.runtimes.list().find((h) => h.name === (pod.spec.runtimeHandler || this.opts.runtimes.defaultHandler));
+        if (!handler?.features.recursiveReadOnlyMounts) throw new InvalidArgumentError(`mount ${m.containerPath}: the runtime handler does not support recursive read-only mounts`);
+      }
     }
     const capabilities = resolveCapabilities(spec.security.capabilitiesAdd, spec.security.capabilitiesDrop, spec.security.privileged, this.available);
     const name = containerName(spec, pod.spec);

@@ -7,6 +7,8 @@ export interface MountSpec {
   containerPath: string;
   hostPath: string;
   readonly: boolean;
+  /** Read-only all the way down, submounts included (mount_setattr). */
+  recursiveReadOnly: boolean;
   propagation: Propagation;
 }
 

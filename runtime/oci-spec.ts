@@ -83,7 +83,9 @@ export function ociSpec(ctx: SpecContext): Record<string, unknown> {
   podMount('/etc/hosts', ctx.podFiles.hosts, sec.readonlyRootfs);
   podMount('/etc/resolv.conf', ctx.podFiles.resolvConf, sec.readonlyRootfs);
   podMount('/dev/shm', ctx.podFiles.shm ?? '/dev/shm', false);
-  for (const m of spec.mounts) mounts.push(bind(m.containerPath, m.hostPath, m.readonly, PROPAGATION[m.propagation]));
+  for (const m of spec.mounts) {
+    mounts.push(m.recursiveReadOnly ? { destination: m.containerPath, type: 'bind', source: m.hostPath, options: ['rbind', 'rprivate', 'rro'] } : bind(m.containerPath, m.hostPath, m.readonly, PROPAGATION[m.propagation]));
+  }
 
   const namespaces: object[] = [{ type: 'mount' }];
   const join = (type: string, path: string | undefined) => {

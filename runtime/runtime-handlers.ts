@@ -1,12 +1,30 @@
+import { execFile } from 'node:child_process';
 import { access, constants } from 'node:fs/promises';
 import { errnoCode, errorMessage } from '../core/errors.js';
 import { READY, type Condition } from '../core/condition.js';
 import type { CradleConfig, RuntimeHandlerConfig } from '../core/config/config.js';
 
 export interface HandlerFeatures {
-  /** Stays false until container creation honours recursive read-only mounts. */
+  /** The runtime supports the `rro` mount option (`<runtime> features`). */
   recursiveReadOnlyMounts: boolean;
   userNamespaces: boolean;
+}
+
+/** Asks the OCI runtime what it supports (runc >= 1.1, crun >= 1.8 answer `features`); none when it cannot say. */
+function probeFeatures(path: string): Promise<HandlerFeatures> {
+  return new Promise((resolve) => {
+    execFile(path, ['features'], { timeout: 5000 }, (err, stdout) => {
+      let options: unknown[] = [];
+      if (!err) {
+        try {
+          options = ((JSON.parse(stdout) as { mountOptions?: unknown[] }).mountOptions ?? []);
+        } catch {
+          options = [];
+        }
+      }
+      resolve({ recursiveReadOnlyMounts: options.includes('rro'), userNamespaces: false });
+    });
+  });
 }
 
 export interface RuntimeHandlerInfo {
@@ -39,12 +57,11 @@ export class RuntimeHandlerRegistry {
   async refresh(config: CradleConfig): Promise<void> {
     const conmonProblem = await executableProblem('conmon', config.conmon.path);
     const handlers = await Promise.all(
-      Object.entries(config.runtimes).map(async ([name, handler]): Promise<RuntimeHandlerInfo> => ({
-        name,
-        config: handler,
-        features: { recursiveReadOnlyMounts: false, userNamespaces: false },
-        problem: await executableProblem(`OCI runtime for handler "${name}":`, handler.path),
-      })),
+      Object.entries(config.runtimes).map(async ([name, handler]): Promise<RuntimeHandlerInfo> => {
+        const problem = await executableProblem(`OCI runtime for handler "${name}":`, handler.path);
+        const features = problem === undefined ? await probeFeatures(handler.path) : { recursiveReadOnlyMounts: false, userNamespaces: false };
+        return { name, config: handler, features, problem };
+      }),
     );
     this.handlers = handlers;
     this.defaultName = config.default_runtime;

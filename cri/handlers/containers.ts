@@ -115,7 +115,7 @@ export function containerSpecFrom(config: ContainerConfig | undefined): Containe
       const propagation = PROPAGATION[m.propagation];
       if (propagation === undefined) throw new InvalidArgumentError(`config.mounts[${i}]: unknown propagation ${m.propagation}`);
       if (m.container_path === '' || m.host_path === '') throw new InvalidArgumentError(`config.mounts[${i}]: container_path and host_path are required`);
-      return { containerPath: m.container_path, hostPath: m.host_path, readonly: m.readonly, propagation };
+      return { containerPath: m.container_path, hostPath: m.host_path, readonly: m.readonly, recursiveReadOnly: m.recursive_read_only, propagation };
     }),
     devices: config.devices.map((d) => ({ containerPath: d.container_path, hostPath: d.host_path, permissions: d.permissions })),
     labels: { ...config.labels },
@@ -248,6 +248,7 @@ export function containerHandlers(containers: ContainerManager): ServiceHandlers
             container_path: m.containerPath,
             host_path: m.hostPath,
             readonly: m.readonly,
+            recursive_read_only: m.recursiveReadOnly,
             propagation: Number(Object.entries(PROPAGATION).find(([, p]) => p === m.propagation)?.[0] ?? 0),
           })),
           log_path: rec.logPath,

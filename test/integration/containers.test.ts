@@ -216,6 +216,33 @@ describe('containers', function () {
     await rt().call('RemoveContainer', { container_id: id });
   });
 
+  it('makes a recursive read-only mount read-only in its submounts too', async () => {
+    const host = join(node.dir, 'rro-src');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(host, 'sub'), { recursive: true });
+    // A tmpfs below the mounted directory, in the node's mount namespace where the daemon runs.
+    expect((await node.exec('mount', ['-t', 'tmpfs', 'tmpfs', join(host, 'sub')])).code).to.equal(0);
+    try {
+      const attempt = async (name: string, rro: boolean) => {
+        const id = await create(name, {
+          command: ['sh', '-c', 'touch /data/sub/x && echo wrote || echo refused'],
+          mounts: [{ container_path: '/data', host_path: host, readonly: true, recursive_read_only: rro }],
+        });
+        await rt().call('StartContainer', { container_id: id });
+        await exited(id);
+        await rt().call('RemoveContainer', { container_id: id });
+        // stdout and stderr interleave in the log: look for the verdict on stdout.
+        return logLines(name).find((l) => / stdout F (wrote|refused)$/.test(l))?.split(' ').pop();
+      };
+      expect(await attempt('plain-ro', false)).to.equal('wrote');
+      expect(await attempt('rro', true)).to.equal('refused');
+      const bad = await grpcFailure(create('rro-rw', { mounts: [{ container_path: '/data', host_path: host, readonly: false, recursive_read_only: true }] }));
+      expect(bad.code).to.equal(Code.INVALID_ARGUMENT);
+    } finally {
+      await node.exec('umount', [join(host, 'sub')]);
+    }
+  });
+
   it('refuses writes to a read-only root filesystem', async () => {
     const id = await create('ro', { command: ['sh', '-c', 'touch /newfile && echo wrote || echo refused'], linux: { security_context: { readonly_rootfs: true } } });
     await rt().call('StartContainer', { container_id: id });
