@@ -1,9 +1,7 @@
-import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
+import { mkdir, open, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, normalize, relative } from 'node:path';
 import { nowNs } from '../core/clock.js';
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { errorMessage, FailedPreconditionError, InternalError, InvalidArgumentError, NotFoundError } from '../core/errors.js';
 import { diskUsage, pidsCurrent, readCgroupStats, removeCgroup, type CgroupStats } from './cgroup-stats.js';
 import { execSync, type ExecResult } from './exec-sync.js';
@@ -20,9 +18,12 @@ import type { SandboxManager } from '../sandbox/sandbox-manager.js';
 import { ownBoundingSet, resolveCapabilities } from './capabilities.js';
 import { launchWithConmon } from './conmon.js';
 import { containerName, containerState, type ContainerRecord, type ContainerState } from './container-record.js';
-import type { ContainerResources, ContainerSpec, HostDevice } from './container-spec.js';
+import type { ContainerResources, ContainerSpec } from './container-spec.js';
 import { ExitWatcher, type ContainerExit } from './exit-watcher.js';
 import { ociSpec } from './oci-spec.js';
+import { allHostDevices, hostDevice } from './devices.js';
+import { ensureImageVolumes } from './image-volumes.js';
+import { ownOomScoreAdjFloor } from './oom-score.js';
 import { parseUlimit } from '../core/ulimit.js';
 import { OciRuntime } from './oci-runtime.js';
 import type { RuntimeHandlerRegistry } from './runtime-handlers.js';
@@ -48,78 +49,8 @@ export interface ContainerFilter {
   labels?: Readonly<Record<string, string>>;
 }
 
-/** A device of the container config, as it is on the host. */
-function hostDevice(d: { containerPath: string; hostPath: string; permissions: string }): HostDevice {
-  let st;
-  try {
-    st = statSync(d.hostPath);
-  } catch {
-    throw new InvalidArgumentError(`device ${JSON.stringify(d.hostPath)} does not exist`);
-  }
-  if (!st.isCharacterDevice() && !st.isBlockDevice()) throw new InvalidArgumentError(`${JSON.stringify(d.hostPath)} is not a device node`);
-  if (!/^[rwm]+$/.test(d.permissions || 'rwm')) throw new InvalidArgumentError(`device ${d.hostPath}: permissions must be made of r, w and m`);
-  const rdev = st.rdev;
-  return {
-    containerPath: d.containerPath || d.hostPath,
-    type: st.isCharacterDevice() ? 'c' : 'b',
-    major: ((rdev >> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff),
-    minor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00),
-    fileMode: st.mode & 0o7777,
-    uid: st.uid,
-    gid: st.gid,
-    permissions: d.permissions || 'rwm',
-  };
-}
 
-/** Every device node under the host's /dev, for privileged containers (as CRI-O gives them). */
-function allHostDevices(): HostDevice[] {
-  const out: HostDevice[] = [];
-  const walk = (dir: string) => {
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch {
-      return;
-    }
-    for (const name of names) {
-      const path = join(dir, name);
-      // pts and shm are mounted for the container; these are not devices to copy.
-      if (path === '/dev/pts' || path === '/dev/shm' || path === '/dev/mqueue') continue;
-      try {
-        const st = lstatSync(path);
-        if (st.isDirectory()) walk(path);
-        else if (st.isCharacterDevice() || st.isBlockDevice()) out.push(hostDevice({ containerPath: path, hostPath: path, permissions: 'rwm' }));
-      } catch {
-        // gone meanwhile
-      }
-    }
-  };
-  walk('/dev');
-  return out;
-}
 
-/**
- * The image's VOLUMEs become directories of the container's own root
- * filesystem when nothing is mounted there (CRI-O's default, "mkdir").
- */
-async function ensureImageVolumes(rootfs: string, volumes: readonly string[], mounts: readonly { containerPath: string }[]): Promise<void> {
-  for (const v of volumes) {
-    if (mounts.some((m) => m.containerPath === v)) continue;
-    const rel = normalize(v).replace(/^\/+/, '');
-    if (rel === '' || rel.startsWith('..')) continue;
-    let dir = rootfs;
-    for (const part of rel.split('/')) {
-      dir = join(dir, part);
-      try {
-        const st = lstatSync(dir);
-        if (st.isSymbolicLink() || !st.isDirectory()) throw new InvalidArgumentError(`image volume ${v} passes through ${JSON.stringify(part)}, which is not a directory`);
-      } catch (err) {
-        if (err instanceof InvalidArgumentError) throw err;
-        await mkdir(dir, { mode: 0o755 });
-      }
-    }
-  }
-}
 
 export interface ContainerStatsSample {
   timestamp: bigint;
@@ -134,13 +65,6 @@ const DISK_USAGE_TTL_MS = 10_000;
 /** How long a SIGKILLed container may take to be reported gone. */
 const KILL_WAIT_MS = 10_000;
 
-function ownOomScoreAdjFloor(): number | undefined {
-  const status = readFileSync('/proc/self/status', 'utf8');
-  const eff = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1] ?? 'ffffffffff';
-  // Without CAP_SYS_RESOURCE (bit 24) a process cannot lower oom_score_adj below its own.
-  if ((BigInt(`0x${eff}`) >> 24n) & 1n) return undefined;
-  return Number(readFileSync('/proc/self/oom_score_adj', 'utf8').trim());
-}
 
 /**
  * Container lifecycle through conmon and the OCI runtime of the pod's
