@@ -83,6 +83,7 @@ export class ContainerManager {
   private readonly available = ownBoundingSet();
   private readonly lastCpu = new Map<string, { usage: bigint; at: bigint }>();
   private readonly diskCache = new Map<string, { at: number; usage: { bytes: number; inodes: number } }>();
+  private readonly diskWalks = new Map<string, Promise<{ bytes: number; inodes: number }>>();
   private readonly oomFloor = ownOomScoreAdjFloor();
 
   constructor(private readonly opts: ContainerManagerOptions) {
@@ -436,12 +437,30 @@ export class ContainerManager {
     return { bytes, inodes };
   }
 
+  /**
+   * The writable layer's size. Only a container's first sample waits for a
+   * walk; later ones get the last figure at once while a stale one is
+   * refreshed in the background, so stats calls do not scan disks.
+   */
   private async writableUsage(id: string): Promise<{ bytes: number; inodes: number }> {
     const cached = this.diskCache.get(id);
-    if (cached && Date.now() - cached.at < DISK_USAGE_TTL_MS) return cached.usage;
-    const usage = await diskUsage(join(this.rootfsDir(id), 'upper'));
-    this.diskCache.set(id, { at: Date.now(), usage });
-    return usage;
+    if (!cached) return this.walkWritable(id);
+    if (Date.now() - cached.at >= DISK_USAGE_TTL_MS && !this.diskWalks.has(id)) void this.walkWritable(id).catch(() => undefined);
+    return cached.usage;
+  }
+
+  private walkWritable(id: string): Promise<{ bytes: number; inodes: number }> {
+    const running = this.diskWalks.get(id);
+    if (running) return running;
+    const walk = diskUsage(join(this.rootfsDir(id), 'upper'))
+      .then((usage) => {
+        // A container removed during the walk keeps no cache entry.
+        if (this.containers.has(id)) this.diskCache.set(id, { at: Date.now(), usage });
+        return usage;
+      })
+      .finally(() => this.diskWalks.delete(id));
+    this.diskWalks.set(id, walk);
+    return walk;
   }
 
   /** For StopPodSandbox and RemovePodSandbox: every container of the pod. */
