@@ -69,6 +69,7 @@ export class Daemon {
       podInit: () => this.config.sandbox.pod_init,
       runtimeHandlers: () => this.runtimes.list().map((h) => h.name),
       defaultRuntimeHandler: () => this.runtimes.defaultHandler,
+      cgroupDriver: config.cgroup_manager,
       network: networks,
       logger: logger.child({ component: 'sandbox' }),
     });

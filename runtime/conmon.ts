@@ -4,7 +4,7 @@ import { InternalError } from '../core/errors.js';
 export interface ConmonLaunch {
   conmon: string;
   runtime: string;
-  runtimeRoot: string;
+  runtimeArgs: readonly string[];
   id: string;
   name: string;
   bundle: string;
@@ -15,7 +15,12 @@ export interface ConmonLaunch {
   logSizeMax: number;
   tty: boolean;
   stdin: boolean;
-  systemdCgroup: boolean;
+  /**
+   * Under the systemd driver conmon gets a transient scope of its own (in
+   * system.slice): otherwise it stays in the daemon's service cgroup, where
+   * restarting or stopping Cradle's unit would reach the containers' monitors.
+   */
+  scope: string | undefined;
 }
 
 const SYNC_TIMEOUT_MS = 60_000;
@@ -34,7 +39,7 @@ export function launchWithConmon(l: ConmonLaunch): Promise<number> {
     '-u', l.id,
     '-n', l.name,
     '-r', l.runtime,
-    '--runtime-arg', `--root=${l.runtimeRoot}`,
+    ...l.runtimeArgs.flatMap((a) => ['--runtime-arg', a]),
     '-b', l.bundle,
     '-p', `${l.bundle}/pidfile`,
     '-P', `${l.bundle}/conmon.pid`,
@@ -47,9 +52,11 @@ export function launchWithConmon(l: ConmonLaunch): Promise<number> {
   if (l.logSizeMax > 0) args.push('--log-size-max', String(l.logSizeMax));
   if (l.tty) args.push('-t');
   if (l.stdin) args.push('-i');
-  if (l.systemdCgroup) args.push('-s');
+  if (l.scope) args.push('--systemd-cgroup');
+  // systemd-run --scope registers the scope and then execs conmon: the sync pipe passes through.
+  const [command, ...argv] = l.scope ? ['systemd-run', '--scope', `--unit=${l.scope}`, '--slice=system.slice', '--collect', '--quiet', '--', l.conmon, ...args] : [l.conmon, ...args];
   return new Promise((resolve, reject) => {
-    const child = spawn(l.conmon, args, {
+    const child = spawn(command as string, argv, {
       cwd: l.bundle,
       detached: true,
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
@@ -83,7 +90,7 @@ export function launchWithConmon(l: ConmonLaunch): Promise<number> {
       }
     });
     pipe.on('error', () => undefined);
-    child.on('error', (err) => finish(() => reject(new InternalError(`cannot run conmon ${l.conmon}: ${err.message}`))));
+    child.on('error', (err) => finish(() => reject(new InternalError(`cannot run ${command as string}: ${err.message}`))));
     child.on('exit', (code) => {
       // conmon's first process exits once it has daemonized; the message may still be in flight.
       setTimeout(() => finish(() => reject(new InternalError(`conmon for ${l.id} exited (${String(code)}) without reporting: ${stderr.trim() || 'no output'}`))), 2000).unref();

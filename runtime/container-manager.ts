@@ -4,6 +4,7 @@ import { isAbsolute, join, normalize, relative } from 'node:path';
 import { nowNs } from '../core/clock.js';
 import { errorMessage, FailedPreconditionError, InternalError, InvalidArgumentError, NotFoundError } from '../core/errors.js';
 import { diskUsage, pidsCurrent, readCgroupStats, removeCgroup, type CgroupStats } from './cgroup-stats.js';
+import { cgroupDir, conmonScope, containerCgroupsPath, isSystemdCgroupsPath } from './cgroup-paths.js';
 import { execSync, type ExecResult } from './exec-sync.js';
 import { IdIndex } from '../core/id-index.js';
 import { matchesSelector } from '../core/labels.js';
@@ -107,7 +108,7 @@ export class ContainerManager {
   private runtimeFor(handler: string): OciRuntime {
     const h = this.opts.runtimes.list().find((x) => x.name === (handler || this.opts.runtimes.defaultHandler));
     if (!h) throw new FailedPreconditionError(`runtime handler "${handler}" is not configured`);
-    return new OciRuntime(h.config.path, h.config.root);
+    return new OciRuntime(h.config.path, h.config.root, this.opts.cgroupManager === 'systemd');
   }
 
   /** The log file: the pod's log directory joined with the container's log path, never outside it. */
@@ -158,8 +159,7 @@ export class ContainerManager {
         imageUser: image.config.user,
         supplementalGroups: spec.security.supplementalGroups,
       });
-      const cgroupParent = pod.spec.cgroupParent || '/cradle';
-      const cgroupsPath = this.opts.cgroupManager === 'systemd' ? `${cgroupParent}:cradle:${id}` : join(cgroupParent, `cradle-${id}`);
+      const cgroupsPath = containerCgroupsPath(this.opts.cgroupManager, pod.spec.cgroupParent, id);
       const config = ociSpec({
         id,
         spec,
@@ -197,7 +197,7 @@ export class ContainerManager {
       const pid = await launchWithConmon({
         conmon: this.opts.conmon(),
         runtime: runtime.path,
-        runtimeRoot: runtime.root,
+        runtimeArgs: runtime.globalArgs,
         id,
         name,
         bundle,
@@ -208,7 +208,7 @@ export class ContainerManager {
         logSizeMax: this.opts.logSizeMax(),
         tty: spec.tty,
         stdin: spec.stdin,
-        systemdCgroup: this.opts.cgroupManager === 'systemd',
+        scope: this.opts.cgroupManager === 'systemd' ? conmonScope(id) : undefined,
       });
       undo.push('delete the OCI container', () => runtime.delete(id));
       const record: ContainerRecord = {
@@ -323,7 +323,8 @@ export class ContainerManager {
       const rec = this.containers.get(id);
       if (!rec) return;
       await this.runtimeFor(rec.runtimeHandler).delete(id);
-      if (rec.cgroupsPath && this.opts.cgroupManager === 'cgroupfs') await removeCgroup(rec.cgroupsPath);
+      // systemd removes a scope itself once its processes are gone.
+      if (rec.cgroupsPath && !isSystemdCgroupsPath(rec.cgroupsPath)) await removeCgroup(rec.cgroupsPath);
       await this.opts.images.unmountRootfs(this.rootfsDir(id));
       await rm(this.bundle(id), { recursive: true, force: true });
       await rm(join(this.exits.dir, id), { force: true });
@@ -368,7 +369,7 @@ export class ContainerManager {
     return execSync({
       conmon: this.opts.conmon(),
       runtimePath: runtime.path,
-      runtimeRoot: runtime.root,
+      runtimeArgs: runtime.globalArgs,
       id: rec.id,
       bundle: this.bundle(rec.id),
       socketDir: join(this.opts.runroot, 'sockets'),
@@ -390,7 +391,7 @@ export class ContainerManager {
       if (resources.cpusetMems) cpu.mems = resources.cpusetMems;
       if (Object.keys(cpu).length > 0) update.cpu = cpu;
       if (resources.memoryLimit > 0) update.memory = { limit: resources.memoryLimit, ...(resources.memorySwapLimit > 0 ? { swap: resources.memorySwapLimit } : {}) };
-      await this.runtimeFor(rec.runtimeHandler).update(rec.id, update);
+      await this.runtimeFor(rec.runtimeHandler).update(rec.id, update, this.bundle(rec.id));
       const now = this.containers.get(rec.id) as ContainerRecord;
       this.save({ ...now, spec: { ...now.spec, resources: { ...now.spec.resources, ...resources } } });
     });
@@ -411,13 +412,13 @@ export class ContainerManager {
   }
 
   async processCount(rec: ContainerRecord): Promise<bigint> {
-    return containerState(rec) === 'running' && rec.cgroupsPath ? pidsCurrent(rec.cgroupsPath) : 0n;
+    return containerState(rec) === 'running' && rec.cgroupsPath ? pidsCurrent(cgroupDir(rec.cgroupsPath)) : 0n;
   }
 
   /** CPU and memory from the cgroup files, the writable layer from a cached walk; nothing is spawned. */
   async stats(rec: ContainerRecord): Promise<ContainerStatsSample> {
     const timestamp = nowNs();
-    const cg = containerState(rec) === 'running' && rec.cgroupsPath ? await readCgroupStats(rec.cgroupsPath) : undefined;
+    const cg = containerState(rec) === 'running' && rec.cgroupsPath ? await readCgroupStats(cgroupDir(rec.cgroupsPath)) : undefined;
     let nanoCores: bigint | undefined;
     const prev = this.lastCpu.get(rec.id);
     if (cg && prev && timestamp > prev.at) nanoCores = ((cg.cpuUsageNs - prev.usage) * 1_000_000_000n) / (timestamp - prev.at);

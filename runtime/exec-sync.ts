@@ -16,7 +16,7 @@ export interface ExecResult {
 export interface ExecRequest {
   conmon: string;
   runtimePath: string;
-  runtimeRoot: string;
+  runtimeArgs: readonly string[];
   id: string;
   bundle: string;
   socketDir: string;
@@ -98,7 +98,7 @@ export async function execSync(req: ExecRequest): Promise<ExecResult> {
     '-c', req.id,
     '-u', execId,
     '-r', req.runtimePath,
-    '--runtime-arg', `--root=${req.runtimeRoot}`,
+    ...req.runtimeArgs.flatMap((a) => ['--runtime-arg', a]),
     '-b', req.bundle,
     '-p', join(dir, `${execId}.pid`),
     '--exec',

@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { InternalError, NotFoundError } from '../core/errors.js';
 
 /** runc or crun for one RuntimeHandler: the commands Cradle runs directly (conmon runs `create`). */
@@ -6,11 +8,18 @@ export class OciRuntime {
   constructor(
     readonly path: string,
     readonly root: string,
+    /** Under the systemd driver every command needs the flag, or the runtime looks for cgroupfs paths. */
+    readonly systemdCgroup = false,
   ) {}
+
+  /** Global options for every invocation, also those conmon makes (as --runtime-arg). */
+  get globalArgs(): string[] {
+    return [`--root=${this.root}`, ...(this.systemdCgroup ? ['--systemd-cgroup'] : [])];
+  }
 
   private run(args: string[], timeoutMs = 30_000): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
-      execFile(this.path, ['--root', this.root, ...args], { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) => {
+      execFile(this.path, [...this.globalArgs, ...args], { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) => {
         const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
         resolve({ code, stdout, stderr });
       });
@@ -39,15 +48,19 @@ export class OciRuntime {
     }
   }
 
-  /** `runc update`: new cgroup limits for a running container. */
-  async update(id: string, resources: object): Promise<void> {
-    const r = await new Promise<{ code: number; stderr: string }>((resolve) => {
-      const child = execFile(this.path, ['--root', this.root, 'update', '--resources', '-', id], { timeout: 30_000 }, (err, _stdout, stderr) =>
-        resolve({ code: err ? 1 : 0, stderr }),
-      );
-      child.stdin?.end(JSON.stringify(resources));
-    });
-    if (r.code !== 0) throw new InternalError(`${this.path} update ${id}: ${r.stderr.trim()}`);
+  /**
+   * `<runtime> update`: new cgroup limits for a running container. The
+   * resources go through a file in `scratchDir`: crun reads `-` by opening
+   * /dev/stdin, which fails on the socket Node gives a child as stdin.
+   */
+  async update(id: string, resources: object, scratchDir: string): Promise<void> {
+    const file = join(scratchDir, `resources-${process.pid}-${Date.now()}.json`);
+    await writeFile(file, JSON.stringify(resources));
+    try {
+      await this.ok(`${this.path} update ${id}`, ['update', '--resources', file, id]);
+    } finally {
+      await rm(file, { force: true });
+    }
   }
 
   async delete(id: string): Promise<void> {

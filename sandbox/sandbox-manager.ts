@@ -14,6 +14,7 @@ import { RecordStore } from '../core/record-store.js';
 import { UndoStack } from '../core/undo.js';
 import type { PodNetworks } from '../network/pod-network.js';
 import { loadNative, type ExitWatch, type PinnableNamespace } from '../runtime/native/index.js';
+import { checkCgroupParent, type CgroupDriver } from '../runtime/cgroup-paths.js';
 import { isPodInit, pinAlive, pinNamespaces, unmountAndRemove, unpinNamespaces, type Pins } from './namespace-pins.js';
 import { hostsFile, resolvConf } from './pod-files.js';
 import { sandboxName, type SandboxRecord, type SandboxSpec, type SandboxState } from './sandbox-spec.js';
@@ -29,6 +30,8 @@ export interface SandboxManagerOptions {
   podInit: () => string;
   runtimeHandlers: () => readonly string[];
   defaultRuntimeHandler: () => string;
+  /** cgroup_parent is checked against it: kubelet must use the same driver. */
+  cgroupDriver: CgroupDriver;
   network: PodNetworks;
   logger: Logger;
 }
@@ -123,6 +126,7 @@ export class SandboxManager {
       if (!this.opts.runtimeHandlers().includes(handler)) {
         throw new InvalidArgumentError(`runtime handler "${spec.runtimeHandler}" is not configured (configured: ${this.opts.runtimeHandlers().join(', ')})`);
       }
+      checkCgroupParent(this.opts.cgroupDriver, spec.cgroupParent);
       const hostNetwork = spec.namespaces.network === 'node';
       const hostIpc = spec.namespaces.ipc === 'node';
       const sysctls = validateSysctls(spec.sysctls, spec.namespaces.network, spec.namespaces.ipc);

@@ -16,12 +16,14 @@ fi
 # The container stack (runc, crun, conmon, CNI plugins), what the tests use
 # to build and serve images (busybox-static, skopeo, docker-registry, zstd),
 # namespace tools (util-linux, iproute2, iptables), a PID-namespace init
-# (catatonit), and the addon's compiler.
+# (catatonit), the addon's compiler, and the VM lane's emulator and guest
+# builder (qemu-system-x86, mmdebstrap, e2fsprogs; see scripts/vm).
 PACKAGES=(
   runc crun conmon containernetworking-plugins catatonit
   util-linux iproute2 iptables
   busybox-static skopeo docker-registry zstd attr apache2-utils openssl
   g++ make python3
+  qemu-system-x86 mmdebstrap e2fsprogs
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,0 +1,195 @@
+import { existsSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { status as Code } from '@grpc/grpc-js';
+import { expect } from 'chai';
+import { CgroupDriver, ContainerState } from '../../cri/generated/api.js';
+import type { ContainerConfig } from '../../cri/generated/api.js';
+import type { Init } from '../../cri/service-types.js';
+import { bridgeConflist, writeConflist } from '../support/cni.js';
+import { grpcFailure } from '../support/grpc.js';
+import { busyboxEntries, OciLayout } from '../support/oci-image.js';
+import { podConfig } from '../support/pods.js';
+import { run } from '../support/processes.js';
+import { TestRegistry } from '../support/registry.js';
+import { TestNode, testConfigToml } from '../support/test-node.js';
+import { sleep, waitFor } from '../support/wait.js';
+
+/**
+ * Runs in the VM lane's guest: systemd 252 as PID 1, a pure cgroup v2
+ * hierarchy. Each cgroup driver gets a daemon; each runs containers with
+ * both OCI runtimes. Limits, stats, OOM kills and clean-up are checked in
+ * the cgroup files themselves.
+ */
+
+const IMAGE = '127.0.0.1:5000/test/busybox:v1';
+const CGROUP_ROOT = '/sys/fs/cgroup';
+const MiB = 1024n * 1024n;
+
+/** The cgroup (below the v2 root) a process is in. */
+function cgroupOf(pid: number): string {
+  const line = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::'));
+  if (!line) throw new Error(`process ${pid} is not in a cgroup v2 hierarchy`);
+  return line.slice(3);
+}
+
+/**
+ * A limit set for the container: runc writes it on the container's own
+ * cgroup, crun (systemd driver) on the `container` cgroup it makes inside
+ * the scope and leaves the scope unlimited. Either level counts.
+ */
+function limitsAround(cgroup: string, file: string): string[] {
+  const levels = [cgroup, join(cgroup, '..')];
+  return levels.map((dir) => {
+    try {
+      return readFileSync(join(CGROUP_ROOT, dir, file), 'utf8').trim();
+    } catch {
+      return '';
+    }
+  });
+}
+
+/** Empty cgroups a cgroupfs-driver test left in the v2 hierarchy, deepest first. */
+function removeEmptyTree(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeEmptyTree(join(dir, e.name));
+  try {
+    rmdirSync(dir);
+  } catch {
+    // in use
+  }
+}
+
+expect(existsSync(join(CGROUP_ROOT, 'cgroup.controllers')), 'the VM lane needs a pure cgroup v2 host').to.equal(true);
+
+for (const driver of ['systemd', 'cgroupfs'] as const) {
+  describe(`cgroup v2 with the ${driver} driver`, function () {
+    this.timeout(300_000);
+    let node: TestNode;
+    let registry: TestRegistry;
+    let pods = 0;
+    const rt = () => node.client().runtime;
+    const parentFor = (n: number) => (driver === 'systemd' ? `cradletest-pod${n}.slice` : `/cradletest/pod${n}`);
+    /** Where a container's cgroup must be, given its pod's parent. */
+    const expectedCgroup = (n: number, id: string) =>
+      driver === 'systemd' ? `/cradletest.slice/cradletest-pod${n}.slice/cradle-${id}.scope` : `/cradletest/pod${n}/cradle-${id}`;
+
+    const newPod = async (handler: string) => {
+      const n = ++pods;
+      const id = (await rt().call('RunPodSandbox', { config: podConfig(`${handler}-${n}`, { log_directory: join(node.dir, 'logs'), linux: { cgroup_parent: parentFor(n) } }), runtime_handler: handler })).pod_sandbox_id;
+      return { n, id };
+    };
+    const create = async (podId: string, name: string, extra: Init<ContainerConfig>) =>
+      (await rt().call('CreateContainer', { pod_sandbox_id: podId, config: { metadata: { name }, image: { image: IMAGE }, log_path: `${name}.log`, ...extra } })).container_id;
+    const pidOf = async (id: string) => (JSON.parse((await rt().call('ContainerStatus', { container_id: id, verbose: true })).info.info ?? '{}') as { pid?: number }).pid as number;
+    const state = async (id: string) => (await rt().call('ContainerStatus', { container_id: id })).status;
+    const exited = (id: string) => waitFor(`container ${id.slice(0, 12)} to exit`, async () => ((await state(id))?.state === ContainerState.CONTAINER_EXITED ? true : undefined), 60_000, 200);
+
+    before(async () => {
+      node = await TestNode.create();
+      writeFileSync(node.configPath, `cgroup_manager = "${driver}"\n${testConfigToml(node.dir)}\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n`);
+      writeConflist(node, bridgeConflist(node));
+      registry = new TestRegistry(node);
+      await registry.start();
+      const layout = new OciLayout(join(node.dir, 'layout'));
+      layout.tag('v1', layout.image([{ entries: busyboxEntries() }], { Cmd: ['sh'], Env: ['PATH=/bin'] }));
+      await registry.push(layout.dir, 'v1', 'test/busybox');
+      await node.startDaemon([], 60_000);
+      await node.client().image.call('PullImage', { image: { image: IMAGE } });
+    });
+
+    after(async () => {
+      await registry?.stop();
+      await node?.destroy();
+      if (driver === 'systemd') await run('systemctl', ['stop', 'cradletest.slice']);
+      else removeEmptyTree(join(CGROUP_ROOT, 'cradletest'));
+    });
+
+    it('reports its cgroup driver and runs both OCI runtimes', async () => {
+      const status = await rt().call('Status', { verbose: false });
+      expect(status.status?.conditions.every((c) => c.status)).to.equal(true);
+      const cfg = await rt().call('RuntimeConfig', {});
+      expect(cfg.linux?.cgroup_driver).to.equal(driver === 'systemd' ? CgroupDriver.SYSTEMD : CgroupDriver.CGROUPFS);
+      expect(status.runtime_handlers.map((h) => h.name)).to.include.members(['runc', 'crun']);
+    });
+
+    it('refuses a cgroup_parent written for the other driver', async () => {
+      const wrong = driver === 'systemd' ? '/kubepods/besteffort/pod1' : 'kubepods-besteffort-pod1.slice';
+      const err = await grpcFailure(rt().call('RunPodSandbox', { config: podConfig('wrong-parent', { linux: { cgroup_parent: wrong } }) }));
+      expect(err.code).to.equal(Code.INVALID_ARGUMENT);
+      expect(err.details).to.contain('cgroup-driver');
+      expect((await rt().call('ListPodSandbox', {})).items.map((p) => p.metadata?.name)).to.not.include('wrong-parent');
+    });
+
+    for (const handler of ['crun', 'runc']) {
+      it(`${handler}: limits, stats and live updates in the container's own cgroup, removed with it`, async () => {
+        const pod = await newPod(handler);
+        const id = await create(pod.id, 'busy', {
+          command: ['sh', '-c', 'i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 1000'],
+          linux: { resources: { memory_limit_in_bytes: 64n * MiB, cpu_quota: 50_000n, cpu_period: 100_000n } },
+        });
+        await rt().call('StartContainer', { container_id: id });
+        const pid = await pidOf(id);
+        const cgroup = cgroupOf(pid);
+        expect(cgroup.startsWith(expectedCgroup(pod.n, id)), cgroup).to.equal(true);
+        expect(limitsAround(cgroup, 'memory.max')).to.include(String(64n * MiB));
+        expect(limitsAround(cgroup, 'cpu.max')).to.include('50000 100000');
+        if (driver === 'systemd') {
+          // conmon has a scope of its own, outside the daemon's unit.
+          const conmonPid = Number(readFileSync(join(node.dir, 'run', 'containers', id, 'conmon.pid'), 'utf8'));
+          expect(cgroupOf(conmonPid)).to.equal(`/system.slice/cradle-conmon-${id}.scope`);
+        }
+
+        await sleep(1000);
+        await rt().call('ContainerStats', { container_id: id });
+        await sleep(500);
+        const stats = (await rt().call('ContainerStats', { container_id: id })).stats;
+        expect(Number(stats?.cpu?.usage_core_nano_seconds?.value)).to.be.greaterThan(10_000_000);
+        expect(Number(stats?.memory?.working_set_bytes?.value)).to.be.greaterThan(0);
+        expect(Number(stats?.memory?.usage_bytes?.value)).to.be.greaterThan(0);
+        const podStats = (await rt().call('PodSandboxStats', { pod_sandbox_id: pod.id })).stats;
+        expect(Number(podStats?.linux?.process?.process_count?.value)).to.be.greaterThan(0);
+        expect(Number(podStats?.linux?.memory?.working_set_bytes?.value)).to.be.greaterThan(0);
+
+        await rt().call('UpdateContainerResources', { container_id: id, linux: { memory_limit_in_bytes: 96n * MiB, cpu_quota: 20_000n, cpu_period: 100_000n } });
+        expect(limitsAround(cgroup, 'memory.max')).to.include(String(96n * MiB));
+        expect(limitsAround(cgroup, 'cpu.max')).to.include('20000 100000');
+
+        await rt().call('StopContainer', { container_id: id, timeout: 0n });
+        await rt().call('RemoveContainer', { container_id: id });
+        await waitFor('the container cgroup to go', () => (existsSync(join(CGROUP_ROOT, expectedCgroup(pod.n, id))) ? undefined : true), 20_000, 200);
+        if (driver === 'systemd') await waitFor("conmon's scope to go", () => (existsSync(join(CGROUP_ROOT, 'system.slice', `cradle-conmon-${id}.scope`)) ? undefined : true), 20_000, 200);
+        await rt().call('RemovePodSandbox', { pod_sandbox_id: pod.id });
+      });
+
+      it(`${handler}: an OOM kill in the v2 hierarchy is reported as OOMKilled`, async () => {
+        const pod = await newPod(handler);
+        const id = await create(pod.id, 'oom', {
+          command: ['sh', '-c', 'x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo survived'],
+          linux: { resources: { memory_limit_in_bytes: 16n * MiB } },
+        });
+        await rt().call('StartContainer', { container_id: id });
+        await exited(id);
+        const s = await state(id);
+        expect(s?.reason).to.equal('OOMKilled');
+        expect(s?.exit_code).to.equal(137);
+        await rt().call('RemovePodSandbox', { pod_sandbox_id: pod.id });
+      });
+    }
+
+    it('keeps a container running across a daemon kill, and records its later exit', async () => {
+      const pod = await newPod('crun');
+      const id = await create(pod.id, 'survivor', { command: ['sleep', '1000'] });
+      await rt().call('StartContainer', { container_id: id });
+      const pid = await pidOf(id);
+      await node.stopDaemon('SIGKILL');
+      await node.startDaemon([], 60_000);
+      expect((await state(id))?.state).to.equal(ContainerState.CONTAINER_RUNNING);
+      expect(cgroupOf(pid).startsWith(expectedCgroup(pod.n, id))).to.equal(true);
+      process.kill(pid, 'SIGKILL');
+      await exited(id);
+      expect((await state(id))?.exit_code).to.equal(137);
+      await rt().call('RemovePodSandbox', { pod_sandbox_id: pod.id });
+      await waitFor('the container cgroup to go', () => (existsSync(join(CGROUP_ROOT, expectedCgroup(pod.n, id))) ? undefined : true), 20_000, 200);
+    });
+  });
+}
