@@ -84,6 +84,7 @@ export class Daemon {
       conmon: () => this.config.conmon.path,
       logSizeMax: () => parseQuantity(this.config.containers.log_size_max) ?? 0,
       defaultUlimits: () => this.config.containers.default_ulimits,
+      appArmorDefaultProfile: () => this.config.containers.apparmor_default_profile,
       cgroupManager: config.cgroup_manager,
       sandboxes: this.sandboxes,
       images: this.images,

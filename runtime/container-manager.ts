@@ -21,6 +21,7 @@ import { launchWithConmon } from './conmon.js';
 import { containerName, containerState, type ContainerRecord, type ContainerState } from './container-record.js';
 import type { ContainerResources, ContainerSpec } from './container-spec.js';
 import { ExitWatcher, type ContainerExit } from './exit-watcher.js';
+import { appArmorProfile, detectHostLsm, selinuxLabels } from './lsm.js';
 import { ociSpec } from './oci-spec.js';
 import { allHostDevices, hostDevice } from './devices.js';
 import { ensureImageVolumes } from './image-volumes.js';
@@ -36,6 +37,7 @@ export interface ContainerManagerOptions {
   conmon: () => string;
   logSizeMax: () => number;
   defaultUlimits: () => readonly string[];
+  appArmorDefaultProfile: () => string;
   cgroupManager: 'cgroupfs' | 'systemd';
   sandboxes: SandboxManager;
   images: ImageService;
@@ -86,6 +88,7 @@ export class ContainerManager {
   private readonly diskCache = new Map<string, { at: number; usage: { bytes: number; inodes: number } }>();
   private readonly diskWalks = new Map<string, Promise<{ bytes: number; inodes: number }>>();
   private readonly oomFloor = ownOomScoreAdjFloor();
+  private readonly lsm = detectHostLsm();
 
   constructor(private readonly opts: ContainerManagerOptions) {
     this.store = new RecordStore<ContainerRecord>(join(opts.root, 'containers-records'), 'container');
@@ -181,6 +184,8 @@ export class ContainerManager {
         devices: [...(spec.security.privileged ? allHostDevices() : []), ...spec.devices.map(hostDevice)],
         targetPidNamespace: this.targetPidNamespace(spec, pod.id),
         rlimits: this.opts.defaultUlimits().map(parseUlimit),
+        appArmorProfile: appArmorProfile(spec.security.appArmor, this.lsm, this.opts.appArmorDefaultProfile(), spec.security.privileged),
+        selinux: selinuxLabels(spec.security.selinux, this.lsm, spec.security.privileged),
         criAnnotations: {
           'io.kubernetes.cri.container-type': 'container',
           'io.kubernetes.cri.container-name': spec.name,

@@ -1,4 +1,5 @@
 import type { NamespaceMode } from '../sandbox/sandbox-spec.js';
+import type { AppArmorChoice, SelinuxOptions } from './lsm.js';
 import type { SeccompChoice } from './seccomp.js';
 
 export type Propagation = 'private' | 'host-to-container' | 'bidirectional';
@@ -79,6 +80,8 @@ export interface ContainerSpec {
     /** For pidMode 'target': the container whose PID namespace to join. */
     targetId: string;
     seccomp: SeccompChoice;
+    appArmor: AppArmorChoice;
+    selinux: SelinuxOptions | undefined;
   };
   /** e.g. SIGTERM; empty: the image's StopSignal, else SIGTERM. */
   stopSignal: string;

@@ -34,8 +34,10 @@ export interface SpecContext {
   /** io.kubernetes.cri.* annotations naming the pod, container and image, for tools that read the spec. */
   criAnnotations: Record<string, string>;
   rlimits: Rlimit[];
+  /** process.apparmorProfile; undefined: none (no AppArmor on the host). */
+  appArmorProfile: string | undefined;
+  selinux: { processLabel?: string; mountLabel?: string };
 }
-
 
 
 /** command overrides Entrypoint; args override Cmd (kubelet's rule). */
@@ -124,6 +126,8 @@ export function ociSpec(ctx: SpecContext): Record<string, unknown> {
       cwd: spec.workingDir || image.workingDir || '/',
       capabilities: { bounding: capList, effective: runtimeCaps, permitted: runtimeCaps },
       noNewPrivileges: sec.noNewPrivs,
+      ...(ctx.appArmorProfile ? { apparmorProfile: ctx.appArmorProfile } : {}),
+      ...(ctx.selinux.processLabel ? { selinuxLabel: ctx.selinux.processLabel } : {}),
       oomScoreAdj,
       ...(ctx.rlimits.length > 0 ? { rlimits: ctx.rlimits } : {}),
     },
@@ -148,6 +152,7 @@ export function ociSpec(ctx: SpecContext): Record<string, unknown> {
       ...(seccomp ? { seccomp } : {}),
       maskedPaths: sec.privileged ? [] : sec.maskedPaths.length > 0 ? sec.maskedPaths : DEFAULT_MASKED_PATHS,
       readonlyPaths: sec.privileged ? [] : sec.readonlyPaths.length > 0 ? sec.readonlyPaths : DEFAULT_READONLY_PATHS,
+      ...(ctx.selinux.mountLabel ? { mountLabel: ctx.selinux.mountLabel } : {}),
     },
   };
 }

@@ -27,7 +27,7 @@ export interface CradleConfig {
   conmon: { path: string };
   cni: { conf_dir: string; bin_dirs: string[]; plugin_timeout: string };
   sandbox: { shm_size: string; pod_init: string };
-  containers: { log_size_max: string; default_ulimits: string[] };
+  containers: { log_size_max: string; default_ulimits: string[]; apparmor_default_profile: string };
   image: { insecure_registries: string[]; credentials_file: string; mirrors: Record<string, string[]> };
   streaming: { address: string; port: number; idle_timeout: string; token_ttl: string };
 }
@@ -90,6 +90,7 @@ export const CONFIG_SPEC: Spec = {
       fields: {
         log_size_max: { type: 'quantity' },
         default_ulimits: { type: 'stringArray' },
+        apparmor_default_profile: { type: 'string', allowEmpty: true },
       },
     },
     streaming: {

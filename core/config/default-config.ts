@@ -63,6 +63,11 @@ log_size_max = "0"
 # rlimits every container starts with, as NAME=SOFT[:HARD] (e.g.
 # "nofile=1048576:1048576"); empty: they inherit conmon's.
 default_ulimits = []
+# On hosts with AppArmor: the profile for containers that ask for
+# RuntimeDefault or for nothing. It must be loaded (apparmor_parser) before
+# containers use it; "unconfined" leaves them unconfined. Localhost profiles
+# are checked to be loaded too. Without AppArmor on the host nothing is set.
+apparmor_default_profile = "unconfined"
 
 [image]
 # Registries reached over plain http (host or host:port).

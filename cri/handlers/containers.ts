@@ -3,6 +3,7 @@ import { containerState, type ContainerRecord } from '../../runtime/container-re
 import type { ContainerManager, ContainerFilter } from '../../runtime/container-manager.js';
 import type { ContainerResources, ContainerSpec, Propagation } from '../../runtime/container-spec.js';
 import type { ContainerStatsSample } from '../../runtime/container-manager.js';
+import type { AppArmorChoice } from '../../runtime/lsm.js';
 import type { SeccompChoice } from '../../runtime/seccomp.js';
 import {
   ContainerState,
@@ -96,6 +97,31 @@ export function seccompChoice(profile: SecurityProfile | undefined, legacyPath: 
   return { kind: 'unconfined' };
 }
 
+/**
+ * The AppArmor profile asked for: the SecurityProfile message, else the
+ * deprecated string ("runtime/default", "unconfined", "localhost/NAME").
+ */
+export function appArmorChoice(profile: SecurityProfile | undefined, legacy: string): AppArmorChoice {
+  if (profile) {
+    switch (profile.profile_type) {
+      case SecurityProfile_ProfileType.RuntimeDefault:
+        return { kind: 'runtime-default' };
+      case SecurityProfile_ProfileType.Unconfined:
+        return { kind: 'unconfined' };
+      case SecurityProfile_ProfileType.Localhost:
+        if (!profile.localhost_ref) throw new InvalidArgumentError('apparmor: a Localhost profile needs localhost_ref');
+        return { kind: 'localhost', profile: profile.localhost_ref.replace(/^localhost\//, '') };
+      default:
+        throw new InvalidArgumentError(`apparmor: unknown profile type ${String(profile.profile_type)}`);
+    }
+  }
+  if (legacy === '') return { kind: 'unset' };
+  if (legacy === 'runtime/default') return { kind: 'runtime-default' };
+  if (legacy === 'unconfined') return { kind: 'unconfined' };
+  if (legacy.startsWith('localhost/') && legacy.length > 'localhost/'.length) return { kind: 'localhost', profile: legacy.slice('localhost/'.length) };
+  throw new InvalidArgumentError(`apparmor_profile ${JSON.stringify(legacy)} is not runtime/default, unconfined or localhost/<name>`);
+}
+
 /** ContainerConfig → the domain's ContainerSpec. */
 export function containerSpecFrom(config: ContainerConfig | undefined): ContainerSpec {
   if (!config?.metadata) throw new InvalidArgumentError('config.metadata is required');
@@ -139,6 +165,8 @@ export function containerSpecFrom(config: ContainerConfig | undefined): Containe
       pidMode: pidMode(sec?.namespace_options?.pid),
       targetId: sec?.namespace_options?.target_id ?? '',
       seccomp: seccompChoice(sec?.seccomp, sec?.seccomp_profile_path ?? ''),
+      appArmor: appArmorChoice(sec?.apparmor, sec?.apparmor_profile ?? ''),
+      selinux: sec?.selinux_options ? { user: sec.selinux_options.user, role: sec.selinux_options.role, type: sec.selinux_options.type, level: sec.selinux_options.level } : undefined,
     },
     stopSignal: signalName(config.stop_signal),
   };

@@ -16,11 +16,12 @@ trap 'rm -rf "$work"' EXIT
 root=$work/rootfs
 
 # What the lane's tests run in the guest: systemd as PID 1, the container
-# stack under test, and what the tests use to build and serve images.
+# stack under test, what the tests use to build and serve images, and
+# apparmor_parser (the guest kernel's default LSM is AppArmor).
 packages=(
   systemd systemd-sysv dbus kmod procps iproute2 iptables util-linux
   runc crun conmon containernetworking-plugins catatonit
-  busybox-static skopeo docker-registry ca-certificates
+  busybox-static skopeo docker-registry ca-certificates apparmor
 )
 log "debootstrapping the guest (${#packages[@]} packages)"
 mmdebstrap --quiet --variant=minbase --mode=root \

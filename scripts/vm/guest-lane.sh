@@ -12,7 +12,7 @@ if mount -t virtiofs cradle /mnt/cradle; then
   # Extra test filters from the kernel command line: cradle.filter=a,b
   filters=$(tr ' ' '\n' < /proc/cmdline | sed -n 's/^cradle\.filter=//p' | tr ',' ' ')
   # shellcheck disable=SC2086
-  CRADLE_IN_VM=1 FORCE_COLOR=0 /usr/local/bin/node dist/test/run.js ${filters:-vm/}
+  CRADLE_IN_VM=1 /usr/local/bin/node dist/test/run.js ${filters:-vm/}
   status=$?
 else
   echo "cannot mount the checkout over virtiofs"

@@ -167,6 +167,25 @@ describe('containers', function () {
     expect(missing.details).to.contain('/nonexistent/profile.json');
   });
 
+  it('runs containers that ask for AppArmor and SELinux on a host with neither, setting no labels the runtime would refuse', async () => {
+    // This host has neither module (checked, so the test cannot pass by accident on one that has them).
+    expect(existsSync('/sys/kernel/security/apparmor') && readFileSync('/sys/module/apparmor/parameters/enabled', 'utf8').startsWith('Y')).to.equal(false);
+    expect(existsSync('/sys/fs/selinux/enforce')).to.equal(false);
+    const id = await create('lsm', {
+      command: ['sh', '-c', 'echo confined-or-not'],
+      linux: { security_context: { apparmor: { profile_type: SecurityProfile_ProfileType.Localhost, localhost_ref: 'localhost/custom' }, selinux_options: { user: '', role: '', type: 'container_t', level: 's0:c1,c2' } } },
+    });
+    const spec = JSON.parse(readFileSync(join(node.dir, 'run', 'containers', id, 'config.json'), 'utf8')) as { process: object; linux: object };
+    expect(spec.process).to.not.have.any.keys('apparmorProfile', 'selinuxLabel');
+    expect(spec.linux).to.not.have.any.keys('mountLabel');
+    await rt().call('StartContainer', { container_id: id });
+    await exited(id);
+    expect((await status(id)).status?.exit_code).to.equal(0);
+    await rt().call('RemoveContainer', { container_id: id });
+    const bad = await grpcFailure(create('lsm-bad', { linux: { security_context: { apparmor_profile: 'docker-default' } } }));
+    expect(bad.code).to.equal(Code.INVALID_ARGUMENT);
+  });
+
   it('maps devices, and makes the image volumes exist', async () => {
     const id = await create('devices', {
       command: ['sh', '-c', 'echo hi > /dev/mynull && echo wrote-device; ls -ln /dev/mynull; test -d /data/cache && echo volume-dir'],

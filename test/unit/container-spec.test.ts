@@ -6,7 +6,7 @@ import { InvalidArgumentError } from '../../core/errors.js';
 import type { ImageConfigInfo } from '../../image/image-record.js';
 import { capabilitiesInMask, DEFAULT_CAPABILITIES, resolveCapabilities } from '../../runtime/capabilities.js';
 import type { ContainerSpec } from '../../runtime/container-spec.js';
-import { DEFAULT_MASKED_PATHS, ociSpec, processArgs, processEnv } from '../../runtime/oci-spec.js';
+import { DEFAULT_MASKED_PATHS, ociSpec, processArgs, processEnv, type SpecContext } from '../../runtime/oci-spec.js';
 import { parseUlimit } from '../../core/ulimit.js';
 import { runtimeDefaultProfile } from '../../runtime/seccomp.js';
 import { resolveUser } from '../../runtime/user.js';
@@ -45,8 +45,34 @@ function spec(over: Partial<ContainerSpec> = {}): ContainerSpec {
       pidMode: 'pod',
       targetId: '',
       seccomp: { kind: 'unconfined' },
+      appArmor: { kind: 'unset' },
+      selinux: undefined,
     },
     stopSignal: '',
+    ...over,
+  };
+}
+
+function specContext(over: Partial<SpecContext> = {}): SpecContext {
+  return {
+    id: 'x',
+    spec: spec(),
+    image,
+    rootfs: '/r',
+    user: { uid: 0, gid: 0, additionalGids: [] },
+    capabilities: ['CAP_CHOWN'],
+    pins: { net: '/p/net', ipc: '/p/ipc', uts: '/p/uts', pid: '/p/pid' },
+    podHostname: 'web',
+    podFiles: { hostname: '/f/hostname', hosts: '/f/hosts', resolvConf: '/f/resolv.conf', shm: '/f/shm' },
+    cgroupsPath: '/cradle/x',
+    oomScoreAdjFloor: 0,
+    sysctls: {},
+    devices: [],
+    targetPidNamespace: undefined,
+    criAnnotations: { 'io.kubernetes.cri.container-type': 'container' },
+    rlimits: [parseUlimit('nofile=1024:4096')],
+    appArmorProfile: undefined,
+    selinux: {},
     ...over,
   };
 }
@@ -66,24 +92,7 @@ describe('container process and OCI spec', () => {
   });
 
   it('joins the pod namespaces, masks the default paths, and clamps oom_score_adj', () => {
-    const s = ociSpec({
-      id: 'x',
-      spec: spec(),
-      image,
-      rootfs: '/r',
-      user: { uid: 0, gid: 0, additionalGids: [] },
-      capabilities: ['CAP_CHOWN'],
-      pins: { net: '/p/net', ipc: '/p/ipc', uts: '/p/uts', pid: '/p/pid' },
-      podHostname: 'web',
-      podFiles: { hostname: '/f/hostname', hosts: '/f/hosts', resolvConf: '/f/resolv.conf', shm: '/f/shm' },
-      cgroupsPath: '/cradle/x',
-      oomScoreAdjFloor: 0,
-      sysctls: {},
-      devices: [],
-      targetPidNamespace: undefined,
-      criAnnotations: { 'io.kubernetes.cri.container-type': 'container' },
-      rlimits: [parseUlimit('nofile=1024:4096')],
-    }) as { process: { oomScoreAdj: number; cwd: string }; hostname: string; linux: { namespaces: object[]; maskedPaths: string[] }; mounts: Array<{ destination: string; source: string }> };
+    const s = ociSpec(specContext()) as { process: { oomScoreAdj: number; cwd: string }; hostname: string; linux: { namespaces: object[]; maskedPaths: string[] }; mounts: Array<{ destination: string; source: string }> };
     expect(s.linux.namespaces).to.deep.equal([{ type: 'mount' }, { type: 'network', path: '/p/net' }, { type: 'ipc', path: '/p/ipc' }, { type: 'uts', path: '/p/uts' }, { type: 'pid', path: '/p/pid' }]);
     expect(s.linux.maskedPaths).to.deep.equal(DEFAULT_MASKED_PATHS);
     expect(s.process.oomScoreAdj).to.equal(0);
@@ -121,6 +130,19 @@ describe('capabilities', () => {
     expect(resolveCapabilities([], [], true, all)).to.deep.equal(all);
     expect(() => resolveCapabilities(['SYS_RESOURCE'], [], false, all)).to.throw(InvalidArgumentError, 'CAP_SYS_RESOURCE is not available');
     expect(() => resolveCapabilities(['FLY'], [], false, all)).to.throw(InvalidArgumentError, 'unknown capability');
+  });
+
+  it('passes AppArmor and SELinux labels through to the process and mounts', () => {
+    const s = ociSpec(specContext({ appArmorProfile: 'custom', selinux: { processLabel: 'system_u:system_r:container_t:s0:c1,c2', mountLabel: 'system_u:object_r:container_file_t:s0:c1,c2' } })) as {
+      process: { apparmorProfile?: string; selinuxLabel?: string };
+      linux: { mountLabel?: string };
+    };
+    expect(s.process.apparmorProfile).to.equal('custom');
+    expect(s.process.selinuxLabel).to.equal('system_u:system_r:container_t:s0:c1,c2');
+    expect(s.linux.mountLabel).to.equal('system_u:object_r:container_file_t:s0:c1,c2');
+    const none = ociSpec(specContext()) as { process: object; linux: object };
+    expect(none.process).to.not.have.any.keys('apparmorProfile', 'selinuxLabel');
+    expect(none.linux).to.not.have.any.keys('mountLabel');
   });
 
   it('lets the seccomp default allow what a held capability covers', () => {

@@ -1,0 +1,42 @@
+import { expect } from 'chai';
+import { FailedPreconditionError, InvalidArgumentError } from '../../core/errors.js';
+import { appArmorChoice } from '../../cri/handlers/containers.js';
+import { SecurityProfile_ProfileType } from '../../cri/generated/api.js';
+import { appArmorProfile, selinuxLabels, type HostLsm } from '../../runtime/lsm.js';
+
+const host = (over: Partial<HostLsm> = {}): HostLsm => ({ appArmor: true, selinux: true, appArmorProfiles: () => new Set(['cradle-default', 'custom']), ...over });
+
+describe('AppArmor and SELinux options', () => {
+  it('reads the AppArmor choice from the SecurityProfile or the deprecated string', () => {
+    expect(appArmorChoice({ profile_type: SecurityProfile_ProfileType.Localhost, localhost_ref: 'localhost/custom' }, '')).to.deep.equal({ kind: 'localhost', profile: 'custom' });
+    expect(appArmorChoice({ profile_type: SecurityProfile_ProfileType.RuntimeDefault, localhost_ref: '' }, 'unconfined')).to.deep.equal({ kind: 'runtime-default' });
+    expect(appArmorChoice(undefined, 'localhost/custom')).to.deep.equal({ kind: 'localhost', profile: 'custom' });
+    expect(appArmorChoice(undefined, '')).to.deep.equal({ kind: 'unset' });
+    expect(() => appArmorChoice(undefined, 'docker-default')).to.throw(InvalidArgumentError);
+    expect(() => appArmorChoice({ profile_type: SecurityProfile_ProfileType.Localhost, localhost_ref: '' }, '')).to.throw(InvalidArgumentError);
+  });
+
+  it('applies the configured default, Localhost profiles only when loaded, and nothing without AppArmor', () => {
+    expect(appArmorProfile({ kind: 'unset' }, host(), 'cradle-default', false)).to.equal('cradle-default');
+    expect(appArmorProfile({ kind: 'runtime-default' }, host(), 'cradle-default', false)).to.equal('cradle-default');
+    expect(appArmorProfile({ kind: 'runtime-default' }, host(), 'cradle-default', true)).to.equal('unconfined');
+    expect(appArmorProfile({ kind: 'runtime-default' }, host(), 'unconfined', false)).to.equal('unconfined');
+    expect(appArmorProfile({ kind: 'unconfined' }, host(), 'cradle-default', false)).to.equal('unconfined');
+    expect(appArmorProfile({ kind: 'localhost', profile: 'custom' }, host(), 'cradle-default', false)).to.equal('custom');
+    expect(() => appArmorProfile({ kind: 'localhost', profile: 'missing' }, host(), '', false)).to.throw(InvalidArgumentError, '"missing" is not loaded');
+    expect(() => appArmorProfile({ kind: 'unset' }, host(), 'not-loaded', false)).to.throw(FailedPreconditionError, 'apparmor_default_profile');
+    expect(appArmorProfile({ kind: 'localhost', profile: 'custom' }, host({ appArmor: false }), 'cradle-default', false)).to.equal(undefined);
+  });
+
+  it('fills SELinux labels with the container types, and sets none when SELinux is off', () => {
+    expect(selinuxLabels({ user: '', role: '', type: '', level: 's0:c1,c2' }, host(), false)).to.deep.equal({
+      processLabel: 'system_u:system_r:container_t:s0:c1,c2',
+      mountLabel: 'system_u:object_r:container_file_t:s0:c1,c2',
+    });
+    expect(selinuxLabels({ user: 'u', role: 'r', type: 't', level: '' }, host(), false).processLabel).to.equal('u:r:t:s0');
+    expect(selinuxLabels({ user: '', role: '', type: '', level: 's0' }, host(), true).processLabel).to.equal('system_u:system_r:spc_t:s0');
+    expect(selinuxLabels({ user: '', role: '', type: '', level: '' }, host(), false)).to.deep.equal({});
+    expect(selinuxLabels({ user: '', role: '', type: 'x', level: '' }, host({ selinux: false }), false)).to.deep.equal({});
+    expect(() => selinuxLabels({ user: 'a b', role: '', type: '', level: '' }, host(), false)).to.throw(InvalidArgumentError);
+  });
+});
