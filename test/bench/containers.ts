@@ -10,6 +10,7 @@ import { killAllTracked } from '../support/processes.js';
 import { removeTestCgroupParents } from '../support/cgroups.js';
 import { TestRegistry } from '../support/registry.js';
 import { TestNode, testConfigToml } from '../support/test-node.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * Containers, Cradle and containerd side by side, each in its own node with
@@ -33,9 +34,21 @@ interface RuntimeResult {
   rssIdle: number;
   rssBusy: number;
   list: ReturnType<typeof summarize>;
+  /** The same calls timed inside the daemon (its RPC log), where it can say. */
+  listServer: ReturnType<typeof summarize> | undefined;
 }
 
-async function bench(runtime: string, socket: string, pid: number, pods: number, listed: number): Promise<RuntimeResult> {
+/**
+ * Server-side timing of the list phase: Cradle logs each RPC's duration at
+ * debug level. The level is raised by SIGHUP only for that phase, and the
+ * duration is taken before the log line is written.
+ */
+interface ServerTimer {
+  start(): Promise<void>;
+  durations(rpc: string): number[];
+}
+
+async function bench(runtime: string, socket: string, pid: number, pods: number, listed: number, server?: ServerTimer): Promise<RuntimeResult> {
   const c = new CriClient(socket);
   const rows: BenchRow[] = [];
   try {
@@ -80,6 +93,7 @@ async function bench(runtime: string, socket: string, pid: number, pods: number,
         await c.runtime.call('CreateContainer', { pod_sandbox_id: pod, config: containerConfig(`c${i}`), sandbox_config: config }, { timeoutMs: 60_000 });
       }
     }
+    await server?.start();
     const lat: number[] = [];
     for (let i = 0; i < 200; i++) {
       const t0 = performance.now();
@@ -91,7 +105,8 @@ async function bench(runtime: string, socket: string, pid: number, pods: number,
       await c.runtime.call('StopPodSandbox', { pod_sandbox_id: id }, { timeoutMs: 120_000 });
       await c.runtime.call('RemovePodSandbox', { pod_sandbox_id: id }, { timeoutMs: 120_000 });
     }
-    return { runtime, rows, rssIdle, rssBusy, list: summarize(lat) };
+    const listServer = server ? summarize(server.durations('ListContainers').slice(-200)) : undefined;
+    return { runtime, rows, rssIdle, rssBusy, list: summarize(lat), listServer };
   } finally {
     c.close();
   }
@@ -104,7 +119,8 @@ async function main(): Promise<void> {
   const b = await TestNode.create();
   const results: RuntimeResult[] = [];
   try {
-    writeFileSync(a.configPath, testConfigToml(a.dir).replace('level = "debug"', 'level = "info"') + '\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n');
+    const config = (level: string) => testConfigToml(a.dir).replace('level = "debug"', `level = "${level}"`) + '\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n';
+    writeFileSync(a.configPath, config('info'));
     for (const n of [a, b]) writeConflist(n, bridgeConflist(n));
     const layout = new OciLayout(join(a.dir, 'layout'));
     layout.tag('v1', layout.image([{ entries: busyboxEntries() }], { Cmd: ['sh'] }));
@@ -114,7 +130,22 @@ async function main(): Promise<void> {
     await regA.push(layout.dir, 'v1', 'bench/busybox');
     await regB.push(layout.dir, 'v1', 'bench/busybox');
     const daemon = await a.startDaemon();
-    results.push(await bench('cradle', a.socket, daemon.pid, pods, listed));
+    const timer: ServerTimer = {
+      start: async () => {
+        writeFileSync(a.configPath, config('debug'));
+        const before = daemon.log().length;
+        // nsenter execs the daemon, so its pid is the daemon's.
+        process.kill(daemon.pid, 'SIGHUP');
+        await waitFor('the daemon to reload its config', () => (/config (changed|reloaded)/.test(daemon.log().slice(before)) ? true : undefined), 10_000);
+      },
+      durations: (rpc) =>
+        daemon
+          .log()
+          .split('\n')
+          .filter((l) => l.includes(`"rpc":"${rpc}"`))
+          .map((l) => (JSON.parse(l) as { durationMs: number }).durationMs),
+    };
+    results.push(await bench('cradle', a.socket, daemon.pid, pods, listed, timer));
     if (ContainerdPeer.available()) {
       const containerd = new ContainerdPeer(b, ['127.0.0.1:5000']);
       await containerd.start();
@@ -134,6 +165,7 @@ async function main(): Promise<void> {
   for (const r of results) {
     for (const row of r.rows) process.stdout.write(`| ${r.runtime} | ${row.rpc} (x${row.summary.count}) | ${row.summary.p50.toFixed(1)} | ${row.summary.p95.toFixed(1)} |\n`);
     process.stdout.write(`| ${r.runtime} | ListContainers with ${listed} containers (x${r.list.count}) | ${r.list.p50.toFixed(2)} | ${r.list.p95.toFixed(2)} |\n`);
+    if (r.listServer) process.stdout.write(`| ${r.runtime} | ListContainers, inside the daemon (x${r.listServer.count}) | ${r.listServer.p50.toFixed(2)} | ${r.listServer.p95.toFixed(2)} |\n`);
   }
   process.stdout.write(`\n| runtime | daemon RSS idle MiB | with ${pods} running containers MiB |\n| --- | --- | --- |\n`);
   for (const r of results) process.stdout.write(`| ${r.runtime} | ${r.rssIdle.toFixed(1)} | ${r.rssBusy.toFixed(1)} |\n`);
