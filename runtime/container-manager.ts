@@ -21,7 +21,8 @@ import { launchWithConmon } from './conmon.js';
 import { containerName, containerState, type ContainerRecord, type ContainerState } from './container-record.js';
 import type { ContainerResources, ContainerSpec } from './container-spec.js';
 import { ExitWatcher, type ContainerExit } from './exit-watcher.js';
-import { appArmorProfile, detectHostLsm, selinuxLabels } from './lsm.js';
+import { appArmorProfile, detectHostLsm, relabelTree, selinuxLabels } from './lsm.js';
+import { loadNative } from './native/index.js';
 import { ociSpec } from './oci-spec.js';
 import { allHostDevices, hostDevice } from './devices.js';
 import { ensureImageVolumes } from './image-volumes.js';
@@ -162,6 +163,7 @@ export class ContainerManager {
         imageUser: image.config.user,
         supplementalGroups: spec.security.supplementalGroups,
       });
+      const selinux = selinuxLabels(spec.security.selinux, this.lsm, spec.security.privileged);
       const cgroupsPath = containerCgroupsPath(this.opts.cgroupManager, pod.spec.cgroupParent, id);
       const config = ociSpec({
         id,
@@ -185,7 +187,7 @@ export class ContainerManager {
         targetPidNamespace: this.targetPidNamespace(spec, pod.id),
         rlimits: this.opts.defaultUlimits().map(parseUlimit),
         appArmorProfile: appArmorProfile(spec.security.appArmor, this.lsm, this.opts.appArmorDefaultProfile(), spec.security.privileged),
-        selinux: selinuxLabels(spec.security.selinux, this.lsm, spec.security.privileged),
+        selinux,
         criAnnotations: {
           'io.kubernetes.cri.container-type': 'container',
           'io.kubernetes.cri.container-name': spec.name,
@@ -197,6 +199,10 @@ export class ContainerManager {
         },
       });
       await ensureImageVolumes(rootfs, image.config.volumes, spec.mounts);
+      if (selinux.mountLabel) {
+        const native = loadNative();
+        for (const m of spec.mounts.filter((x) => x.selinuxRelabel)) await relabelTree(m.hostPath, selinux.mountLabel, (p, label) => native.lsetxattr(p, 'security.selinux', Buffer.from(label)));
+      }
       await writeFile(join(bundle, 'config.json'), JSON.stringify(config));
       await mkdir(join(this.opts.runroot, 'sockets'), { recursive: true });
       const pid = await launchWithConmon({

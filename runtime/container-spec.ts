@@ -11,6 +11,8 @@ export interface MountSpec {
   /** Read-only all the way down, submounts included (mount_setattr). */
   recursiveReadOnly: boolean;
   propagation: Propagation;
+  /** Give the host path the container's SELinux mount label first (where SELinux is on). */
+  selinuxRelabel: boolean;
 }
 
 export interface ContainerResources {

@@ -1,4 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { FailedPreconditionError, InvalidArgumentError } from '../core/errors.js';
 
 export type AppArmorChoice = { kind: 'unset' } | { kind: 'runtime-default' } | { kind: 'unconfined' } | { kind: 'localhost'; profile: string };
@@ -86,4 +88,24 @@ export function selinuxLabels(options: SelinuxOptions | undefined, host: HostLsm
   const level = options.level || 's0';
   const type = options.type || (privileged ? 'spc_t' : 'container_t');
   return { processLabel: `${user}:${options.role || 'system_r'}:${type}:${level}`, mountLabel: `${user}:object_r:container_file_t:${level}` };
+}
+
+/** Host directories no container may relabel: the host would stop working. */
+const NEVER_RELABEL = new Set(['/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var']);
+
+/**
+ * A mount with selinux_relabel gets the container's mount label on every
+ * file below its host path (what the `Z` volume option does elsewhere), so
+ * the confined process can use it. Links are labelled, never followed.
+ */
+export async function relabelTree(hostPath: string, mountLabel: string, setLabel: (path: string, label: string) => void): Promise<void> {
+  const path = resolve(hostPath);
+  if (NEVER_RELABEL.has(path)) throw new InvalidArgumentError(`mount ${JSON.stringify(hostPath)}: relabeling a system directory for SELinux is refused`);
+  const visit = async (p: string): Promise<void> => {
+    setLabel(p, mountLabel);
+    const st = await lstat(p);
+    if (!st.isDirectory()) return;
+    for (const name of await readdir(p)) await visit(join(p, name));
+  };
+  await visit(path);
 }

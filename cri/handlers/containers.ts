@@ -141,7 +141,7 @@ export function containerSpecFrom(config: ContainerConfig | undefined): Containe
       const propagation = PROPAGATION[m.propagation];
       if (propagation === undefined) throw new InvalidArgumentError(`config.mounts[${i}]: unknown propagation ${m.propagation}`);
       if (m.container_path === '' || m.host_path === '') throw new InvalidArgumentError(`config.mounts[${i}]: container_path and host_path are required`);
-      return { containerPath: m.container_path, hostPath: m.host_path, readonly: m.readonly, recursiveReadOnly: m.recursive_read_only, propagation };
+      return { containerPath: m.container_path, hostPath: m.host_path, readonly: m.readonly, recursiveReadOnly: m.recursive_read_only, propagation, selinuxRelabel: m.selinux_relabel };
     }),
     devices: config.devices.map((d) => ({ containerPath: d.container_path, hostPath: d.host_path, permissions: d.permissions })),
     labels: { ...config.labels },

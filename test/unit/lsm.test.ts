@@ -1,8 +1,11 @@
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'chai';
 import { FailedPreconditionError, InvalidArgumentError } from '../../core/errors.js';
 import { appArmorChoice } from '../../cri/handlers/containers.js';
 import { SecurityProfile_ProfileType } from '../../cri/generated/api.js';
-import { appArmorProfile, selinuxLabels, type HostLsm } from '../../runtime/lsm.js';
+import { appArmorProfile, relabelTree, selinuxLabels, type HostLsm } from '../../runtime/lsm.js';
 
 const host = (over: Partial<HostLsm> = {}): HostLsm => ({ appArmor: true, selinux: true, appArmorProfiles: () => new Set(['cradle-default', 'custom']), ...over });
 
@@ -38,5 +41,32 @@ describe('AppArmor and SELinux options', () => {
     expect(selinuxLabels({ user: '', role: '', type: '', level: '' }, host(), false)).to.deep.equal({});
     expect(selinuxLabels({ user: '', role: '', type: 'x', level: '' }, host({ selinux: false }), false)).to.deep.equal({});
     expect(() => selinuxLabels({ user: 'a b', role: '', type: '', level: '' }, host(), false)).to.throw(InvalidArgumentError);
+  });
+});
+
+describe('SELinux relabeling of mounts', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'cradle-relabel-'));
+    mkdirSync(join(dir, 'sub'));
+    writeFileSync(join(dir, 'sub', 'file'), 'x');
+    symlinkSync('/etc/passwd', join(dir, 'link'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('labels every entry below the host path without following links', async () => {
+    const labelled: string[] = [];
+    await relabelTree(`${dir}/./`, 'L', (p, label) => {
+      expect(label).to.equal('L');
+      labelled.push(p);
+    });
+    expect(labelled.sort()).to.deep.equal([dir, join(dir, 'link'), join(dir, 'sub'), join(dir, 'sub', 'file')].sort());
+  });
+
+  it('refuses to relabel system directories', async () => {
+    for (const p of ['/', '/etc', '/usr/', '/var/../usr']) {
+      const err = await relabelTree(p, 'L', () => expect.fail(`labelled under ${p}`)).catch((e: unknown) => e);
+      expect(err, p).to.be.instanceOf(InvalidArgumentError);
+    }
   });
 });
