@@ -1,5 +1,5 @@
 import { constants, existsSync } from 'node:fs';
-import { mkdir, open, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, rm, unlink, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, normalize, relative } from 'node:path';
 import { nowNs } from '../core/clock.js';
 import { errorMessage, FailedPreconditionError, InternalError, InvalidArgumentError, NotFoundError } from '../core/errors.js';
@@ -156,6 +156,8 @@ export class ContainerManager {
       undo.push('remove rootfs', () => images.unmountRootfs(rootfsDir));
       const rootfs = await images.mountRootfs(image.id, rootfsDir);
       await mkdir(join(logPath, '..'), { recursive: true });
+      // A symlink left at the log path (broken, or pointing anywhere on the host) must not receive the container's output.
+      if ((await lstat(logPath).catch(() => undefined))?.isSymbolicLink()) await unlink(logPath);
       const user = resolveUser(rootfs, {
         runAsUser: spec.security.runAsUser,
         runAsGroup: spec.security.runAsGroup,

@@ -282,6 +282,25 @@ describe('containers', function () {
     expect(rootfsMounts()).to.deep.equal(before);
   });
 
+  it('replaces a symlink at the log path instead of writing through it', async () => {
+    const { mkdirSync, symlinkSync, lstatSync } = await import('node:fs');
+    const victim = join(node.dir, 'not-a-log');
+    writeFileSync(victim, 'keep\n');
+    mkdirSync(join(logDir, 'linked'), { recursive: true });
+    symlinkSync(victim, join(logDir, 'linked', '0.log'));
+    symlinkSync('/nonexistent/dir/x.log', join(logDir, 'linked', '1.log'));
+    for (const attempt of [0, 1]) {
+      const id = await create(`linked`, { command: ['echo', `written-${attempt}`], log_path: `linked/${attempt}.log` });
+      await rt().call('StartContainer', { container_id: id });
+      await exited(id);
+      const log = join(logDir, 'linked', `${attempt}.log`);
+      expect(lstatSync(log).isFile()).to.equal(true);
+      expect(readFileSync(log, 'utf8')).to.match(new RegExp(` stdout F written-${attempt}\n`));
+      await rt().call('RemoveContainer', { container_id: id });
+    }
+    expect(readFileSync(victim, 'utf8')).to.equal('keep\n');
+  });
+
   it('lists containers by pod, state and label, and keeps them across a daemon restart', async () => {
     const sleeper = await create('sleeper', { command: ['sleep', '300'], labels: { role: 'sleeper' } });
     await rt().call('StartContainer', { container_id: sleeper });
