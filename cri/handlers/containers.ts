@@ -74,23 +74,31 @@ export function resourcesFrom(res: LinuxContainerResources | undefined): Contain
   };
 }
 
+type ProfileRequest = { kind: 'runtime-default' } | { kind: 'unconfined' } | { kind: 'localhost'; ref: string };
+
+/** A SecurityProfile message (seccomp or AppArmor) in domain terms. */
+function profileRequest(profile: SecurityProfile, what: string): ProfileRequest {
+  switch (profile.profile_type) {
+    case SecurityProfile_ProfileType.RuntimeDefault:
+      return { kind: 'runtime-default' };
+    case SecurityProfile_ProfileType.Unconfined:
+      return { kind: 'unconfined' };
+    case SecurityProfile_ProfileType.Localhost:
+      if (!profile.localhost_ref) throw new InvalidArgumentError(`${what}: a Localhost profile needs localhost_ref`);
+      return { kind: 'localhost', ref: profile.localhost_ref };
+    default:
+      throw new InvalidArgumentError(`${what}: unknown profile type ${String(profile.profile_type)}`);
+  }
+}
+
 /**
  * The seccomp profile asked for: the SecurityProfile message, else the
  * deprecated path string; neither means Unconfined, as in Kubernetes.
  */
 export function seccompChoice(profile: SecurityProfile | undefined, legacyPath: string): SeccompChoice {
   if (profile) {
-    switch (profile.profile_type) {
-      case SecurityProfile_ProfileType.RuntimeDefault:
-        return { kind: 'runtime-default' };
-      case SecurityProfile_ProfileType.Unconfined:
-        return { kind: 'unconfined' };
-      case SecurityProfile_ProfileType.Localhost:
-        if (!profile.localhost_ref) throw new InvalidArgumentError('seccomp: a Localhost profile needs localhost_ref');
-        return { kind: 'localhost', path: profile.localhost_ref };
-      default:
-        throw new InvalidArgumentError(`seccomp: unknown profile type ${String(profile.profile_type)}`);
-    }
+    const r = profileRequest(profile, 'seccomp');
+    return r.kind === 'localhost' ? { kind: 'localhost', path: r.ref } : r;
   }
   if (legacyPath === 'runtime/default' || legacyPath === 'docker/default') return { kind: 'runtime-default' };
   if (legacyPath.startsWith('localhost/')) return { kind: 'localhost', path: legacyPath.slice('localhost'.length) };
@@ -103,17 +111,8 @@ export function seccompChoice(profile: SecurityProfile | undefined, legacyPath: 
  */
 export function appArmorChoice(profile: SecurityProfile | undefined, legacy: string): AppArmorChoice {
   if (profile) {
-    switch (profile.profile_type) {
-      case SecurityProfile_ProfileType.RuntimeDefault:
-        return { kind: 'runtime-default' };
-      case SecurityProfile_ProfileType.Unconfined:
-        return { kind: 'unconfined' };
-      case SecurityProfile_ProfileType.Localhost:
-        if (!profile.localhost_ref) throw new InvalidArgumentError('apparmor: a Localhost profile needs localhost_ref');
-        return { kind: 'localhost', profile: profile.localhost_ref.replace(/^localhost\//, '') };
-      default:
-        throw new InvalidArgumentError(`apparmor: unknown profile type ${String(profile.profile_type)}`);
-    }
+    const r = profileRequest(profile, 'apparmor');
+    return r.kind === 'localhost' ? { kind: 'localhost', profile: r.ref.replace(/^localhost\//, '') } : r;
   }
   if (legacy === '') return { kind: 'unset' };
   if (legacy === 'runtime/default') return { kind: 'runtime-default' };

@@ -5,13 +5,12 @@ import { expect } from 'chai';
 import { ContainerState, SecurityProfile_ProfileType } from '../../cri/generated/api.js';
 import type { LinuxContainerSecurityContext } from '../../cri/generated/api.js';
 import type { Init } from '../../cri/service-types.js';
-import { bridgeConflist, writeConflist } from '../support/cni.js';
+import { BUSYBOX_IMAGE as IMAGE, busyboxNode } from '../support/busybox-node.js';
 import { grpcFailure } from '../support/grpc.js';
-import { busyboxEntries, OciLayout } from '../support/oci-image.js';
 import { podConfig } from '../support/pods.js';
 import { run } from '../support/processes.js';
-import { TestRegistry } from '../support/registry.js';
-import { TestNode, testConfigToml } from '../support/test-node.js';
+import type { TestRegistry } from '../support/registry.js';
+import type { TestNode } from '../support/test-node.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -19,7 +18,6 @@ import { waitFor } from '../support/wait.js';
  * the test loads with apparmor_parser confine containers that ask for them.
  */
 
-const IMAGE = '127.0.0.1:5000/test/busybox:v1';
 
 /** Everything allowed except reading one file, so the profile's effect is visible and nothing else breaks. */
 const profile = (name: string) => `profile ${name} flags=(attach_disconnected,mediate_deleted) {
@@ -72,18 +70,15 @@ describe('AppArmor profiles for containers', function () {
 
   before(async () => {
     expect(readFileSync('/sys/module/apparmor/parameters/enabled', 'utf8').trim()).to.equal('Y');
-    node = await TestNode.create();
-    writeFileSync(node.configPath, `${testConfigToml(node.dir)}\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n[containers]\napparmor_default_profile = "cradle-test-default"\n`);
-    writeConflist(node, bridgeConflist(node));
-    registry = new TestRegistry(node);
-    await registry.start();
-    const layout = new OciLayout(join(node.dir, 'layout'));
-    layout.tag('v1', layout.image([{ entries: busyboxEntries() }], { Cmd: ['sh'], Env: ['PATH=/bin'] }));
-    await registry.push(layout.dir, 'v1', 'test/busybox');
-    await load('cradle-test-default');
-    await load('cradle-test-custom');
-    await node.startDaemon([], 60_000);
-    await node.client().image.call('PullImage', { image: { image: IMAGE } });
+    ({ node, registry } = await busyboxNode({
+      tables: '[containers]\napparmor_default_profile = "cradle-test-default"\n',
+      startTimeoutMs: 60_000,
+      beforeStart: async (n) => {
+        node = n;
+        await load('cradle-test-default');
+        await load('cradle-test-custom');
+      },
+    }));
     pod = (await rt().call('RunPodSandbox', { config: podConfig('apparmor', { log_directory: join(node.dir, 'logs') }) })).pod_sandbox_id;
   });
 

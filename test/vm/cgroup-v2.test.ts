@@ -1,17 +1,16 @@
-import { existsSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { status as Code } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { CgroupDriver, ContainerState } from '../../cri/generated/api.js';
 import type { ContainerConfig } from '../../cri/generated/api.js';
 import type { Init } from '../../cri/service-types.js';
-import { bridgeConflist, writeConflist } from '../support/cni.js';
+import { BUSYBOX_IMAGE as IMAGE, busyboxNode } from '../support/busybox-node.js';
 import { grpcFailure } from '../support/grpc.js';
-import { busyboxEntries, OciLayout } from '../support/oci-image.js';
 import { podConfig } from '../support/pods.js';
 import { run } from '../support/processes.js';
-import { TestRegistry } from '../support/registry.js';
-import { TestNode, testConfigToml } from '../support/test-node.js';
+import type { TestRegistry } from '../support/registry.js';
+import type { TestNode } from '../support/test-node.js';
 import { sleep, waitFor } from '../support/wait.js';
 
 /**
@@ -21,7 +20,6 @@ import { sleep, waitFor } from '../support/wait.js';
  * the cgroup files themselves.
  */
 
-const IMAGE = '127.0.0.1:5000/test/busybox:v1';
 const CGROUP_ROOT = '/sys/fs/cgroup';
 const MiB = 1024n * 1024n;
 
@@ -85,16 +83,7 @@ for (const driver of ['systemd', 'cgroupfs'] as const) {
     const exited = (id: string) => waitFor(`container ${id.slice(0, 12)} to exit`, async () => ((await state(id))?.state === ContainerState.CONTAINER_EXITED ? true : undefined), 60_000, 200);
 
     before(async () => {
-      node = await TestNode.create();
-      writeFileSync(node.configPath, `cgroup_manager = "${driver}"\n${testConfigToml(node.dir)}\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n`);
-      writeConflist(node, bridgeConflist(node));
-      registry = new TestRegistry(node);
-      await registry.start();
-      const layout = new OciLayout(join(node.dir, 'layout'));
-      layout.tag('v1', layout.image([{ entries: busyboxEntries() }], { Cmd: ['sh'], Env: ['PATH=/bin'] }));
-      await registry.push(layout.dir, 'v1', 'test/busybox');
-      await node.startDaemon([], 60_000);
-      await node.client().image.call('PullImage', { image: { image: IMAGE } });
+      ({ node, registry } = await busyboxNode({ topLevel: `cgroup_manager = "${driver}"\n`, startTimeoutMs: 60_000 }));
     });
 
     after(async () => {

@@ -1,0 +1,28 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { bridgeConflist, writeConflist } from './cni.js';
+import { busyboxEntries, OciLayout } from './oci-image.js';
+import { TestRegistry } from './registry.js';
+import { TestNode, testConfigToml } from './test-node.js';
+
+export const BUSYBOX_IMAGE = '127.0.0.1:5000/test/busybox:v1';
+
+/**
+ * A node ready for containers: a bridge network, a registry in the node
+ * holding a busybox image, and a daemon (config: the test config with
+ * `topLevel` before it and `tables` after it) that has pulled the image.
+ */
+export async function busyboxNode(options: { topLevel?: string; tables?: string; startTimeoutMs?: number; beforeStart?: (node: TestNode) => Promise<void> } = {}): Promise<{ node: TestNode; registry: TestRegistry }> {
+  const node = await TestNode.create();
+  writeFileSync(node.configPath, `${options.topLevel ?? ''}${testConfigToml(node.dir)}\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n${options.tables ?? ''}`);
+  writeConflist(node, bridgeConflist(node));
+  const registry = new TestRegistry(node);
+  await registry.start();
+  const layout = new OciLayout(join(node.dir, 'layout'));
+  layout.tag('v1', layout.image([{ entries: busyboxEntries() }], { Cmd: ['sh'], Env: ['PATH=/bin'] }));
+  await registry.push(layout.dir, 'v1', 'test/busybox');
+  await options.beforeStart?.(node);
+  await node.startDaemon([], options.startTimeoutMs);
+  await node.client().image.call('PullImage', { image: { image: BUSYBOX_IMAGE } });
+  return { node, registry };
+}
