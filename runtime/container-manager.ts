@@ -1,9 +1,9 @@
 import { constants, existsSync } from 'node:fs';
-import { lstat, mkdir, open, rm, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, normalize, relative } from 'node:path';
 import { nowNs } from '../core/clock.js';
 import { errorMessage, FailedPreconditionError, InternalError, InvalidArgumentError, NotFoundError } from '../core/errors.js';
-import { diskUsage, pidsCurrent, readCgroupStats, removeCgroup, type CgroupStats } from './cgroup-stats.js';
+import { CGROUP_V2, diskUsage, pidsCurrent, readCgroupStats, removeCgroup, type CgroupStats } from './cgroup-stats.js';
 import { cgroupDir, conmonScope, containerCgroupsPath, isSystemdCgroupsPath } from './cgroup-paths.js';
 import { execSync, type ExecResult } from './exec-sync.js';
 import { IdIndex } from '../core/id-index.js';
@@ -90,6 +90,8 @@ export class ContainerManager {
   private readonly diskWalks = new Map<string, Promise<{ bytes: number; inodes: number }>>();
   private readonly oomFloor = ownOomScoreAdjFloor();
   private readonly lsm = detectHostLsm();
+  /** Where each running container's stats are read (see statsDir). */
+  private readonly statsDirs = new Map<string, string>();
 
   constructor(private readonly opts: ContainerManagerOptions) {
     this.store = new RecordStore<ContainerRecord>(join(opts.root, 'containers-records'), 'container');
@@ -347,6 +349,7 @@ export class ContainerManager {
       this.index.delete(id);
       this.lastCpu.delete(id);
       this.diskCache.delete(id);
+      this.statsDirs.delete(id);
       const pod = this.opts.sandboxes.list({ id: rec.sandboxId })[0];
       if (pod) this.names.release(containerName(rec.spec, pod.spec), id);
       this.opts.logger.info('container removed', { id });
@@ -431,12 +434,28 @@ export class ContainerManager {
   /** CPU and memory from the cgroup files, the writable layer from a cached walk; nothing is spawned. */
   async stats(rec: ContainerRecord): Promise<ContainerStatsSample> {
     const timestamp = nowNs();
-    const cg = containerState(rec) === 'running' && rec.cgroupsPath ? await readCgroupStats(cgroupDir(rec.cgroupsPath)) : undefined;
+    const cg = containerState(rec) === 'running' && rec.cgroupsPath ? await readCgroupStats(await this.statsDir(rec)) : undefined;
     let nanoCores: bigint | undefined;
     const prev = this.lastCpu.get(rec.id);
     if (cg && prev && timestamp > prev.at) nanoCores = ((cg.cpuUsageNs - prev.usage) * 1_000_000_000n) / (timestamp - prev.at);
     if (cg) this.lastCpu.set(rec.id, { usage: cg.cpuUsageNs, at: timestamp });
     return { timestamp, cgroup: cg, nanoCores, writable: await this.writableUsage(rec.id) };
+  }
+
+  /**
+   * The cgroup a container's process is in, when that is inside its own
+   * cgroup: crun (systemd driver, cgroup v2) runs it in a `container` child
+   * of the scope and sets the limits there, so the scope alone would show
+   * usage without the limit. Learnt once per container from /proc.
+   */
+  private async statsDir(rec: ContainerRecord): Promise<string> {
+    const own = cgroupDir(rec.cgroupsPath);
+    const known = this.statsDirs.get(rec.id);
+    if (known !== undefined || !CGROUP_V2 || rec.pid === undefined) return known ?? own;
+    const line = (await readFile(`/proc/${rec.pid}/cgroup`, 'utf8').catch(() => '')).split('\n').find((l) => l.startsWith('0::'));
+    const dir = line !== undefined && line.slice(3).startsWith(`${own}/`) ? line.slice(3) : own;
+    this.statsDirs.set(rec.id, dir);
+    return dir;
   }
 
   /** All writable layers together, from the same cached walks as the per-container stats. */

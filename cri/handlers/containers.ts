@@ -3,6 +3,7 @@ import { containerState, type ContainerRecord } from '../../runtime/container-re
 import type { ContainerManager, ContainerFilter } from '../../runtime/container-manager.js';
 import type { ContainerResources, ContainerSpec, Propagation } from '../../runtime/container-spec.js';
 import type { ContainerStatsSample } from '../../runtime/container-manager.js';
+import type { Pressure, PsiLine } from '../../runtime/cgroup-stats.js';
 import type { AppArmorChoice } from '../../runtime/lsm.js';
 import type { SeccompChoice } from '../../runtime/seccomp.js';
 import {
@@ -16,6 +17,7 @@ import {
   type ContainerStats,
   type LinuxContainerResources,
   type ListContainersResponse,
+  type PsiStats,
   type SecurityProfile,
   SecurityProfile_ProfileType,
   type RuntimeServiceMethods,
@@ -210,20 +212,35 @@ function requireId(id: string): string {
 }
 
 
+/** PSI in CRI's shape; unset where the kernel gives none. */
+export function criPsi(p: Pressure | undefined): PsiStats | undefined {
+  if (!p) return undefined;
+  const line = (l: PsiLine | undefined) => (l ? { Total: l.total, Avg10: l.avg10, Avg60: l.avg60, Avg300: l.avg300 } : undefined);
+  return { Full: line(p.full), Some: line(p.some) };
+}
+
 export function criStats(rec: ContainerRecord, sample: ContainerStatsSample, layerMountpoint: string): Init<ContainerStats> {
   const cg = sample.cgroup;
   const u = (v: bigint | number | undefined) => (v === undefined ? undefined : { value: BigInt(v) });
+  const timestamp = sample.timestamp;
+  // As cAdvisor reports it: what the limit leaves beyond the working set; unset without a limit.
+  const available = cg?.memoryLimit !== undefined ? (cg.memoryLimit > cg.workingSet ? cg.memoryLimit - cg.workingSet : 0n) : undefined;
+  const swapAvailable = cg?.swapLimit !== undefined && cg.swapUsage !== undefined ? (cg.swapLimit > cg.swapUsage ? cg.swapLimit - cg.swapUsage : 0n) : undefined;
   return {
     attributes: { id: rec.id, metadata: { name: rec.spec.name, attempt: rec.spec.attempt }, labels: rec.spec.labels, annotations: rec.spec.annotations },
-    cpu: { timestamp: sample.timestamp, usage_core_nano_seconds: u(cg?.cpuUsageNs ?? 0n), usage_nano_cores: u(sample.nanoCores ?? 0n) },
+    cpu: { timestamp, usage_core_nano_seconds: u(cg?.cpuUsageNs ?? 0n), usage_nano_cores: u(sample.nanoCores ?? 0n), psi: criPsi(cg?.psi.cpu) },
     memory: {
-      timestamp: sample.timestamp,
+      timestamp,
       working_set_bytes: u(cg?.workingSet ?? 0n),
+      available_bytes: u(available),
       usage_bytes: u(cg?.memoryUsage ?? 0n),
       rss_bytes: u(cg?.rss ?? 0n),
       page_faults: u(cg?.pageFaults ?? 0n),
       major_page_faults: u(cg?.majorPageFaults ?? 0n),
+      psi: criPsi(cg?.psi.memory),
     },
+    swap: { timestamp, swap_usage_bytes: u(cg?.swapUsage), swap_available_bytes: u(swapAvailable) },
+    io: { timestamp, psi: criPsi(cg?.psi.io) },
     writable_layer: { timestamp: sample.timestamp, fs_id: { mountpoint: layerMountpoint }, used_bytes: u(sample.writable.bytes), inodes_used: u(sample.writable.inodes) },
   };
 }

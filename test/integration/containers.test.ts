@@ -357,9 +357,15 @@ describe('containers', function () {
     expect(podStats?.linux?.containers.map((x) => x.attributes?.id)).to.include(id);
     const allPods = await rt().call('ListPodSandboxStats', {});
     expect(allPods.stats.map((x) => x.attributes?.id)).to.include(pod);
+    // No limit yet: nothing to be available against.
+    expect(stats?.memory?.available_bytes).to.equal(undefined);
+    // The host accounts swap (memory.memsw.*), so usage is reported, 0 or more.
+    expect(stats?.swap?.swap_usage_bytes?.value).to.be.a('bigint');
     await rt().call('UpdateContainerResources', { container_id: id, linux: { memory_limit_in_bytes: 64n * 1024n * 1024n } });
     const limit = readFileSync(`/sys/fs/cgroup/memory/cradle/cradle-${id}/memory.limit_in_bytes`, 'utf8').trim();
     expect(limit).to.equal(String(64 * 1024 * 1024));
+    const limited = (await rt().call('ContainerStats', { container_id: id })).stats?.memory;
+    expect((limited?.available_bytes?.value ?? 0n) + (limited?.working_set_bytes?.value ?? 0n)).to.equal(64n * 1024n * 1024n);
     await rt().call('RemoveContainer', { container_id: id });
   });
 

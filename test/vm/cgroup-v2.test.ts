@@ -135,6 +135,13 @@ for (const driver of ['systemd', 'cgroupfs'] as const) {
         expect(Number(stats?.cpu?.usage_core_nano_seconds?.value)).to.be.greaterThan(10_000_000);
         expect(Number(stats?.memory?.working_set_bytes?.value)).to.be.greaterThan(0);
         expect(Number(stats?.memory?.usage_bytes?.value)).to.be.greaterThan(0);
+        expect((stats?.memory?.available_bytes?.value ?? 0n) + (stats?.memory?.working_set_bytes?.value ?? 0n)).to.equal(64n * MiB);
+        expect(stats?.swap?.swap_usage_bytes?.value).to.be.a('bigint');
+        // The guest kernel has PSI: every cgroup has pressure files, and they are reported.
+        expect(existsSync(join(CGROUP_ROOT, cgroup, 'cpu.pressure'))).to.equal(true);
+        expect(stats?.cpu?.psi?.Some?.Total).to.be.a('bigint');
+        expect(stats?.memory?.psi?.Full).to.not.equal(undefined);
+        expect(stats?.io?.psi?.Some).to.not.equal(undefined);
         const podStats = (await rt().call('PodSandboxStats', { pod_sandbox_id: pod.id })).stats;
         expect(Number(podStats?.linux?.process?.process_count?.value)).to.be.greaterThan(0);
         expect(Number(podStats?.linux?.memory?.working_set_bytes?.value)).to.be.greaterThan(0);
