@@ -24,6 +24,9 @@ import { join } from 'node:path';
 import { RuntimeHandlerRegistry } from '../runtime/runtime-handlers.js';
 import { loadNative } from '../runtime/native/index.js';
 import { InstanceLock } from './instance-lock.js';
+import { StreamingServer } from '../streaming/server.js';
+import { runtimeStreamBackend } from '../streaming/runtime-backend.js';
+import { streamingHandlers } from '../cri/handlers/streaming.js';
 import { planReload } from './config-reload.js';
 
 /** A start-up failure the operator can act on: printed as one line, exit 1. */
@@ -48,6 +51,7 @@ export class Daemon {
   private readonly sandboxes: SandboxManager;
   private readonly images: ImageService;
   private readonly containers: ContainerManager;
+  private readonly streaming: StreamingServer;
   private stopping: Promise<void> | undefined;
 
   constructor(
@@ -92,12 +96,23 @@ export class Daemon {
       logger: logger.child({ component: 'runtime' }),
     });
     this.sandboxes.setContainerHooks(this.containers);
+    this.streaming = new StreamingServer(
+      {
+        address: config.streaming.address,
+        port: config.streaming.port,
+        idleTimeoutMs: () => parseDuration(this.config.streaming.idle_timeout) ?? 4 * 3600_000,
+        tokenTtlMs: () => parseDuration(this.config.streaming.token_ttl) ?? 60_000,
+      },
+      runtimeStreamBackend(this.containers, this.sandboxes),
+      logger.child({ component: 'streaming' }),
+    );
     const cgroupManager = config.cgroup_manager;
     this.server = new CriServer(config.listen, logger.child({ component: 'cri' }), {
       runtime: {
         ...podHandlers(this.sandboxes, networks),
         ...containerHandlers(this.containers),
         ...podStatsHandlers(this.sandboxes, this.containers),
+        ...streamingHandlers(this.streaming, this.containers, this.sandboxes),
         ...runtimeInfoHandlers({
           config: () => this.config,
           runtimeReadiness: () => this.runtimes.readiness(),
@@ -121,6 +136,9 @@ export class Daemon {
     this.lock.acquire(this.config.root);
     this.lock.acquire(this.config.runroot);
     await this.server.listen();
+    await this.streaming.start().catch((err: unknown) => {
+      throw new StartupError(`cannot start the streaming server on ${this.config.streaming.address}:${this.config.streaming.port}: ${errorMessage(err)}`);
+    });
     await this.recover();
     this.server.gate.open();
     this.logger.info('ready', { version: packageVersion, startupMs: Math.round(performance.now()) });
@@ -160,6 +178,7 @@ export class Daemon {
     this.stopping = (async () => {
       this.server.gate.close('cradle is shutting down');
       await this.server.shutdown(parseDuration(this.config.shutdown_timeout) ?? 10_000);
+      await this.streaming.stop();
       this.network.stop();
       this.containers.stopWatching();
       this.lock.release();

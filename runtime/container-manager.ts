@@ -6,6 +6,8 @@ import { errorMessage, FailedPreconditionError, InternalError, InvalidArgumentEr
 import { CGROUP_V2, diskUsage, pidsCurrent, readCgroupStats, removeCgroup, type CgroupStats } from './cgroup-stats.js';
 import { cgroupDir, conmonScope, containerCgroupsPath, isSystemdCgroupsPath } from './cgroup-paths.js';
 import { execSync, type ExecResult } from './exec-sync.js';
+import { execStream } from './exec-stream.js';
+import type { ClientIO, CommandResult } from '../streaming/remote-command.js';
 import { IdIndex } from '../core/id-index.js';
 import { matchesSelector } from '../core/labels.js';
 import { newId } from '../core/ids.js';
@@ -392,6 +394,13 @@ export class ContainerManager {
       cmd,
       timeoutSeconds,
     });
+  }
+
+  /** An interactive exec for the streaming server: the client's streams are the command's stdio. */
+  async streamExec(idOrPrefix: string, cmd: readonly string[], tty: boolean, io: ClientIO): Promise<CommandResult> {
+    const rec = this.running(idOrPrefix);
+    const runtime = this.runtimeFor(rec.runtimeHandler);
+    return execStream({ runtime, id: rec.id, bundle: this.bundle(rec.id), cmd, tty, io });
   }
 
   /** New limits on the live cgroup; the record keeps them for status. */

@@ -24,6 +24,12 @@ export interface ExecRequest {
   timeoutSeconds: number;
 }
 
+/** The process an exec runs: the container's own (user, env, cwd, capabilities) with another command. */
+export async function execProcessSpec(bundle: string, cmd: readonly string[], terminal: boolean): Promise<Record<string, unknown>> {
+  const container = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')) as { process: Record<string, unknown> };
+  return { ...container.process, args: cmd, terminal };
+}
+
 /** `pid` and all its descendants, children found by their parent in /proc. */
 export async function processTree(pid: number): Promise<number[]> {
   const parents = new Map<number, number[]>();
@@ -49,7 +55,7 @@ export async function processTree(pid: number): Promise<number[]> {
   return out;
 }
 
-function killAll(pids: readonly number[]): void {
+export function killAll(pids: readonly number[]): void {
   for (const p of pids) {
     try {
       process.kill(p, 'SIGKILL');
@@ -91,8 +97,7 @@ export async function execSync(req: ExecRequest): Promise<ExecResult> {
   await mkdir(join(dir, 'exits'), { recursive: true });
   const specFile = join(dir, `${execId}.json`);
   const logFile = join(dir, `${execId}.log`);
-  const container = JSON.parse(await readFile(join(req.bundle, 'config.json'), 'utf8')) as { process: Record<string, unknown> };
-  await writeFile(specFile, JSON.stringify({ ...container.process, args: req.cmd, terminal: false }));
+  await writeFile(specFile, JSON.stringify(await execProcessSpec(req.bundle, req.cmd, false)));
   const args = [
     '--api-version', '1',
     '-c', req.id,

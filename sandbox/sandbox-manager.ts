@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect as netConnect, Socket } from 'node:net';
 import { hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
 import { nowNs } from '../core/clock.js';
@@ -301,6 +302,26 @@ export class SandboxManager {
   }
 
   /** The sandbox for a full id or unique prefix; NotFound otherwise. */
+  /**
+   * A TCP connection to `port` on the pod's loopback (port-forward): made
+   * inside the pod's network namespace, or on the host's for host-network pods.
+   */
+  async connect(idOrPrefix: string, port: number): Promise<Socket> {
+    const pod = this.get(idOrPrefix);
+    if (pod.state !== 'ready') throw new FailedPreconditionError(`pod sandbox "${pod.id}" is not ready`);
+    if (!pod.pins.net) {
+      return new Promise((resolve, reject) => {
+        const s = netConnect({ host: '127.0.0.1', port }, () => {
+          s.off('error', reject);
+          resolve(s);
+        });
+        s.once('error', reject);
+      });
+    }
+    const fd = await loadNative().connectInNetns(pod.pins.net, port);
+    return new Socket({ fd, readable: true, writable: true });
+  }
+
   get(idOrPrefix: string): SandboxRecord {
     return this.sandboxes.get(this.index.resolve(idOrPrefix)) as SandboxRecord;
   }

@@ -35,6 +35,20 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# kubectl 1.20 from Debian's kubernetes-client, as a real SPDY client for the
+# streaming tests. Unpacked into a cache, not installed: it would clash with
+# any other kubectl on the machine.
+KUBECTL_DIR=/var/cache/cradle-test/kubernetes-client
+if [ ! -x "$KUBECTL_DIR/usr/bin/kubectl" ]; then
+  log "unpacking Debian's kubectl for the streaming tests"
+  tmp=$(mktemp -d)
+  chmod 0755 "$tmp"
+  (cd "$tmp" && apt-get download -qq kubernetes-client 2>/dev/null)
+  mkdir -p "$KUBECTL_DIR"
+  dpkg-deb -x "$tmp"/kubernetes-client_*.deb "$KUBECTL_DIR"
+  rm -rf "$tmp"
+fi
+
 if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
   log "Node.js 20 or newer is required (found: $(node --version 2>/dev/null || echo none))"
   exit 1

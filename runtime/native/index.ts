@@ -58,6 +58,16 @@ export interface NativeAddon {
   mountAt(cwd: string, source: string, target: string, fstype: string, flags: number, data: string): Promise<void>;
   /** Calls `onExit` once when `pid` exits (a pidfd on the event loop; no polling). Throws ESRCH if it is already gone. */
   watchExit(pid: number, onExit: () => void): ExitWatch;
+  /** A TCP connection to 127.0.0.1:port made inside the network namespace at `nsPath`; the socket's fd. */
+  connectInNetns(nsPath: string, port: number): Promise<number>;
+  /** A connected SOCK_SEQPACKET unix socket (conmon's attach socket); long paths are handled. */
+  connectSeqpacket(path: string): number;
+  /** A listening unix stream socket at `path` (an OCI runtime's --console-socket). */
+  listenUnix(path: string): number;
+  /** Accepts one connection on `listenFd` and returns the fd it passes (SCM_RIGHTS). */
+  receiveFd(listenFd: number, timeoutMs: number): Promise<number>;
+  /** TIOCSWINSZ on a terminal. */
+  setWinsize(fd: number, rows: number, cols: number): void;
   pinNamespaces(dir: string, kinds: readonly PinnableNamespace[], hostname: string, sysctls: ReadonlyArray<readonly [string, string]>): Promise<Partial<Record<PinnableNamespace, string>>>;
 }
 
@@ -67,7 +77,7 @@ export interface ExitWatch {
   close(): void;
 }
 
-const EXPECTED_ABI = 4;
+const EXPECTED_ABI = 5;
 
 export const ADDON_PATH = join(packageRoot, 'runtime', 'native', 'build', 'Release', 'cradle_native.node');
 

@@ -125,7 +125,7 @@ export function writeOciLayout(layout: string, ref: string, layers: readonly Lay
 
 /** The layer of busybox-static: one binary and its applet links. */
 export function busyboxEntries(): TarEntry[] {
-  const applets = ['sh', 'ls', 'cat', 'echo', 'id', 'sleep', 'true', 'false', 'env', 'ps', 'touch', 'mkdir', 'rm', 'wc', 'head', 'grep', 'hostname', 'mount', 'unshare', 'tr'];
+  const applets = ['sh', 'ls', 'cat', 'echo', 'id', 'sleep', 'true', 'false', 'env', 'ps', 'touch', 'mkdir', 'rm', 'wc', 'head', 'grep', 'hostname', 'mount', 'unshare', 'tr', 'httpd', 'nc', 'stty', 'tty'];
   return [
     { name: 'bin/', type: 'dir', mode: 0o755 },
     { name: 'bin/busybox', content: readFileSync('/bin/busybox'), mode: 0o755 },

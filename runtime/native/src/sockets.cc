@@ -1,0 +1,235 @@
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "errno_error.h"
+#include "exports.h"
+
+namespace cradle {
+
+// Connects to 127.0.0.1:port inside the network namespace at ns_path (a
+// pod's pin). Only this thread-pool thread enters the namespace, and only
+// for socket() and connect(): a socket stays in the namespace it was made
+// in, so the daemon then uses it like any other.
+class ConnectInNetnsWorker : public PromiseWorker {
+ public:
+  ConnectInNetnsWorker(Napi::Env env, std::string ns_path, int port) : PromiseWorker(env), ns_path_(std::move(ns_path)), port_(port) {}
+
+  void Execute() override {
+    int own = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (own < 0) return Fail(errno, "open", "/proc/thread-self/ns/net");
+    int target = open(ns_path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (target < 0) {
+      Fail(errno, "open", ns_path_);
+      close(own);
+      return;
+    }
+    if (setns(target, CLONE_NEWNET) != 0) {
+      Fail(errno, "setns", ns_path_);
+    } else {
+      fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd_ < 0) {
+        Fail(errno, "socket", ns_path_);
+      } else {
+        struct sockaddr_in addr = {};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(static_cast<uint16_t>(port_));
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (connect(fd_, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) != 0) {
+          Fail(errno, "connect", "127.0.0.1:" + std::to_string(port_));
+          close(fd_);
+          fd_ = -1;
+        }
+      }
+      // A thread-pool thread left in a pod's namespace would poison every
+      // later job it runs: not being able to return is fatal.
+      if (setns(own, CLONE_NEWNET) != 0) {
+        fprintf(stderr, "cradle native: cannot return to the daemon's network namespace: %s\n", strerror(errno));
+        abort();
+      }
+    }
+    close(target);
+    close(own);
+  }
+
+ protected:
+  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, fd_); }
+
+ private:
+  std::string ns_path_;
+  int port_;
+  int fd_ = -1;
+};
+
+// connectInNetns(nsPath, port) -> Promise<fd>
+static Napi::Value ConnectInNetns(const Napi::CallbackInfo& info) {
+  std::string ns;
+  int64_t port = 0;
+  if (!StringArg(info, 0, "nsPath", &ns) || !NumberArg(info, 1, "port", &port)) return info.Env().Undefined();
+  return QueuePromise(new ConnectInNetnsWorker(info.Env(), ns, static_cast<int>(port)));
+}
+
+// A unix socket address for `path`; paths longer than sun_path go through
+// an O_PATH descriptor of their directory (/proc/self/fd/N/name). *dirfd is
+// set when one was opened, for the caller to close.
+static bool UnixAddress(const std::string& path, struct sockaddr_un* addr, int* dirfd) {
+  *dirfd = -1;
+  memset(addr, 0, sizeof *addr);
+  addr->sun_family = AF_UNIX;
+  std::string name = path;
+  if (path.size() >= sizeof addr->sun_path) {
+    size_t slash = path.rfind('/');
+    if (slash == std::string::npos) {
+      errno = ENAMETOOLONG;
+      return false;
+    }
+    *dirfd = open(path.substr(0, slash).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (*dirfd < 0) return false;
+    name = "/proc/self/fd/" + std::to_string(*dirfd) + path.substr(slash);
+    if (name.size() >= sizeof addr->sun_path) {
+      errno = ENAMETOOLONG;
+      return false;
+    }
+  }
+  memcpy(addr->sun_path, name.c_str(), name.size());
+  return true;
+}
+
+// connectSeqpacket(path) -> fd: conmon's attach socket is SOCK_SEQPACKET,
+// which Node cannot open itself.
+static Napi::Value ConnectSeqpacket(const Napi::CallbackInfo& info) {
+  std::string path;
+  if (!StringArg(info, 0, "path", &path)) return info.Env().Undefined();
+  struct sockaddr_un addr;
+  int dirfd;
+  if (!UnixAddress(path, &addr, &dirfd)) {
+    ErrnoError(info.Env(), errno, "connect", path).ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  int err = 0;
+  if (fd < 0) {
+    err = errno;
+  } else if (connect(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) != 0) {
+    err = errno;
+    close(fd);
+  }
+  if (dirfd >= 0) close(dirfd);
+  if (err != 0) {
+    ErrnoError(info.Env(), err, "connect", path).ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  return Napi::Number::New(info.Env(), fd);
+}
+
+// listenUnix(path) -> fd: a listening socket for the OCI runtime's
+// --console-socket, bound before the runtime starts.
+static Napi::Value ListenUnix(const Napi::CallbackInfo& info) {
+  std::string path;
+  if (!StringArg(info, 0, "path", &path)) return info.Env().Undefined();
+  struct sockaddr_un addr;
+  int dirfd;
+  if (!UnixAddress(path, &addr, &dirfd)) {
+    ErrnoError(info.Env(), errno, "bind", path).ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int err = 0;
+  if (fd < 0) {
+    err = errno;
+  } else if (bind(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, 1) != 0) {
+    err = errno;
+    close(fd);
+  }
+  if (dirfd >= 0) close(dirfd);
+  if (err != 0) {
+    ErrnoError(info.Env(), err, "bind", path).ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  return Napi::Number::New(info.Env(), fd);
+}
+
+// Accepts one connection on a listening socket and receives the file
+// descriptor it sends (SCM_RIGHTS): the terminal master runc or crun hand
+// over for a tty process.
+class ReceiveFdWorker : public PromiseWorker {
+ public:
+  ReceiveFdWorker(Napi::Env env, int listen_fd, int timeout_ms) : PromiseWorker(env), listen_fd_(listen_fd), timeout_ms_(timeout_ms) {}
+
+  void Execute() override {
+    struct pollfd p = {listen_fd_, POLLIN, 0};
+    int n = poll(&p, 1, timeout_ms_);
+    if (n == 0) return Fail(ETIMEDOUT, "accept", "console socket");
+    if (n < 0) return Fail(errno, "poll", "console socket");
+    int conn = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (conn < 0) return Fail(errno, "accept", "console socket");
+    char byte[256];
+    struct iovec iov = {byte, sizeof byte};
+    union {
+      char buf[CMSG_SPACE(sizeof(int))];
+      struct cmsghdr align;
+    } control;
+    struct msghdr msg = {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    ssize_t r = recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
+    int err = r < 0 ? errno : 0;
+    close(conn);
+    if (err != 0) return Fail(err, "recvmsg", "console socket");
+    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    if (c == nullptr || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) return Fail(EBADMSG, "recvmsg", "console socket");
+    memcpy(&fd_, CMSG_DATA(c), sizeof(int));
+  }
+
+ protected:
+  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, fd_); }
+
+ private:
+  int listen_fd_;
+  int timeout_ms_;
+  int fd_ = -1;
+};
+
+// receiveFd(listenFd, timeoutMs) -> Promise<fd>
+static Napi::Value ReceiveFd(const Napi::CallbackInfo& info) {
+  int64_t fd = 0, timeout = 0;
+  if (!NumberArg(info, 0, "listenFd", &fd) || !NumberArg(info, 1, "timeoutMs", &timeout)) return info.Env().Undefined();
+  return QueuePromise(new ReceiveFdWorker(info.Env(), static_cast<int>(fd), static_cast<int>(timeout)));
+}
+
+// setWinsize(fd, rows, cols): TIOCSWINSZ on a terminal master.
+static Napi::Value SetWinsize(const Napi::CallbackInfo& info) {
+  int64_t fd = 0, rows = 0, cols = 0;
+  if (!NumberArg(info, 0, "fd", &fd) || !NumberArg(info, 1, "rows", &rows) || !NumberArg(info, 2, "cols", &cols)) return info.Env().Undefined();
+  struct winsize ws = {};
+  ws.ws_row = static_cast<unsigned short>(rows);
+  ws.ws_col = static_cast<unsigned short>(cols);
+  if (ioctl(static_cast<int>(fd), TIOCSWINSZ, &ws) != 0) ErrnoError(info.Env(), errno, "ioctl", "TIOCSWINSZ").ThrowAsJavaScriptException();
+  return info.Env().Undefined();
+}
+
+void InitSockets(Napi::Env env, Napi::Object exports) {
+  exports.Set("connectInNetns", Napi::Function::New(env, ConnectInNetns, "connectInNetns"));
+  exports.Set("connectSeqpacket", Napi::Function::New(env, ConnectSeqpacket, "connectSeqpacket"));
+  exports.Set("listenUnix", Napi::Function::New(env, ListenUnix, "listenUnix"));
+  exports.Set("receiveFd", Napi::Function::New(env, ReceiveFd, "receiveFd"));
+  exports.Set("setWinsize", Napi::Function::New(env, SetWinsize, "setWinsize"));
+}
+
+}  // namespace cradle

@@ -1,0 +1,162 @@
+import type { Readable, Writable } from 'node:stream';
+import type { Logger } from '../core/logger.js';
+import type { SpdySession, SpdyStream } from './spdy-session.js';
+
+/** Kubernetes' remote command sub-protocols, newest first. */
+export const REMOTE_COMMAND_PROTOCOLS = ['v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io'] as const;
+export type RemoteCommandProtocol = (typeof REMOTE_COMMAND_PROTOCOLS)[number];
+
+export interface StreamOptions {
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+  tty: boolean;
+}
+
+export interface TerminalSize {
+  width: number;
+  height: number;
+}
+
+/** What a command or attach session sees of the client. */
+export interface ClientIO {
+  /** Bytes the client types; ends when the client closes stdin. */
+  stdin: Readable | undefined;
+  stdout: Writable | undefined;
+  stderr: Writable | undefined;
+  /** Terminal sizes the client sends (tty only), in order. */
+  onResize(listener: (size: TerminalSize) => void): void;
+  /** Aborted when the client goes away. */
+  signal: AbortSignal;
+}
+
+/** The outcome kubectl shows: an exit code, or an error message. */
+export type CommandResult = { exitCode: number } | { error: string };
+
+/** How long a client may take to open the streams it announced. */
+const STREAM_SETUP_TIMEOUT_MS = 30_000;
+
+/** Consecutive JSON objects ({"Width":80,"Height":24}) as kubectl writes them on the resize stream. */
+function resizeParser(onSize: (size: TerminalSize) => void): (chunk: Buffer) => void {
+  let pending = '';
+  return (chunk) => {
+    pending += chunk.toString('utf8');
+    for (;;) {
+      const end = pending.indexOf('}');
+      if (end < 0) return;
+      const text = pending.slice(pending.indexOf('{'), end + 1);
+      pending = pending.slice(end + 1);
+      try {
+        const v = JSON.parse(text) as { Width?: unknown; Height?: unknown };
+        if (typeof v.Width === 'number' && typeof v.Height === 'number') onSize({ width: v.Width, height: v.Height });
+      } catch {
+        // a malformed size is ignored, as kubelet does
+      }
+    }
+  };
+}
+
+/**
+ * What v4 clients read from the error stream: a metav1.Status. A non-zero
+ * exit carries its code as an ExitCode cause, which kubectl turns into its
+ * own exit code.
+ */
+export function statusJson(result: CommandResult): string {
+  if ('error' in result) return JSON.stringify({ metadata: {}, status: 'Failure', message: result.error, reason: 'InternalError', code: 500 });
+  if (result.exitCode === 0) return JSON.stringify({ metadata: {}, status: 'Success' });
+  return JSON.stringify({
+    metadata: {},
+    status: 'Failure',
+    message: `command terminated with non-zero exit code ${result.exitCode}`,
+    reason: 'NonZeroExitCode',
+    details: { causes: [{ reason: 'ExitCode', message: String(result.exitCode) }] },
+  });
+}
+
+/**
+ * Serves one exec or attach over a SPDY session: waits for the streams the
+ * request announced (error always; stdin, stdout, stderr as asked; resize
+ * for a tty on v3 and later), runs `run` with them, reports the outcome on
+ * the error stream and closes the session.
+ */
+export async function serveRemoteCommand(
+  session: SpdySession,
+  protocol: RemoteCommandProtocol,
+  opts: StreamOptions,
+  run: (io: ClientIO) => Promise<CommandResult>,
+  logger: Logger,
+): Promise<void> {
+  const wanted = new Set<string>(['error']);
+  if (opts.stdin) wanted.add('stdin');
+  if (opts.stdout) wanted.add('stdout');
+  if (opts.stderr && !opts.tty) wanted.add('stderr');
+  if (opts.tty && (protocol === 'v3.channel.k8s.io' || protocol === 'v4.channel.k8s.io')) wanted.add('resize');
+  const streams = new Map<string, SpdyStream>();
+  const abort = new AbortController();
+  session.once('close', () => abort.abort());
+  const resizeListeners: Array<(s: TerminalSize) => void> = [];
+  const sizes: TerminalSize[] = [];
+
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the client opened ${[...streams.keys()].join(', ') || 'no streams'} of ${[...wanted].join(', ')} in time`)), STREAM_SETUP_TIMEOUT_MS);
+    timer.unref();
+    abort.signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(new Error('the client went away before opening its streams'));
+    });
+    session.on('stream', (s) => {
+      const type = s.header('streamType') ?? '';
+      if (!wanted.has(type) || streams.has(type)) {
+        s.reset();
+        return;
+      }
+      streams.set(type, s);
+      if (type === 'resize') {
+        s.on('data', resizeParser((size) => {
+          sizes.push(size);
+          for (const l of resizeListeners) l(size);
+        }));
+      }
+      if (streams.size === wanted.size) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  try {
+    await ready;
+  } catch (err) {
+    logger.warn('streaming request abandoned', { error: err instanceof Error ? err.message : String(err) });
+    session.close();
+    return;
+  }
+
+  const stdin = streams.get('stdin');
+  // The client never reads from its stdin stream: finish our half now.
+  stdin?.end();
+  const io: ClientIO = {
+    stdin,
+    stdout: streams.get('stdout'),
+    stderr: streams.get('stderr'),
+    onResize: (l) => {
+      resizeListeners.push(l);
+      for (const s of sizes) l(s);
+    },
+    signal: abort.signal,
+  };
+  let result: CommandResult;
+  try {
+    result = await run(io);
+  } catch (err) {
+    result = { error: err instanceof Error ? err.message : String(err) };
+  }
+  const finish = (w: Writable | undefined) => (w && !w.writableFinished ? new Promise<void>((r) => w.end(r)) : Promise.resolve());
+  await Promise.all([finish(io.stdout), finish(io.stderr)]);
+  const errorStream = streams.get('error') as SpdyStream;
+  if (protocol === 'v4.channel.k8s.io') errorStream.write(Buffer.from(statusJson(result)));
+  else if ('error' in result) errorStream.write(Buffer.from(result.error));
+  else if (result.exitCode !== 0) errorStream.write(Buffer.from(`command terminated with non-zero exit code ${result.exitCode}`));
+  errorStream.end();
+  streams.get('resize')?.end();
+  session.close();
+}

@@ -1,0 +1,121 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../core/logger.js';
+import { PORT_FORWARD_PROTOCOL, servePortForward } from './port-forward.js';
+import { REMOTE_COMMAND_PROTOCOLS, serveRemoteCommand, type ClientIO, type CommandResult, type RemoteCommandProtocol, type StreamOptions } from './remote-command.js';
+import { SpdySession } from './spdy-session.js';
+import { TokenStore } from './tokens.js';
+
+export type StreamRequest =
+  | ({ kind: 'exec'; containerId: string; cmd: string[] } & StreamOptions)
+  | ({ kind: 'attach'; containerId: string } & StreamOptions)
+  | { kind: 'portforward'; podId: string; ports: number[] };
+
+/** What the runtime does behind the streams. */
+export interface StreamBackend {
+  exec(req: Extract<StreamRequest, { kind: 'exec' }>, io: ClientIO): Promise<CommandResult>;
+  attach(req: Extract<StreamRequest, { kind: 'attach' }>, io: ClientIO): Promise<CommandResult>;
+  /** A connection to `port` inside the pod's network namespace. */
+  connect(podId: string, port: number): Promise<Socket>;
+}
+
+export interface StreamingOptions {
+  address: string;
+  port: number;
+  idleTimeoutMs: () => number;
+  tokenTtlMs: () => number;
+}
+
+/** Client-offered sub-protocols, in the client's order (the header may repeat or be comma-joined). */
+function offered(req: IncomingMessage): string[] {
+  const raw = req.headers['x-stream-protocol-version'];
+  return (Array.isArray(raw) ? raw.join(',') : (raw ?? '')).split(',').map((p) => p.trim()).filter(Boolean);
+}
+
+function refuse(socket: Duplex, status: number, reason: string, message: string): void {
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(message)}\r\nConnection: close\r\n\r\n${message}`);
+}
+
+/**
+ * The streaming server behind Exec, Attach and PortForward: those RPCs hand
+ * out a single-use URL here; kubelet (or the API server) connects to it and
+ * upgrades to SPDY/3.1 with a Kubernetes sub-protocol.
+ */
+export class StreamingServer {
+  private readonly tokens: TokenStore<StreamRequest>;
+  private readonly server: Server;
+  private readonly sockets = new Set<Duplex>();
+  private base = '';
+
+  constructor(
+    private readonly opts: StreamingOptions,
+    private readonly backend: StreamBackend,
+    private readonly logger: Logger,
+  ) {
+    this.tokens = new TokenStore(opts.tokenTtlMs);
+    this.server = createServer((req, res) => {
+      res.writeHead(400, { 'Content-Type': 'text/plain', Connection: 'close' });
+      res.end(`${req.url ?? ''}: streaming requests must upgrade to SPDY/3.1\n`);
+    });
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.opts.port, this.opts.address, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    const a = this.server.address() as AddressInfo;
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    this.base = `http://${host}:${a.port}`;
+    this.logger.info('streaming server listening', { url: this.base });
+  }
+
+  /** The URL kubelet connects to for `req`. */
+  url(req: StreamRequest): string {
+    return `${this.base}/${req.kind}/${this.tokens.issue(req)}`;
+  }
+
+  async stop(): Promise<void> {
+    this.tokens.clear();
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => undefined);
+    const m = /^\/(exec|attach|portforward)\/([A-Za-z0-9_-]+)$/.exec((req.url ?? '').split('?')[0] as string);
+    if (!m) return refuse(socket, 404, 'Not Found', 'unknown streaming URL\n');
+    if ((req.headers.upgrade ?? '').toLowerCase() !== 'spdy/3.1') return refuse(socket, 400, 'Bad Request', 'only SPDY/3.1 upgrades are served\n');
+    const request = this.tokens.consume(m[2] as string);
+    if (!request || request.kind !== m[1]) return refuse(socket, 404, 'Not Found', 'the streaming URL is unknown, used or expired\n');
+    const supported: readonly string[] = request.kind === 'portforward' ? [PORT_FORWARD_PROTOCOL] : REMOTE_COMMAND_PROTOCOLS;
+    const protocol = offered(req).find((p) => supported.includes(p));
+    if (!protocol) return refuse(socket, 403, 'Forbidden', `none of the offered protocols is supported (${supported.join(', ')})\n`);
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${protocol}\r\n\r\n`);
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    // Bytes that came with the upgrade request belong to the session.
+    if (head.length > 0) socket.unshift(head);
+    const session = new SpdySession(socket);
+    const tcp = socket as Socket;
+    if (typeof tcp.setTimeout === 'function') {
+      tcp.setTimeout(this.opts.idleTimeoutMs());
+      tcp.on('timeout', () => {
+        this.logger.info('closing an idle stream', { kind: request.kind });
+        session.close();
+      });
+    }
+    this.logger.debug('stream opened', { kind: request.kind, protocol });
+    if (request.kind === 'portforward') {
+      servePortForward(session, request.ports, (port) => this.backend.connect(request.podId, port), this.logger);
+      return;
+    }
+    const run = request.kind === 'exec' ? (io: ClientIO) => this.backend.exec(request, io) : (io: ClientIO) => this.backend.attach(request, io);
+    void serveRemoteCommand(session, protocol as RemoteCommandProtocol, request, run, this.logger);
+  }
+}

@@ -1,0 +1,136 @@
+import { join } from 'node:path';
+import { status as Code } from '@grpc/grpc-js';
+import { expect } from 'chai';
+import { ContainerState } from '../../cri/generated/api.js';
+import type { ContainerConfig } from '../../cri/generated/api.js';
+import type { Init } from '../../cri/service-types.js';
+import { BUSYBOX_IMAGE as IMAGE, busyboxNode } from '../support/busybox-node.js';
+import { grpcFailure } from '../support/grpc.js';
+import { Kubectl } from '../support/kubectl.js';
+import { podConfig } from '../support/pods.js';
+import { exited } from '../support/processes.js';
+import type { TestRegistry } from '../support/registry.js';
+import type { TestNode } from '../support/test-node.js';
+import { waitFor } from '../support/wait.js';
+
+/**
+ * Exec, attach and port-forward end to end: Debian's kubectl (a real SPDY
+ * client) through a stand-in for the API server and kubelet's proxy, to the
+ * daemon's streaming server and into containers.
+ */
+describe('streaming: exec and port-forward through kubectl', function () {
+  this.timeout(120_000);
+  let node: TestNode;
+  let registry: TestRegistry;
+  let kubectl: Kubectl;
+  let pod: string;
+  let app: string;
+  const rt = () => node.client().runtime;
+
+  const start = async (name: string, extra: Init<ContainerConfig>) => {
+    const id = (await rt().call('CreateContainer', { pod_sandbox_id: pod, config: { metadata: { name }, image: { image: IMAGE }, log_path: `${name}.log`, ...extra } })).container_id;
+    await rt().call('StartContainer', { container_id: id });
+    return id;
+  };
+
+  before(async () => {
+    ({ node, registry } = await busyboxNode());
+    pod = (await rt().call('RunPodSandbox', { config: podConfig('stream', { log_directory: join(node.dir, 'logs') }) })).pod_sandbox_id;
+    app = await start('app', { command: ['sleep', '1000'] });
+    const web = await start('web', { command: ['sh', '-c', 'mkdir -p /www && echo hello-from-the-pod > /www/index.html && exec httpd -f -p 8080 -h /www'] });
+    kubectl = new Kubectl(node);
+    await kubectl.start();
+    kubectl.addPod('default', 'stream', pod, { app, web });
+  });
+
+  after(async () => {
+    await kubectl?.stop();
+    await registry?.stop();
+    await node?.destroy();
+  });
+
+  it('runs a command with its stdout, stderr and exit code', async () => {
+    const r = await kubectl.run(['exec', 'stream', '-c', 'app', '--', 'sh', '-c', 'echo to-stdout; echo to-stderr >&2; exit 3']);
+    expect(r.stdout).to.equal('to-stdout\n');
+    expect(r.stderr).to.contain('to-stderr\n');
+    expect(r.code, r.stderr).to.equal(3);
+    const ok = await kubectl.run(['exec', 'stream', '-c', 'app', '--', 'id', '-u']);
+    expect(ok.code, ok.stderr).to.equal(0);
+    expect(ok.stdout).to.equal('0\n');
+  });
+
+  it('feeds stdin to the command until the client closes it', async () => {
+    const r = await kubectl.run(['exec', '-i', 'stream', '-c', 'app', '--', 'tr', 'a-z', 'A-Z'], { input: 'shout this\nand this\n' });
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.equal('SHOUT THIS\nAND THIS\n');
+  });
+
+  it('kills the command when the client goes away', async () => {
+    const session = kubectl.spawn(['exec', 'stream', '-c', 'app', '--', 'sleep', '777']);
+    const sleeping = async () => (await rt().call('ExecSync', { container_id: app, cmd: ['ps', '-o', 'args'], timeout: 10n })).stdout.toString().includes('sleep 777');
+    await waitFor('the exec to start', async () => ((await sleeping()) ? true : undefined), 15_000, 100);
+    session.kill('SIGKILL');
+    await exited(session);
+    await waitFor('the command to be killed', async () => ((await sleeping()) ? undefined : true), 15_000, 100);
+  });
+
+  it('forwards a local port to a port on the pod loopback', async () => {
+    const pf = kubectl.spawn(['port-forward', 'stream', '18080:8080']);
+    let out = '';
+    pf.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    pf.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await waitFor('kubectl to listen', () => (out.includes('Forwarding from') ? true : undefined), 15_000, 50);
+      for (let i = 0; i < 3; i++) {
+        const r = await node.exec('busybox', ['wget', '-q', '-O', '-', 'http://127.0.0.1:18080/index.html']);
+        expect(r.stdout, `${r.stderr}${out}\n${node.daemon.log().split('\n').filter((l) => /stream|forward/.test(l)).join('\n')}`).to.equal('hello-from-the-pod\n');
+      }
+      // Nothing listens on 9999 in the pod: the client is told, the session survives.
+      const pf2 = kubectl.spawn(['port-forward', 'stream', '19999:9999']);
+      let out2 = '';
+      pf2.stderr?.on('data', (d: Buffer) => (out2 += d.toString()));
+      pf2.stdout?.on('data', (d: Buffer) => (out2 += d.toString()));
+      await waitFor('kubectl to listen', () => (out2.includes('Forwarding from') ? true : undefined), 15_000, 50);
+      await node.exec('busybox', ['wget', '-q', '-O', '-', 'http://127.0.0.1:19999/'], { timeoutMs: 10_000 });
+      await waitFor('the error to reach kubectl', () => (/connection refused|error forwarding/i.test(out2) ? true : undefined), 10_000, 50).catch((err: Error) => {
+        throw new Error(`${err.message}\nkubectl: ${out2}\ndaemon: ${node.daemon.log().split('\n').filter((l) => /stream|forward/.test(l)).join('\n')}`);
+      });
+      pf2.kill('SIGTERM');
+      await exited(pf2);
+    } finally {
+      pf.kill('SIGTERM');
+      await exited(pf);
+    }
+  });
+
+  it('refuses bad requests with the right codes, and URLs that were used or never issued', async () => {
+    expect((await grpcFailure(rt().call('Exec', { container_id: app, cmd: [], stdout: true }))).code).to.equal(Code.INVALID_ARGUMENT);
+    expect((await grpcFailure(rt().call('Exec', { container_id: app, cmd: ['true'] }))).code).to.equal(Code.INVALID_ARGUMENT);
+    expect((await grpcFailure(rt().call('Exec', { container_id: app, cmd: ['true'], tty: true, stdout: true, stderr: true }))).code).to.equal(Code.INVALID_ARGUMENT);
+    expect((await grpcFailure(rt().call('Exec', { container_id: 'nope', cmd: ['true'], stdout: true }))).code).to.equal(Code.NOT_FOUND);
+    expect((await grpcFailure(rt().call('PortForward', { pod_sandbox_id: 'nope', port: [80] }))).code).to.equal(Code.NOT_FOUND);
+    const stopped = await start('stopped', { command: ['true'] });
+    await waitFor('it to exit', async () => ((await rt().call('ContainerStatus', { container_id: stopped })).status?.state === ContainerState.CONTAINER_EXITED ? true : undefined), 10_000);
+    expect((await grpcFailure(rt().call('Exec', { container_id: stopped, cmd: ['true'], stdout: true }))).code).to.equal(Code.FAILED_PRECONDITION);
+
+    const { url } = await rt().call('Exec', { container_id: app, cmd: ['true'], stdout: true });
+    expect(url).to.match(/^http:\/\/127\.0\.0\.1:\d+\/exec\/[A-Za-z0-9_-]{32}$/);
+    const upgrade = (target: string) =>
+      node.exec(process.execPath, ['-e', upgradeScript, target]).then((r) => r.stdout.trim());
+    // A plain request is refused; the token survives it only if it was not consumed.
+    expect(await upgrade(url)).to.equal('101');
+    expect(await upgrade(url)).to.equal('404');
+    expect(await upgrade(url.replace(/\/exec\/.*/, '/exec/never-issued'))).to.equal('404');
+  });
+
+});
+
+/** Prints the status code of a SPDY upgrade request to argv[1]. */
+const upgradeScript = `
+const http = require('node:http');
+const req = http.request(process.argv[1], { method: 'POST', headers: { Connection: 'Upgrade', Upgrade: 'SPDY/3.1', 'X-Stream-Protocol-Version': 'v4.channel.k8s.io' } });
+req.on('upgrade', (res, socket) => { console.log(res.statusCode); socket.destroy(); });
+req.on('response', (res) => { console.log(res.statusCode); res.resume(); });
+req.on('error', (e) => console.log('error ' + e.message));
+req.end();
+`;
