@@ -78,9 +78,9 @@ describe('cradle daemon over its socket', function () {
     const checkpoint = await grpcFailure(node.client().runtime.call('CheckpointContainer', { container_id: 'c' }));
     expect(checkpoint.code).to.equal(Code.UNIMPLEMENTED);
     expect(checkpoint.details).to.contain('CheckpointContainer');
-    const forward = await grpcFailure(node.client().runtime.call('PortForward', { pod_sandbox_id: 'p', port: [80] }));
+    const forward = await grpcFailure(node.client().runtime.call('ListMetricDescriptors', {}));
     expect(forward.code).to.equal(Code.UNIMPLEMENTED);
-    expect(forward.details).to.contain('PortForward');
+    expect(forward.details).to.contain('ListMetricDescriptors');
   });
 
   it('accepts a request larger than 64 MiB', async () => {
@@ -106,7 +106,7 @@ describe('cradle daemon over its socket', function () {
     const version = lines.find((l) => l.message === 'rpc' && l.rpc === 'Version');
     expect(version).to.include({ level: 'debug', code: 'OK' });
     expect(version?.durationMs).to.be.a('number');
-    const unimplemented = lines.find((l) => l.rpc === 'PortForward');
+    const unimplemented = lines.find((l) => l.rpc === 'ListMetricDescriptors');
     expect(unimplemented).to.include({ code: 'UNIMPLEMENTED' });
   });
 });
