@@ -1,9 +1,12 @@
 import { spawn } from 'node:child_process';
+import { closeSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import tty from 'node:tty';
 import { newId } from '../core/ids.js';
 import type { ClientIO, CommandResult } from '../streaming/remote-command.js';
 import { execProcessSpec, killAll, processTree } from './exec-sync.js';
+import { loadNative } from './native/index.js';
 import type { OciRuntime } from './oci-runtime.js';
 
 export interface ExecStreamRequest {
@@ -16,6 +19,37 @@ export interface ExecStreamRequest {
 }
 
 /**
+ * The terminal of a tty exec. The runtime runs with the slave end of a
+ * terminal pair as its stdio, makes the container's own terminal and
+ * relays between the two in raw mode; the daemon relays between the
+ * master end and the client. A new window size is set on the pair and the
+ * runtime told with SIGWINCH, which makes it copy the size inward.
+ */
+function relayTerminal(master: number, runtimePid: number | undefined, io: ClientIO): Promise<void> {
+  const native = loadNative();
+  const term = new tty.ReadStream(master);
+  io.onResize((size) => {
+    try {
+      native.setWinsize(master, size.height, size.width);
+      if (runtimePid !== undefined) process.kill(runtimePid, 'SIGWINCH');
+    } catch {
+      // the terminal or the runtime is gone
+    }
+  });
+  io.stdin?.on('data', (d: Buffer) => term.write(d));
+  if (io.stdout) term.on('data', (d: Buffer) => io.stdout?.write(d));
+  // The master reads EIO once nothing holds the slave end any more.
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      term.destroy();
+      resolve();
+    };
+    term.once('error', done);
+    term.once('end', done);
+  });
+}
+
+/**
  * An interactive exec (kubectl exec): `<runtime> exec` with the client's
  * streams as the process's stdio, for as long as the command runs. When
  * the client goes away, the command and what it started are killed.
@@ -24,18 +58,25 @@ export async function execStream(req: ExecStreamRequest): Promise<CommandResult>
   const dir = join(req.bundle, 'exec');
   await mkdir(dir, { recursive: true });
   const specFile = join(dir, `stream-${newId().slice(0, 16)}.json`);
-  await writeFile(specFile, JSON.stringify(await execProcessSpec(req.bundle, req.cmd, false)));
+  await writeFile(specFile, JSON.stringify(await execProcessSpec(req.bundle, req.cmd, req.tty)));
   try {
     const { io } = req;
+    const pty = req.tty ? loadNative().openpty(24, 80) : undefined;
     const child = spawn(req.runtime.path, [...req.runtime.globalArgs, 'exec', '--process', specFile, req.id], {
-      stdio: [io.stdin ? 'pipe' : 'ignore', io.stdout ? 'pipe' : 'ignore', io.stderr ? 'pipe' : 'ignore'],
+      stdio: pty ? [pty.slave, pty.slave, pty.slave] : [io.stdin ? 'pipe' : 'ignore', io.stdout ? 'pipe' : 'ignore', io.stderr ? 'pipe' : 'ignore'],
     });
-    if (io.stdin && child.stdin) {
-      child.stdin.on('error', () => undefined);
-      io.stdin.pipe(child.stdin);
+    let terminal: Promise<void> = Promise.resolve();
+    if (pty) {
+      closeSync(pty.slave);
+      terminal = relayTerminal(pty.master, child.pid, io);
+    } else {
+      if (io.stdin && child.stdin) {
+        child.stdin.on('error', () => undefined);
+        io.stdin.pipe(child.stdin);
+      }
+      if (io.stdout && child.stdout) child.stdout.pipe(io.stdout, { end: false });
+      if (io.stderr && child.stderr) child.stderr.pipe(io.stderr, { end: false });
     }
-    if (io.stdout && child.stdout) child.stdout.pipe(io.stdout, { end: false });
-    if (io.stderr && child.stderr) child.stderr.pipe(io.stderr, { end: false });
     const onAbort = () => {
       if (child.pid !== undefined) void processTree(child.pid).then(killAll);
     };
@@ -46,6 +87,7 @@ export async function execStream(req: ExecStreamRequest): Promise<CommandResult>
     });
     io.signal.removeEventListener('abort', onAbort);
     if (status instanceof Error) return { error: `cannot run ${req.runtime.path}: ${status.message}` };
+    await terminal;
     return { exitCode: status.code ?? 128 + (status.signal === 'SIGKILL' ? 9 : 15) };
   } finally {
     await rm(specFile, { force: true });

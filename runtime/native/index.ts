@@ -62,10 +62,8 @@ export interface NativeAddon {
   connectInNetns(nsPath: string, port: number): Promise<number>;
   /** A connected SOCK_SEQPACKET unix socket (conmon's attach socket); long paths are handled. */
   connectSeqpacket(path: string): number;
-  /** A listening unix stream socket at `path` (an OCI runtime's --console-socket). */
-  listenUnix(path: string): number;
-  /** Accepts one connection on `listenFd` and returns the fd it passes (SCM_RIGHTS). */
-  receiveFd(listenFd: number, timeoutMs: number): Promise<number>;
+  /** A terminal pair (master, slave) of the given size. */
+  openpty(rows: number, cols: number): { master: number; slave: number };
   /** TIOCSWINSZ on a terminal. */
   setWinsize(fd: number, rows: number, cols: number): void;
   pinNamespaces(dir: string, kinds: readonly PinnableNamespace[], hostname: string, sysctls: ReadonlyArray<readonly [string, string]>): Promise<Partial<Record<PinnableNamespace, string>>>;

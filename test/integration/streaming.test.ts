@@ -6,7 +6,7 @@ import type { ContainerConfig } from '../../cri/generated/api.js';
 import type { Init } from '../../cri/service-types.js';
 import { BUSYBOX_IMAGE as IMAGE, busyboxNode } from '../support/busybox-node.js';
 import { grpcFailure } from '../support/grpc.js';
-import { Kubectl } from '../support/kubectl.js';
+import { Kubectl, KUBECTL } from '../support/kubectl.js';
 import { podConfig } from '../support/pods.js';
 import { exited } from '../support/processes.js';
 import type { TestRegistry } from '../support/registry.js';
@@ -63,6 +63,17 @@ describe('streaming: exec and port-forward through kubectl', function () {
     const r = await kubectl.run(['exec', '-i', 'stream', '-c', 'app', '--', 'tr', 'a-z', 'A-Z'], { input: 'shout this\nand this\n' });
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout).to.equal('SHOUT THIS\nAND THIS\n');
+  });
+
+  it('gives a tty exec a terminal of the size the client has, and relays typed input', async () => {
+    // kubectl wants a terminal of its own for -t: script gives it one, sized 33x111.
+    const inner = `stty rows 33 cols 111; ${KUBECTL} --server http://127.0.0.1:${kubectl.port} --cache-dir ${join(node.dir, 'kube-cache')} exec -it stream -c app -- sh -c 'tty; stty size; read line; echo got:$line'`;
+    const r = await node.exec('script', ['-qec', inner, '/dev/null'], { input: 'typed-text\n', timeoutMs: 30_000 });
+    const out = r.stdout.replace(/\r/g, '');
+    expect(out, r.stderr).to.match(/\/dev\/pts\/\d+\n/);
+    expect(out).to.contain('33 111\n');
+    expect(out).to.contain('got:typed-text');
+    expect(r.code, out).to.equal(0);
   });
 
   it('kills the command when the client goes away', async () => {

@@ -1,7 +1,6 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -11,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -136,83 +136,6 @@ static Napi::Value ConnectSeqpacket(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), fd);
 }
 
-// listenUnix(path) -> fd: a listening socket for the OCI runtime's
-// --console-socket, bound before the runtime starts.
-static Napi::Value ListenUnix(const Napi::CallbackInfo& info) {
-  std::string path;
-  if (!StringArg(info, 0, "path", &path)) return info.Env().Undefined();
-  struct sockaddr_un addr;
-  int dirfd;
-  if (!UnixAddress(path, &addr, &dirfd)) {
-    ErrnoError(info.Env(), errno, "bind", path).ThrowAsJavaScriptException();
-    return info.Env().Undefined();
-  }
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int err = 0;
-  if (fd < 0) {
-    err = errno;
-  } else if (bind(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, 1) != 0) {
-    err = errno;
-    close(fd);
-  }
-  if (dirfd >= 0) close(dirfd);
-  if (err != 0) {
-    ErrnoError(info.Env(), err, "bind", path).ThrowAsJavaScriptException();
-    return info.Env().Undefined();
-  }
-  return Napi::Number::New(info.Env(), fd);
-}
-
-// Accepts one connection on a listening socket and receives the file
-// descriptor it sends (SCM_RIGHTS): the terminal master runc or crun hand
-// over for a tty process.
-class ReceiveFdWorker : public PromiseWorker {
- public:
-  ReceiveFdWorker(Napi::Env env, int listen_fd, int timeout_ms) : PromiseWorker(env), listen_fd_(listen_fd), timeout_ms_(timeout_ms) {}
-
-  void Execute() override {
-    struct pollfd p = {listen_fd_, POLLIN, 0};
-    int n = poll(&p, 1, timeout_ms_);
-    if (n == 0) return Fail(ETIMEDOUT, "accept", "console socket");
-    if (n < 0) return Fail(errno, "poll", "console socket");
-    int conn = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (conn < 0) return Fail(errno, "accept", "console socket");
-    char byte[256];
-    struct iovec iov = {byte, sizeof byte};
-    union {
-      char buf[CMSG_SPACE(sizeof(int))];
-      struct cmsghdr align;
-    } control;
-    struct msghdr msg = {};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.buf;
-    msg.msg_controllen = sizeof control.buf;
-    ssize_t r = recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
-    int err = r < 0 ? errno : 0;
-    close(conn);
-    if (err != 0) return Fail(err, "recvmsg", "console socket");
-    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    if (c == nullptr || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) return Fail(EBADMSG, "recvmsg", "console socket");
-    memcpy(&fd_, CMSG_DATA(c), sizeof(int));
-  }
-
- protected:
-  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, fd_); }
-
- private:
-  int listen_fd_;
-  int timeout_ms_;
-  int fd_ = -1;
-};
-
-// receiveFd(listenFd, timeoutMs) -> Promise<fd>
-static Napi::Value ReceiveFd(const Napi::CallbackInfo& info) {
-  int64_t fd = 0, timeout = 0;
-  if (!NumberArg(info, 0, "listenFd", &fd) || !NumberArg(info, 1, "timeoutMs", &timeout)) return info.Env().Undefined();
-  return QueuePromise(new ReceiveFdWorker(info.Env(), static_cast<int>(fd), static_cast<int>(timeout)));
-}
-
 // setWinsize(fd, rows, cols): TIOCSWINSZ on a terminal master.
 static Napi::Value SetWinsize(const Napi::CallbackInfo& info) {
   int64_t fd = 0, rows = 0, cols = 0;
@@ -224,11 +147,40 @@ static Napi::Value SetWinsize(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// openpty(rows, cols) -> {master, slave}: a terminal pair for a tty exec.
+// The runtime runs with the slave as its stdio and relays it to the
+// terminal it makes inside the container.
+static Napi::Value OpenPty(const Napi::CallbackInfo& info) {
+  int64_t rows = 0, cols = 0;
+  if (!NumberArg(info, 0, "rows", &rows) || !NumberArg(info, 1, "cols", &cols)) return info.Env().Undefined();
+  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) {
+    ErrnoError(info.Env(), errno, "posix_openpt", "/dev/ptmx").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  char name[128];
+  int slave = -1;
+  if (grantpt(master) != 0 || unlockpt(master) != 0 || ptsname_r(master, name, sizeof name) != 0 ||
+      (slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) {
+    int err = errno;
+    close(master);
+    ErrnoError(info.Env(), err, "openpty", "/dev/ptmx").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  struct winsize ws = {};
+  ws.ws_row = static_cast<unsigned short>(rows);
+  ws.ws_col = static_cast<unsigned short>(cols);
+  ioctl(master, TIOCSWINSZ, &ws);
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("master", master);
+  out.Set("slave", slave);
+  return out;
+}
+
 void InitSockets(Napi::Env env, Napi::Object exports) {
+  exports.Set("openpty", Napi::Function::New(env, OpenPty, "openpty"));
   exports.Set("connectInNetns", Napi::Function::New(env, ConnectInNetns, "connectInNetns"));
   exports.Set("connectSeqpacket", Napi::Function::New(env, ConnectSeqpacket, "connectSeqpacket"));
-  exports.Set("listenUnix", Napi::Function::New(env, ListenUnix, "listenUnix"));
-  exports.Set("receiveFd", Napi::Function::New(env, ReceiveFd, "receiveFd"));
   exports.Set("setWinsize", Napi::Function::New(env, SetWinsize, "setWinsize"));
 }
 
