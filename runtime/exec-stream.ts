@@ -4,7 +4,10 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import tty from 'node:tty';
 import { newId } from '../core/ids.js';
-import type { ClientIO, CommandResult } from '../streaming/remote-command.js';
+import type { ClientIO, CommandResult, TerminalSize } from '../streaming/remote-command.js';
+
+/** How long a tty exec waits for the client's terminal size before starting at 80x24. */
+const FIRST_SIZE_WAIT_MS = 1000;
 import { execProcessSpec, killAll, processTree } from './exec-sync.js';
 import { loadNative } from './native/index.js';
 import type { OciRuntime } from './oci-runtime.js';
@@ -49,6 +52,17 @@ function relayTerminal(master: number, runtimePid: number | undefined, io: Clien
   });
 }
 
+/** kubectl sends its terminal's size first thing: start the process with it, rather than resize it just after. */
+function firstSize(io: ClientIO): Promise<TerminalSize> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve({ width: 80, height: 24 }), FIRST_SIZE_WAIT_MS);
+    io.onResize((size) => {
+      clearTimeout(timer);
+      resolve(size);
+    });
+  });
+}
+
 /**
  * An interactive exec (kubectl exec): `<runtime> exec` with the client's
  * streams as the process's stdio, for as long as the command runs. When
@@ -61,7 +75,8 @@ export async function execStream(req: ExecStreamRequest): Promise<CommandResult>
   await writeFile(specFile, JSON.stringify(await execProcessSpec(req.bundle, req.cmd, req.tty)));
   try {
     const { io } = req;
-    const pty = req.tty ? loadNative().openpty(24, 80) : undefined;
+    const size = req.tty ? await firstSize(io) : undefined;
+    const pty = size ? loadNative().openpty(size.height, size.width) : undefined;
     const child = spawn(req.runtime.path, [...req.runtime.globalArgs, 'exec', '--process', specFile, req.id], {
       stdio: pty ? [pty.slave, pty.slave, pty.slave] : [io.stdin ? 'pipe' : 'ignore', io.stdout ? 'pipe' : 'ignore', io.stderr ? 'pipe' : 'ignore'],
     });

@@ -131,9 +131,10 @@ export async function serveRemoteCommand(
     return;
   }
 
+  // Our half of stdin stays open until the end: kubectl takes its closing as
+  // the server being done and closes its own half, racing the input it has
+  // not sent yet.
   const stdin = streams.get('stdin');
-  // The client never reads from its stdin stream: finish our half now.
-  stdin?.end();
   const io: ClientIO = {
     stdin,
     stdout: streams.get('stdout'),
@@ -157,6 +158,7 @@ export async function serveRemoteCommand(
   else if ('error' in result) errorStream.write(Buffer.from(result.error));
   else if (result.exitCode !== 0) errorStream.write(Buffer.from(`command terminated with non-zero exit code ${result.exitCode}`));
   errorStream.end();
+  stdin?.end();
   streams.get('resize')?.end();
   session.close();
 }

@@ -8,7 +8,7 @@ import { BUSYBOX_IMAGE as IMAGE, busyboxNode } from '../support/busybox-node.js'
 import { grpcFailure } from '../support/grpc.js';
 import { Kubectl, KUBECTL } from '../support/kubectl.js';
 import { podConfig } from '../support/pods.js';
-import { exited } from '../support/processes.js';
+import { exited, spawnTracked } from '../support/processes.js';
 import type { TestRegistry } from '../support/registry.js';
 import type { TestNode } from '../support/test-node.js';
 import { waitFor } from '../support/wait.js';
@@ -62,18 +62,27 @@ describe('streaming: exec and port-forward through kubectl', function () {
   it('feeds stdin to the command until the client closes it', async () => {
     const r = await kubectl.run(['exec', '-i', 'stream', '-c', 'app', '--', 'tr', 'a-z', 'A-Z'], { input: 'shout this\nand this\n' });
     expect(r.code, r.stderr).to.equal(0);
-    expect(r.stdout).to.equal('SHOUT THIS\nAND THIS\n');
+    expect(r.stdout, r.stderr).to.equal('SHOUT THIS\nAND THIS\n');
   });
 
-  it('gives a tty exec a terminal of the size the client has, and relays typed input', async () => {
+  it('gives a tty exec a terminal of the size the client has, and relays what is typed', async () => {
     // kubectl wants a terminal of its own for -t: script gives it one, sized 33x111.
-    const inner = `stty rows 33 cols 111; ${KUBECTL} --server http://127.0.0.1:${kubectl.port} --cache-dir ${join(node.dir, 'kube-cache')} exec -it stream -c app -- sh -c 'tty; stty size; read line; echo got:$line'`;
-    const r = await node.exec('script', ['-qec', inner, '/dev/null'], { input: 'typed-text\n', timeoutMs: 30_000 });
-    const out = r.stdout.replace(/\r/g, '');
-    expect(out, r.stderr).to.match(/\/dev\/pts\/\d+\n/);
+    const inner = `stty rows 33 cols 111; ${KUBECTL} --server http://127.0.0.1:${kubectl.port} --cache-dir ${join(node.dir, 'kube-cache')} exec -it stream -c app -- sh -c 'tty; stty size; read line; echo got:$line; exit 4'`;
+    const session = spawnTracked('nsenter', ['-t', String(node.holderPid), '--net', '--mount', '--', 'script', '-qec', inner, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    session.stdout?.on('data', (d: Buffer) => (out += d.toString().replace(/\r/g, '')));
+    session.stderr?.on('data', (d: Buffer) => (out += d.toString().replace(/\r/g, '')));
+    const done = exited(session);
+    // Typing starts once the shell has shown it is there, as a person would.
+    await waitFor('the terminal size', () => (/\d+ \d+\n/.test(out) ? true : undefined), 30_000, 50).catch((err: Error) => {
+      throw new Error(`${err.message}: ${out}`);
+    });
+    expect(out).to.match(/\/dev\/pts\/\d+\n/);
     expect(out).to.contain('33 111\n');
+    session.stdin?.write('typed-text\n');
+    const status = await done;
     expect(out).to.contain('got:typed-text');
-    expect(r.code, out).to.equal(0);
+    expect(status.code, out).to.equal(4);
   });
 
   it('kills the command when the client goes away', async () => {

@@ -147,7 +147,7 @@ static Napi::Value SetWinsize(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// openpty(rows, cols) -> {master, slave}: a terminal pair for a tty exec.
+// openpty(rows, cols) -> {master, slave}: a raw terminal pair for a tty exec.
 // The runtime runs with the slave as its stdio and relays it to the
 // terminal it makes inside the container.
 static Napi::Value OpenPty(const Napi::CallbackInfo& info) {
@@ -171,6 +171,13 @@ static Napi::Value OpenPty(const Napi::CallbackInfo& info) {
   ws.ws_row = static_cast<unsigned short>(rows);
   ws.ws_col = static_cast<unsigned short>(cols);
   ioctl(master, TIOCSWINSZ, &ws);
+  // Raw from the start: this pair only carries bytes between the client and
+  // the container's own terminal, which does the echo and line editing.
+  struct termios t;
+  if (tcgetattr(slave, &t) == 0) {
+    cfmakeraw(&t);
+    tcsetattr(slave, TCSANOW, &t);
+  }
   Napi::Object out = Napi::Object::New(info.Env());
   out.Set("master", master);
   out.Set("slave", slave);
