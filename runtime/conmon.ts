@@ -15,6 +15,8 @@ export interface ConmonLaunch {
   logSizeMax: number;
   tty: boolean;
   stdin: boolean;
+  /** Keep the container's stdin open when an attach session ends. */
+  leaveStdinOpen: boolean;
   /**
    * Under the systemd driver conmon gets a transient scope of its own (in
    * system.slice): otherwise it stays in the daemon's service cgroup, where
@@ -52,6 +54,7 @@ export function launchWithConmon(l: ConmonLaunch): Promise<number> {
   if (l.logSizeMax > 0) args.push('--log-size-max', String(l.logSizeMax));
   if (l.tty) args.push('-t');
   if (l.stdin) args.push('-i');
+  if (l.stdin && l.leaveStdinOpen) args.push('--leave-stdin-open');
   if (l.scope) args.push('--systemd-cgroup');
   // systemd-run --scope registers the scope and then execs conmon: the sync pipe passes through.
   const [command, ...argv] = l.scope ? ['systemd-run', '--scope', `--unit=${l.scope}`, '--slice=system.slice', '--collect', '--quiet', '--', l.conmon, ...args] : [l.conmon, ...args];

@@ -7,6 +7,7 @@ import { CGROUP_V2, diskUsage, pidsCurrent, readCgroupStats, removeCgroup, type 
 import { cgroupDir, conmonScope, containerCgroupsPath, isSystemdCgroupsPath } from './cgroup-paths.js';
 import { execSync, type ExecResult } from './exec-sync.js';
 import { execStream } from './exec-stream.js';
+import { attachStream } from './attach-stream.js';
 import type { ClientIO, CommandResult } from '../streaming/remote-command.js';
 import { IdIndex } from '../core/id-index.js';
 import { matchesSelector } from '../core/labels.js';
@@ -225,6 +226,7 @@ export class ContainerManager {
         logSizeMax: this.opts.logSizeMax(),
         tty: spec.tty,
         stdin: spec.stdin,
+        leaveStdinOpen: !spec.stdinOnce,
         scope: this.opts.cgroupManager === 'systemd' ? conmonScope(id) : undefined,
       });
       undo.push('delete the OCI container', () => runtime.delete(id));
@@ -401,6 +403,12 @@ export class ContainerManager {
     const rec = this.running(idOrPrefix);
     const runtime = this.runtimeFor(rec.runtimeHandler);
     return execStream({ runtime, id: rec.id, bundle: this.bundle(rec.id), cmd, tty, io });
+  }
+
+  /** Attaches the streaming client to a running container's own stdio. */
+  async streamAttach(idOrPrefix: string, tty: boolean, io: ClientIO): Promise<CommandResult> {
+    const rec = this.running(idOrPrefix);
+    return attachStream(this.bundle(rec.id), tty, io);
   }
 
   /** New limits on the live cgroup; the record keeps them for status. */

@@ -64,6 +64,8 @@ export interface ContainerSpec {
   /** Relative to the pod's log directory. */
   logPath: string;
   stdin: boolean;
+  /** Close the container's stdin when the first attach session ends. */
+  stdinOnce: boolean;
   tty: boolean;
   resources: ContainerResources;
   security: {

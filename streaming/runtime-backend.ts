@@ -6,7 +6,7 @@ import type { StreamBackend } from './server.js';
 export function runtimeStreamBackend(containers: ContainerManager, sandboxes: SandboxManager): StreamBackend {
   return {
     exec: (req, io) => containers.streamExec(req.containerId, req.cmd, req.tty, io),
-    attach: () => Promise.resolve({ error: 'attach is not supported by this runtime yet' }),
+    attach: (req, io) => containers.streamAttach(req.containerId, req.tty, io),
     connect: (podId, port) => sandboxes.connect(podId, port),
   };
 }

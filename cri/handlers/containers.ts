@@ -149,6 +149,7 @@ export function containerSpecFrom(config: ContainerConfig | undefined): Containe
     annotations: { ...config.annotations },
     logPath: config.log_path,
     stdin: config.stdin,
+    stdinOnce: config.stdin_once,
     tty: config.tty,
     resources: resourcesFrom(res),
     security: {

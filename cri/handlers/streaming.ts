@@ -13,7 +13,7 @@ function streamOptions(req: { stdin: boolean; stdout: boolean; stderr: boolean; 
   return { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, tty: req.tty };
 }
 
-/** Exec and PortForward answer with a single-use URL on the streaming server. */
+/** Exec, Attach and PortForward answer with a single-use URL on the streaming server. */
 export function streamingHandlers(streaming: StreamingServer, containers: ContainerManager, sandboxes: SandboxManager): ServiceHandlers<RuntimeServiceMethods> {
   return {
     Exec: async (req) => {
@@ -23,6 +23,14 @@ export function streamingHandlers(streaming: StreamingServer, containers: Contai
       const rec = containers.get(req.container_id);
       if (containerState(rec) !== 'running') throw new FailedPreconditionError(`container "${rec.id}" is not running`);
       return { url: streaming.url({ kind: 'exec', containerId: rec.id, cmd: req.cmd, ...opts }) };
+    },
+    Attach: async (req) => {
+      if (req.container_id === '') throw new InvalidArgumentError('container_id is empty');
+      const opts = streamOptions(req);
+      const rec = containers.get(req.container_id);
+      if (containerState(rec) !== 'running') throw new FailedPreconditionError(`container "${rec.id}" is not running`);
+      if (opts.stdin && !rec.spec.stdin) throw new InvalidArgumentError(`container "${rec.id}" was not created with stdin: it cannot take input`);
+      return { url: streaming.url({ kind: 'attach', containerId: rec.id, ...opts }) };
     },
     PortForward: async (req) => {
       if (req.pod_sandbox_id === '') throw new InvalidArgumentError('pod_sandbox_id is empty');

@@ -60,8 +60,11 @@ export interface NativeAddon {
   watchExit(pid: number, onExit: () => void): ExitWatch;
   /** A TCP connection to 127.0.0.1:port made inside the network namespace at `nsPath`; the socket's fd. */
   connectInNetns(nsPath: string, port: number): Promise<number>;
-  /** A connected SOCK_SEQPACKET unix socket (conmon's attach socket); long paths are handled. */
-  connectSeqpacket(path: string): number;
+  /**
+   * Connects to conmon's attach socket (SOCK_SEQPACKET; long paths are
+   * handled) and delivers each packet on the event loop until it closes.
+   */
+  attachPackets(path: string, onPacket: (packet: Buffer) => void, onClose: () => void): AttachConnection;
   /** A terminal pair (master, slave) of the given size. */
   openpty(rows: number, cols: number): { master: number; slave: number };
   /** TIOCSWINSZ on a terminal. */
@@ -70,6 +73,13 @@ export interface NativeAddon {
 }
 
 export type PinnableNamespace = 'net' | 'ipc' | 'uts';
+
+export interface AttachConnection {
+  /** Sends one packet; false when it could not be sent now. */
+  send(packet: Buffer): boolean;
+  shutdownWrite(): void;
+  close(): void;
+}
 
 export interface ExitWatch {
   close(): void;

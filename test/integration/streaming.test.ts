@@ -18,7 +18,7 @@ import { waitFor } from '../support/wait.js';
  * client) through a stand-in for the API server and kubelet's proxy, to the
  * daemon's streaming server and into containers.
  */
-describe('streaming: exec and port-forward through kubectl', function () {
+describe('streaming: exec, attach and port-forward through kubectl', function () {
   this.timeout(120_000);
   let node: TestNode;
   let registry: TestRegistry;
@@ -92,6 +92,37 @@ describe('streaming: exec and port-forward through kubectl', function () {
     session.kill('SIGKILL');
     await exited(session);
     await waitFor('the command to be killed', async () => ((await sleeping()) ? undefined : true), 15_000, 100);
+  });
+
+  it('attaches to a running container\'s output, leaving it running when the client goes', async () => {
+    const ticker = await start('ticker', { command: ['sh', '-c', 'i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.2; done'] });
+    kubectl.addPod('default', 'ticking', pod, { ticker });
+    const session = kubectl.spawn(['attach', 'ticking', '-c', 'ticker']);
+    let out = '';
+    let errOut = '';
+    session.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    session.stderr?.on('data', (d: Buffer) => (errOut += d.toString()));
+    await waitFor('ticks on stdout through attach', () => ((out.match(/tick-\d+\n/g) ?? []).length >= 3 ? true : undefined), 20_000, 50).catch((err: Error) => {
+      throw new Error(`${err.message}: stdout ${out} stderr ${errOut}`);
+    });
+    expect(errOut).to.not.contain('tick-');
+    session.kill('SIGKILL');
+    await exited(session);
+    expect((await rt().call('ContainerStatus', { container_id: ticker })).status?.state).to.equal(ContainerState.CONTAINER_RUNNING);
+    await rt().call('StopContainer', { container_id: ticker, timeout: 0n });
+  });
+
+  it('attaches stdin to a container created with it, closing it after the session (stdin_once)', async () => {
+    const reader = await start('reader', { command: ['sh', '-c', 'read line; echo got:$line; read more || echo stdin-closed'], stdin: true, stdin_once: true });
+    kubectl.addPod('default', 'reading', pod, { reader });
+    const r = await kubectl.run(['attach', '-i', 'reading', '-c', 'reader'], { input: 'hello-attach\n' });
+    expect(r.stdout, r.stderr).to.contain('got:hello-attach\n');
+    expect(r.stderr).to.not.contain('got:');
+    await waitFor('the container to exit', async () => ((await rt().call('ContainerStatus', { container_id: reader })).status?.state === ContainerState.CONTAINER_EXITED ? true : undefined), 20_000, 100);
+    const log = (await node.exec('cat', [join(node.dir, 'logs', 'reader.log')])).stdout;
+    expect(log).to.match(/stdout F stdin-closed/);
+    // A container without stdin takes no input.
+    expect((await grpcFailure(rt().call('Attach', { container_id: app, stdin: true, stdout: true }))).code).to.equal(Code.INVALID_ARGUMENT);
   });
 
   it('forwards a local port to a port on the pod loopback', async () => {

@@ -46,7 +46,8 @@ function podObject(ns: string, name: string, entry: PodEntry): string {
     kind: 'Pod',
     apiVersion: 'v1',
     metadata: { name, namespace: ns, uid: entry.sandboxId },
-    spec: { containers: Object.keys(entry.containers).map((c) => ({ name: c, image: 'busybox' })) },
+    // stdin: kubectl attach -i refuses containers that do not declare it.
+    spec: { containers: Object.keys(entry.containers).map((c) => ({ name: c, image: 'busybox', stdin: true, stdinOnce: true })) },
     status: { phase: 'Running' },
   });
 }

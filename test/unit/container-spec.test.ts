@@ -28,6 +28,7 @@ function spec(over: Partial<ContainerSpec> = {}): ContainerSpec {
     annotations: {},
     logPath: 'c/0.log',
     stdin: false,
+    stdinOnce: false,
     tty: false,
     resources: { cpuPeriod: 0, cpuQuota: 0, cpuShares: 0, memoryLimit: 0, memorySwapLimit: 0, oomScoreAdj: -998, cpusetCpus: '', cpusetMems: '', hugepageLimits: [{ pageSize: '2MB', limit: 4194304 }], unified: { 'memory.high': '1000000' } },
     security: {

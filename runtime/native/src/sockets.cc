@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -109,18 +110,74 @@ static bool UnixAddress(const std::string& path, struct sockaddr_un* addr, int* 
   return true;
 }
 
-// connectSeqpacket(path) -> fd: conmon's attach socket is SOCK_SEQPACKET,
-// which Node cannot open itself.
-static Napi::Value ConnectSeqpacket(const Napi::CallbackInfo& info) {
+// An attach connection to conmon: its socket is SOCK_SEQPACKET, which
+// libuv (and so Node) cannot wrap, so the addon polls it on the event loop
+// and hands each packet to JavaScript as it arrives.
+struct AttachConn {
+  uv_poll_t poll;
+  int fd = -1;
+  Napi::FunctionReference on_packet;
+  Napi::FunctionReference on_close;
+  bool closed = false;
+};
+
+// conmon's packets are at most its buffer size plus the stream byte.
+constexpr size_t kAttachPacketMax = 65536;
+
+static void OnAttachPollClosed(uv_handle_t* handle) {
+  auto* c = static_cast<AttachConn*>(handle->data);
+  close(c->fd);
+  delete c;
+}
+
+static void CloseAttach(AttachConn* c) {
+  if (c->closed) return;
+  c->closed = true;
+  uv_poll_stop(&c->poll);
+  uv_close(reinterpret_cast<uv_handle_t*>(&c->poll), OnAttachPollClosed);
+}
+
+static void OnAttachReadable(uv_poll_t* handle, int status, int /*events*/) {
+  auto* c = static_cast<AttachConn*>(handle->data);
+  Napi::Env env = c->on_packet.Env();
+  Napi::HandleScope scope(env);
+  bool ended = status < 0;
+  static char buf[kAttachPacketMax];
+  while (!ended) {
+    ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ended = true;
+      break;
+    }
+    c->on_packet.Call({Napi::Buffer<char>::Copy(env, buf, static_cast<size_t>(n))});
+    if (c->closed) return;
+  }
+  if (ended) {
+    Napi::FunctionReference cb = std::move(c->on_close);
+    c->on_packet.Reset();
+    CloseAttach(c);
+    if (!cb.IsEmpty()) cb.Call({});
+  }
+}
+
+// attachPackets(path, onPacket, onClose) -> { send(buf): boolean, shutdownWrite(), close() }
+static Napi::Value AttachPackets(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
   std::string path;
-  if (!StringArg(info, 0, "path", &path)) return info.Env().Undefined();
+  if (!StringArg(info, 0, "path", &path)) return env.Undefined();
+  if (info.Length() < 3 || !info[1].IsFunction() || !info[2].IsFunction()) {
+    Napi::TypeError::New(env, "onPacket and onClose must be functions").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   struct sockaddr_un addr;
   int dirfd;
   if (!UnixAddress(path, &addr, &dirfd)) {
-    ErrnoError(info.Env(), errno, "connect", path).ThrowAsJavaScriptException();
-    return info.Env().Undefined();
+    ErrnoError(env, errno, "connect", path).ThrowAsJavaScriptException();
+    return env.Undefined();
   }
-  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   int err = 0;
   if (fd < 0) {
     err = errno;
@@ -130,10 +187,40 @@ static Napi::Value ConnectSeqpacket(const Napi::CallbackInfo& info) {
   }
   if (dirfd >= 0) close(dirfd);
   if (err != 0) {
-    ErrnoError(info.Env(), err, "connect", path).ThrowAsJavaScriptException();
-    return info.Env().Undefined();
+    ErrnoError(env, err, "connect", path).ThrowAsJavaScriptException();
+    return env.Undefined();
   }
-  return Napi::Number::New(info.Env(), fd);
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  auto* c = new AttachConn();
+  c->fd = fd;
+  c->on_packet = Napi::Persistent(info[1].As<Napi::Function>());
+  c->on_close = Napi::Persistent(info[2].As<Napi::Function>());
+  uv_poll_init(loop, &c->poll, fd);
+  c->poll.data = c;
+  uv_poll_start(&c->poll, UV_READABLE | UV_DISCONNECT, OnAttachReadable);
+  Napi::Object handle = Napi::Object::New(env);
+  // One packet per call (conmon writes each to the container's stdin); false when the socket is full.
+  handle.Set("send", Napi::Function::New(env, [c](const Napi::CallbackInfo& ci) -> Napi::Value {
+    if (c->closed || ci.Length() < 1 || !ci[0].IsBuffer()) return Napi::Boolean::New(ci.Env(), false);
+    Napi::Buffer<char> b = ci[0].As<Napi::Buffer<char>>();
+    ssize_t n = send(c->fd, b.Data(), b.Length(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    return Napi::Boolean::New(ci.Env(), n >= 0);
+  }));
+  // Tells conmon the client is done sending: it closes the container's stdin (stdin_once).
+  handle.Set("shutdownWrite", Napi::Function::New(env, [c](const Napi::CallbackInfo& ci) {
+    if (!c->closed) shutdown(c->fd, SHUT_WR);
+    return ci.Env().Undefined();
+  }));
+  handle.Set("close", Napi::Function::New(env, [c](const Napi::CallbackInfo& ci) {
+    if (!c->closed) {
+      c->on_packet.Reset();
+      c->on_close.Reset();
+      CloseAttach(c);
+    }
+    return ci.Env().Undefined();
+  }));
+  return handle;
 }
 
 // setWinsize(fd, rows, cols): TIOCSWINSZ on a terminal master.
@@ -187,7 +274,7 @@ static Napi::Value OpenPty(const Napi::CallbackInfo& info) {
 void InitSockets(Napi::Env env, Napi::Object exports) {
   exports.Set("openpty", Napi::Function::New(env, OpenPty, "openpty"));
   exports.Set("connectInNetns", Napi::Function::New(env, ConnectInNetns, "connectInNetns"));
-  exports.Set("connectSeqpacket", Napi::Function::New(env, ConnectSeqpacket, "connectSeqpacket"));
+  exports.Set("attachPackets", Napi::Function::New(env, AttachPackets, "attachPackets"));
   exports.Set("setWinsize", Napi::Function::New(env, SetWinsize, "setWinsize"));
 }
 
