@@ -72,10 +72,12 @@ export async function execStream(req: ExecStreamRequest): Promise<CommandResult>
   const dir = join(req.bundle, 'exec');
   await mkdir(dir, { recursive: true });
   const specFile = join(dir, `stream-${newId().slice(0, 16)}.json`);
-  await writeFile(specFile, JSON.stringify(await execProcessSpec(req.bundle, req.cmd, req.tty)));
+  const size = req.tty ? await firstSize(req.io) : undefined;
+  // The runtime sizes the container's terminal before the command starts.
+  const spec = { ...(await execProcessSpec(req.bundle, req.cmd, req.tty)), ...(size ? { consoleSize: { height: size.height, width: size.width } } : {}) };
+  await writeFile(specFile, JSON.stringify(spec));
   try {
     const { io } = req;
-    const size = req.tty ? await firstSize(io) : undefined;
     const pty = size ? loadNative().openpty(size.height, size.width) : undefined;
     const child = spawn(req.runtime.path, [...req.runtime.globalArgs, 'exec', '--process', specFile, req.id], {
       stdio: pty ? [pty.slave, pty.slave, pty.slave] : [io.stdin ? 'pipe' : 'ignore', io.stdout ? 'pipe' : 'ignore', io.stderr ? 'pipe' : 'ignore'],

@@ -125,6 +125,24 @@ describe('streaming: exec, attach and port-forward through kubectl', function ()
     expect((await grpcFailure(rt().call('Attach', { container_id: app, stdin: true, stdout: true }))).code).to.equal(Code.INVALID_ARGUMENT);
   });
 
+  it('attaches to a container\'s terminal and passes the client\'s window size to it', async () => {
+    const term = await start('term', { command: ['sh', '-c', 'while true; do stty size; sleep 0.2; done'], tty: true, stdin: true });
+    kubectl.addPod('default', 'terminal', pod, { term }, ['term']);
+    const inner = `stty rows 41 cols 97; ${KUBECTL} --server http://127.0.0.1:${kubectl.port} --cache-dir ${join(node.dir, 'kube-cache')} attach -it terminal -c term`;
+    const session = spawnTracked('nsenter', ['-t', String(node.holderPid), '--net', '--mount', '--', 'script', '-qec', inner, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    session.stdout?.on('data', (d: Buffer) => (out += d.toString().replace(/\r/g, '')));
+    try {
+      await waitFor('the new size inside the container', () => (out.includes('41 97\n') ? true : undefined), 20_000, 50).catch((err: Error) => {
+        throw new Error(`${err.message}: ${out}`);
+      });
+    } finally {
+      session.kill('SIGKILL');
+      await exited(session);
+    }
+    await rt().call('StopContainer', { container_id: term, timeout: 0n });
+  });
+
   it('forwards a local port to a port on the pod loopback', async () => {
     const pf = kubectl.spawn(['port-forward', 'stream', '18080:8080']);
     let out = '';

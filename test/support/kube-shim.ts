@@ -17,6 +17,8 @@ import { CriClient } from '../../cri/client.js';
 interface PodEntry {
   sandboxId: string;
   containers: Record<string, string>;
+  /** Containers created with a terminal (kubectl attach -t checks the pod spec). */
+  tty?: string[];
 }
 
 const [criSocket, portArg, podsFile] = process.argv.slice(2) as [string, string, string];
@@ -47,7 +49,7 @@ function podObject(ns: string, name: string, entry: PodEntry): string {
     apiVersion: 'v1',
     metadata: { name, namespace: ns, uid: entry.sandboxId },
     // stdin: kubectl attach -i refuses containers that do not declare it.
-    spec: { containers: Object.keys(entry.containers).map((c) => ({ name: c, image: 'busybox', stdin: true, stdinOnce: true })) },
+    spec: { containers: Object.keys(entry.containers).map((c) => ({ name: c, image: 'busybox', stdin: true, stdinOnce: true, tty: entry.tty?.includes(c) ?? false })) },
     status: { phase: 'Running' },
   });
 }

@@ -16,7 +16,7 @@ export const KUBECTL = '/var/cache/cradle-test/kubernetes-client/usr/bin/kubectl
  */
 export class Kubectl {
   private shim: ChildProcess | undefined;
-  private readonly pods: Record<string, { sandboxId: string; containers: Record<string, string> }> = {};
+  private readonly pods: Record<string, { sandboxId: string; containers: Record<string, string>; tty: string[] }> = {};
   private readonly podsFile: string;
 
   constructor(
@@ -40,9 +40,9 @@ export class Kubectl {
     await waitFor('the kube shim to listen', () => (out.includes('listening') ? true : undefined), 10_000);
   }
 
-  /** Makes `namespace/name` known, with its containers by name. */
-  addPod(namespace: string, name: string, sandboxId: string, containers: Record<string, string>): void {
-    this.pods[`${namespace}/${name}`] = { sandboxId, containers };
+  /** Makes `namespace/name` known, with its containers by name (and those made with a terminal). */
+  addPod(namespace: string, name: string, sandboxId: string, containers: Record<string, string>, tty: string[] = []): void {
+    this.pods[`${namespace}/${name}`] = { sandboxId, containers, tty };
     writeFileSync(this.podsFile, JSON.stringify(this.pods));
   }
 
