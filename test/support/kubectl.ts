@@ -22,6 +22,8 @@ export class Kubectl {
   constructor(
     private readonly node: TestNode,
     readonly port = 16443,
+    /** The runtime kubelet would talk to: the node's Cradle unless told otherwise (benchmarks use containerd). */
+    private readonly criSocket = node.socket,
   ) {
     this.podsFile = join(node.dir, 'shim-pods.json');
   }
@@ -30,7 +32,7 @@ export class Kubectl {
     writeFileSync(this.podsFile, '{}');
     const shim = spawnTracked(
       'nsenter',
-      ['-t', String(this.node.holderPid), '--net', '--mount', '--', process.execPath, join(packageRoot, 'dist', 'test', 'support', 'kube-shim.js'), this.node.socket, String(this.port), this.podsFile],
+      ['-t', String(this.node.holderPid), '--net', '--mount', '--', process.execPath, join(packageRoot, 'dist', 'test', 'support', 'kube-shim.js'), this.criSocket, String(this.port), this.podsFile],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.shim = shim;
