@@ -1,16 +1,10 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { phase, type BenchRow } from '../../bin/bench/bench.js';
 import { summarize } from '../../bin/bench/stats.js';
 import { CriClient } from '../../cri/client.js';
-import { bridgeConflist, writeConflist } from '../support/cni.js';
-import { ContainerdPeer } from '../support/containerd.js';
-import { busyboxEntries, OciLayout } from '../support/oci-image.js';
-import { killAllTracked } from '../support/processes.js';
-import { removeTestCgroupParents } from '../support/cgroups.js';
-import { TestRegistry } from '../support/registry.js';
-import { TestNode, testConfigToml } from '../support/test-node.js';
+import { busyboxEntries, type OciLayout } from '../support/oci-image.js';
 import { waitFor } from '../support/wait.js';
+import { benchConfig, sideBySide, withContainerd } from './side-by-side.js';
 
 /**
  * Containers, Cradle and containerd side by side, each in its own node with
@@ -115,50 +109,34 @@ async function bench(runtime: string, socket: string, pid: number, pods: number,
 async function main(): Promise<void> {
   const pods = Number(process.argv[2] ?? 100);
   const listed = Number(process.argv[3] ?? 500);
-  const a = await TestNode.create();
-  const b = await TestNode.create();
   const results: RuntimeResult[] = [];
-  try {
-    const config = (level: string) => testConfigToml(a.dir).replace('level = "debug"', `level = "${level}"`) + '\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n';
-    writeFileSync(a.configPath, config('info'));
-    for (const n of [a, b]) writeConflist(n, bridgeConflist(n));
-    const layout = new OciLayout(join(a.dir, 'layout'));
+  const image = (layout: OciLayout) => {
     layout.tag('v1', layout.image([{ entries: busyboxEntries() }], { Cmd: ['sh'] }));
-    const regA = new TestRegistry(a);
-    const regB = new TestRegistry(b);
-    await Promise.all([regA.start(), regB.start()]);
-    await regA.push(layout.dir, 'v1', 'bench/busybox');
-    await regB.push(layout.dir, 'v1', 'bench/busybox');
-    const daemon = await a.startDaemon();
-    const timer: ServerTimer = {
-      start: async () => {
-        writeFileSync(a.configPath, config('debug'));
-        const before = daemon.log().length;
-        // nsenter execs the daemon, so its pid is the daemon's.
-        process.kill(daemon.pid, 'SIGHUP');
-        await waitFor('the daemon to reload its config', () => (/config (changed|reloaded)/.test(daemon.log().slice(before)) ? true : undefined), 10_000);
-      },
-      durations: (rpc) =>
-        daemon
-          .log()
-          .split('\n')
-          .filter((l) => l.includes(`"rpc":"${rpc}"`))
-          .map((l) => (JSON.parse(l) as { durationMs: number }).durationMs),
-    };
-    results.push(await bench('cradle', a.socket, daemon.pid, pods, listed, timer));
-    if (ContainerdPeer.available()) {
-      const containerd = new ContainerdPeer(b, ['127.0.0.1:5000']);
-      await containerd.start();
-      results.push(await bench('containerd', containerd.socket, containerd.pid as number, pods, listed));
-      await containerd.stop();
-    }
-    await regA.stop();
-    await regB.stop();
+    return { repository: 'bench/busybox', tag: 'v1' };
+  };
+  try {
+    await sideBySide(image, async ({ cradle: a, peer: b }) => {
+      const daemon = await a.startDaemon();
+      const timer: ServerTimer = {
+        start: async () => {
+          writeFileSync(a.configPath, benchConfig(a, 'debug'));
+          const before = daemon.log().length;
+          // nsenter execs the daemon, so its pid is the daemon's.
+          process.kill(daemon.pid, 'SIGHUP');
+          await waitFor('the daemon to reload its config', () => (/config (changed|reloaded)/.test(daemon.log().slice(before)) ? true : undefined), 10_000);
+        },
+        durations: (rpc) =>
+          daemon
+            .log()
+            .split('\n')
+            .filter((l) => l.includes(`"rpc":"${rpc}"`))
+            .map((l) => (JSON.parse(l) as { durationMs: number }).durationMs),
+      };
+      results.push(await bench('cradle', a.socket, daemon.pid, pods, listed, timer));
+      const r = await withContainerd(b, (containerd) => bench('containerd', containerd.socket, containerd.pid as number, pods, listed));
+      if (r) results.push(r);
+    });
   } finally {
-    await a.destroy();
-    await b.destroy();
-    killAllTracked();
-    removeTestCgroupParents();
     rmSync(`/tmp/cradle-bench-logs-${process.pid}`, { recursive: true, force: true });
   }
   process.stdout.write(`| runtime | measure | p50 ms | p95 ms |\n| --- | --- | --- | --- |\n`);

@@ -2,13 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { summarize, type Summary } from '../../bin/bench/stats.js';
 import { CriClient } from '../../cri/client.js';
-import { ContainerdPeer } from '../support/containerd.js';
-import { OciLayout } from '../support/oci-image.js';
-import { killAllTracked } from '../support/processes.js';
-import { removeTestCgroupParents } from '../support/cgroups.js';
-import { TestRegistry } from '../support/registry.js';
-import { TestNode, testConfigToml } from '../support/test-node.js';
-import { writeFileSync } from 'node:fs';
+import type { OciLayout } from '../support/oci-image.js';
+import { readFileSync } from 'node:fs';
+import { sideBySide, withContainerd } from './side-by-side.js';
 
 /**
  * Cold pull of a ~200 MB, 5-layer image from a docker-registry on loopback,
@@ -49,42 +45,24 @@ async function measure(runtime: string, socket: string, image: string, bytes: nu
 
 async function main(): Promise<void> {
   const mbPerLayer = Number(process.argv[2] ?? 40);
-  const cradleNode = await TestNode.create();
-  const peerNode = await TestNode.create();
   const results: PullResult[] = [];
   let total = 0;
-  try {
-    writeFileSync(cradleNode.configPath, testConfigToml(cradleNode.dir).replace('level = "debug"', 'level = "info"') + '\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n');
-    const layout = new OciLayout(join(cradleNode.dir, 'layout'));
+  const image = (layout: OciLayout) => {
     const desc = layout.image(
       Array.from({ length: 5 }, (_, i) => ({ entries: [{ name: `data/layer-${i}.bin`, content: randomBytes(mbPerLayer * 1e6) }] })),
       { Cmd: ['true'] },
     );
     layout.tag('big', desc);
-    const { readFileSync } = await import('node:fs');
     const manifest = JSON.parse(readFileSync(join(layout.dir, 'blobs', 'sha256', desc.digest.slice(7)), 'utf8')) as { layers: Array<{ size: number }>; config: { size: number } };
     total = manifest.layers.reduce((n, l) => n + l.size, manifest.config.size);
-    const regA = new TestRegistry(cradleNode);
-    const regB = new TestRegistry(peerNode);
-    await Promise.all([regA.start(), regB.start()]);
-    await regA.push(layout.dir, 'big', 'bench/big');
-    await regB.push(layout.dir, 'big', 'bench/big');
-    await cradleNode.startDaemon();
-    results.push(await measure('cradle', cradleNode.socket, '127.0.0.1:5000/bench/big:big', total));
-    if (ContainerdPeer.available()) {
-      const containerd = new ContainerdPeer(peerNode, ['127.0.0.1:5000']);
-      await containerd.start();
-      results.push(await measure('containerd', containerd.socket, '127.0.0.1:5000/bench/big:big', total));
-      await containerd.stop();
-    }
-    await regA.stop();
-    await regB.stop();
-  } finally {
-    await cradleNode.destroy();
-    await peerNode.destroy();
-    killAllTracked();
-    removeTestCgroupParents();
-  }
+    return { repository: 'bench/big', tag: 'big' };
+  };
+  await sideBySide(image, async ({ cradle, peer }) => {
+    await cradle.startDaemon();
+    results.push(await measure('cradle', cradle.socket, '127.0.0.1:5000/bench/big:big', total));
+    const r = await withContainerd(peer, (containerd) => measure('containerd', containerd.socket, '127.0.0.1:5000/bench/big:big', total));
+    if (r) results.push(r);
+  });
   process.stdout.write(`image: 5 layers, ${(total / 1e6).toFixed(1)} MB compressed (random data, gzip)\n`);
   process.stdout.write('| runtime | pull s | MB/s | ListImages during pull p50 ms | p99 ms | max ms | samples |\n| --- | --- | --- | --- | --- | --- | --- |\n');
   for (const r of results) {

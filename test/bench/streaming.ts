@@ -1,15 +1,10 @@
 import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
 import { summarize } from '../../bin/bench/stats.js';
 import { CriClient } from '../../cri/client.js';
-import { removeTestCgroupParents } from '../support/cgroups.js';
-import { bridgeConflist, writeConflist } from '../support/cni.js';
-import { ContainerdPeer } from '../support/containerd.js';
 import { Kubectl } from '../support/kubectl.js';
-import { busyboxEntries, OciLayout } from '../support/oci-image.js';
-import { killAllTracked } from '../support/processes.js';
-import { TestRegistry } from '../support/registry.js';
-import { TestNode, testConfigToml } from '../support/test-node.js';
+import { busyboxEntries, type OciLayout } from '../support/oci-image.js';
+import type { TestNode } from '../support/test-node.js';
+import { sideBySide, withContainerd } from './side-by-side.js';
 
 /**
  * Streaming, Cradle and containerd side by side, each behind the same
@@ -67,35 +62,17 @@ function kubectlCommand(k: Kubectl): string {
 async function main(): Promise<void> {
   const execs = Number(process.argv[2] ?? 30);
   const mib = Number(process.argv[3] ?? 256);
-  const a = await TestNode.create();
-  const b = await TestNode.create();
   const results: Result[] = [];
-  try {
-    writeFileSync(a.configPath, testConfigToml(a.dir).replace('level = "debug"', 'level = "info"') + '\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n');
-    for (const n of [a, b]) writeConflist(n, bridgeConflist(n));
-    const layout = new OciLayout(join(a.dir, 'layout'));
+  const image = (layout: OciLayout) => {
     layout.tag('v1', layout.image([{ entries: busyboxEntries() }], { Cmd: ['sh'] }));
-    const regA = new TestRegistry(a);
-    const regB = new TestRegistry(b);
-    await Promise.all([regA.start(), regB.start()]);
-    await regA.push(layout.dir, 'v1', 'bench/busybox');
-    await regB.push(layout.dir, 'v1', 'bench/busybox');
-    await a.startDaemon();
-    results.push(await bench('cradle', a, a.socket, 16443, execs, mib));
-    if (ContainerdPeer.available()) {
-      const containerd = new ContainerdPeer(b, ['127.0.0.1:5000']);
-      await containerd.start();
-      results.push(await bench('containerd', b, containerd.socket, 16444, execs, mib));
-      await containerd.stop();
-    }
-    await regA.stop();
-    await regB.stop();
-  } finally {
-    await a.destroy();
-    await b.destroy();
-    killAllTracked();
-    removeTestCgroupParents();
-  }
+    return { repository: 'bench/busybox', tag: 'v1' };
+  };
+  await sideBySide(image, async ({ cradle, peer }) => {
+    await cradle.startDaemon();
+    results.push(await bench('cradle', cradle, cradle.socket, 16443, execs, mib));
+    const r = await withContainerd(peer, (containerd) => bench('containerd', peer, containerd.socket, 16444, execs, mib));
+    if (r) results.push(r);
+  });
   process.stdout.write(`| runtime | kubectl exec -- true (x${execs}) p50 ms | p95 ms | exec output throughput MiB/s (${mib} MiB) |\n| --- | --- | --- | --- |\n`);
   for (const r of results) process.stdout.write(`| ${r.runtime} | ${r.exec.p50.toFixed(1)} | ${r.exec.p95.toFixed(1)} | ${r.mibPerSecond.toFixed(1)} |\n`);
 }

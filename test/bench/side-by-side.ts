@@ -1,0 +1,60 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { removeTestCgroupParents } from '../support/cgroups.js';
+import { bridgeConflist, writeConflist } from '../support/cni.js';
+import { ContainerdPeer } from '../support/containerd.js';
+import { OciLayout } from '../support/oci-image.js';
+import { killAllTracked } from '../support/processes.js';
+import { TestRegistry } from '../support/registry.js';
+import { TestNode, testConfigToml } from '../support/test-node.js';
+
+export interface SideBySide {
+  /** Cradle's node; its daemon is started by the benchmark. */
+  cradle: TestNode;
+  /** The peer's node, for containerd. */
+  peer: TestNode;
+}
+
+/** Cradle's config for benchmarks: the test config at `level`, the node's registry trusted over http. */
+export function benchConfig(node: TestNode, level = 'info'): string {
+  return testConfigToml(node.dir).replace('level = "debug"', `level = "${level}"`) + '\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n';
+}
+
+/**
+ * The set-up every side-by-side benchmark shares: two nodes, each with the
+ * same CNI chain and a registry holding the same image (built by `image`
+ * into an OCI layout, pushed as `repository:tag`); everything is torn down
+ * after `body`, whatever happens.
+ */
+export async function sideBySide(image: (layout: OciLayout) => { repository: string; tag: string }, body: (nodes: SideBySide) => Promise<void>): Promise<void> {
+  const cradle = await TestNode.create();
+  const peer = await TestNode.create();
+  const registries = [new TestRegistry(cradle), new TestRegistry(peer)];
+  try {
+    writeFileSync(cradle.configPath, benchConfig(cradle));
+    for (const n of [cradle, peer]) writeConflist(n, bridgeConflist(n));
+    const layout = new OciLayout(join(cradle.dir, 'layout'));
+    const { repository, tag } = image(layout);
+    await Promise.all(registries.map((r) => r.start()));
+    for (const r of registries) await r.push(layout.dir, tag, repository);
+    await body({ cradle, peer });
+  } finally {
+    for (const r of registries) await r.stop().catch(() => undefined);
+    await cradle.destroy();
+    await peer.destroy();
+    killAllTracked();
+    removeTestCgroupParents();
+  }
+}
+
+/** Runs `measure` against containerd in `node` when the Debian package is installed. */
+export async function withContainerd<T>(node: TestNode, measure: (peer: ContainerdPeer) => Promise<T>): Promise<T | undefined> {
+  if (!ContainerdPeer.available()) return undefined;
+  const containerd = new ContainerdPeer(node, ['127.0.0.1:5000']);
+  await containerd.start();
+  try {
+    return await measure(containerd);
+  } finally {
+    await containerd.stop();
+  }
+}
