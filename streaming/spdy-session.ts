@@ -87,8 +87,16 @@ export class SpdyStream extends Duplex {
     return this.headers.get(name.toLowerCase())?.[0];
   }
 
+  /** The consumer wants more: what it has read goes back to the client's window. */
   override _read(): void {
-    // Frames are pushed as they arrive.
+    this.refill();
+  }
+
+  private refill(): void {
+    if (this.unacked >= WINDOW_REFILL && !this.remoteEnded) {
+      this.session.send(frames.windowUpdate(this.id, this.unacked));
+      this.unacked = 0;
+    }
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -118,12 +126,11 @@ export class SpdyStream extends Duplex {
   /** @internal */
   onData(payload: Buffer, fin: boolean): void {
     if (payload.length > 0 && !this.remoteEnded) {
-      this.push(payload);
       this.unacked += payload.length;
-      if (this.unacked >= WINDOW_REFILL) {
-        this.session.send(frames.windowUpdate(this.id, this.unacked));
-        this.unacked = 0;
-      }
+      // A consumer that keeps up gets the window back at once; a slow one
+      // holds it until it reads (_read), which stops a client that respects
+      // windows from piling data up here.
+      if (this.push(payload)) this.refill();
     }
     if (fin) this.onRemoteEnd();
   }

@@ -63,6 +63,10 @@ describe('streaming: exec, attach and port-forward through kubectl', function ()
     const r = await kubectl.run(['exec', '-i', 'stream', '-c', 'app', '--', 'tr', 'a-z', 'A-Z'], { input: 'shout this\nand this\n' });
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout, r.stderr).to.equal('SHOUT THIS\nAND THIS\n');
+    // Far more than one flow-control window comes through intact.
+    const big = await kubectl.run(['exec', '-i', 'stream', '-c', 'app', '--', 'wc', '-c'], { input: 'x'.repeat(8 * 1024 * 1024), timeoutMs: 60_000 });
+    expect(big.code, big.stderr).to.equal(0);
+    expect(big.stdout.trim()).to.equal(String(8 * 1024 * 1024));
   });
 
   it('gives a tty exec a terminal of the size the client has, and relays what is typed', async () => {
