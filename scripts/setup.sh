@@ -43,7 +43,8 @@ if [ ! -x "$KUBECTL_DIR/usr/bin/kubectl" ]; then
   log "unpacking Debian's kubectl for the streaming tests"
   tmp=$(mktemp -d)
   chmod 0755 "$tmp"
-  (cd "$tmp" && apt-get download -qq kubernetes-client 2>/dev/null)
+  # Package lists may be missing when every package above was already installed.
+  (cd "$tmp" && { apt-get download -qq kubernetes-client 2>/dev/null || { apt-get update -qq && apt-get download -qq kubernetes-client 2>/dev/null; }; })
   mkdir -p "$KUBECTL_DIR"
   dpkg-deb -x "$tmp"/kubernetes-client_*.deb "$KUBECTL_DIR"
   rm -rf "$tmp"

@@ -30,6 +30,7 @@ mmdebstrap --quiet --variant=minbase --mode=root \
 
 # The cloud kernel has NVMe and ext4 built in, so no initramfs is needed.
 # Unpacked by hand: dpkg -x would replace the rootfs's /lib symlink.
+apt-cache show linux-image-cloud-amd64 >/dev/null 2>&1 || apt-get update -qq
 kernel_pkg=$(apt-cache depends linux-image-cloud-amd64 | sed -n 's/.*Depends: \(linux-image-[0-9].*\)/\1/p' | head -n1)
 log "unpacking $kernel_pkg"
 chmod 0755 "$work"
