@@ -24,6 +24,7 @@ import { launchWithConmon } from './conmon.js';
 import { containerName, containerState, type ContainerRecord, type ContainerState } from './container-record.js';
 import type { ContainerResources, ContainerSpec } from './container-spec.js';
 import { ExitWatcher, type ContainerExit } from './exit-watcher.js';
+import { OomWatch } from './oom-watch.js';
 import { appArmorProfile, detectHostLsm, relabelTree, selinuxLabels } from './lsm.js';
 import { loadNative } from './native/index.js';
 import { ociSpec } from './oci-spec.js';
@@ -95,6 +96,7 @@ export class ContainerManager {
   private readonly lsm = detectHostLsm();
   /** Where each running container's stats are read (see statsDir). */
   private readonly statsDirs = new Map<string, string>();
+  private readonly oomWatch = new OomWatch();
 
   constructor(private readonly opts: ContainerManagerOptions) {
     this.store = new RecordStore<ContainerRecord>(join(opts.root, 'containers-records'), 'container');
@@ -252,6 +254,7 @@ export class ContainerManager {
       undo.commit();
       this.containers.set(id, record);
       this.index.add(id);
+      this.oomWatch.watch(id, await this.statsDir(record));
       logger.info('container created', { id, name, pid });
       return record;
     } catch (err) {
@@ -322,7 +325,8 @@ export class ContainerManager {
   private onExit(exit: ContainerExit): void {
     const rec = this.containers.get(exit.id);
     if (!rec || rec.finishedAt !== undefined) return;
-    const oom = existsSync(join(this.bundle(exit.id), 'persist', 'oom'));
+    const oom = existsSync(join(this.bundle(exit.id), 'persist', 'oom')) || this.oomWatch.killed(exit.id);
+    this.oomWatch.forget(exit.id);
     const reason = oom ? 'OOMKilled' : exit.exitCode === 0 ? 'Completed' : 'Error';
     // The exit file's mtime comes from the kernel's coarse clock and can trail our start time by a tick.
     const floor = rec.startedAt ?? rec.createdAt;
@@ -354,6 +358,7 @@ export class ContainerManager {
       this.lastCpu.delete(id);
       this.diskCache.delete(id);
       this.statsDirs.delete(id);
+      this.oomWatch.forget(id);
       const pod = this.opts.sandboxes.list({ id: rec.sandboxId })[0];
       if (pod) this.names.release(containerName(rec.spec, pod.spec), id);
       this.opts.logger.info('container removed', { id });
@@ -545,12 +550,14 @@ export class ContainerManager {
       const pod = this.opts.sandboxes.list({ id: r.sandboxId })[0];
       if (pod) this.names.reserve(containerName(r.spec, pod.spec), r.id);
     }
+    for (const r of this.containers.values()) if (r.finishedAt === undefined && r.pid !== undefined) this.oomWatch.watch(r.id, await this.statsDir(r));
     await this.exits.start();
     this.opts.logger.info('containers recovered', { count: this.containers.size });
   }
 
   stopWatching(): void {
     this.exits.stop();
+    this.oomWatch.closeAll();
   }
 }
 
