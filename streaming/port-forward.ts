@@ -12,6 +12,11 @@ export const PORT_FORWARD_PROTOCOL = 'portforward.k8s.io';
  */
 export function servePortForward(session: SpdySession, ports: readonly number[], connect: (port: number) => Promise<Socket>, logger: Logger): void {
   const pending = new Map<string, { error?: SpdyStream; data?: SpdyStream; port?: number }>();
+  // One listener for the session's end, however many connections it carries.
+  const open = new Set<Socket>();
+  session.once('close', () => {
+    for (const c of open) c.destroy();
+  });
   session.on('stream', (s) => {
     const type = s.header('streamType');
     const requestId = s.header('requestID') ?? '';
@@ -58,8 +63,9 @@ export function servePortForward(session: SpdySession, ports: readonly number[],
     // Half-closes travel through: the client's FIN ends the connection's writing side and back.
     data.pipe(conn);
     conn.pipe(data);
+    open.add(conn);
+    conn.on('close', () => open.delete(conn));
     conn.on('error', () => data.reset());
     data.on('close', () => conn.destroy());
-    session.once('close', () => conn.destroy());
   };
 }

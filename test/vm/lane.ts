@@ -58,9 +58,10 @@ async function follow(file: string, out: (s: string) => void, done: Promise<unkn
   void done.finally(() => (finished = true));
   for (;;) {
     const last = finished;
-    if (existsSync(file) && statSync(file).size > offset) {
+    const size = existsSync(file) ? statSync(file).size : 0;
+    if (size > offset) {
       const fd = await open(file, 'r');
-      const { buffer, bytesRead } = await fd.read(Buffer.alloc(statSync(file).size - offset), 0, statSync(file).size - offset, offset);
+      const { buffer, bytesRead } = await fd.read(Buffer.alloc(size - offset), 0, size - offset, offset);
       await fd.close();
       offset += bytesRead;
       // The guest's mocha colours its symbols whatever it is told; CI logs want plain text.
