@@ -15,6 +15,7 @@ import { SandboxManager } from '../sandbox/sandbox-manager.js';
 import { podHandlers } from '../cri/handlers/pods.js';
 import { imageHandlers } from '../cri/handlers/images.js';
 import { ImageService } from '../image/image-service.js';
+import { Storage } from '../storage/storage.js';
 import { ContainerManager } from '../runtime/container-manager.js';
 import { containerHandlers } from '../cri/handlers/containers.js';
 import { podStatsHandlers } from '../cri/handlers/pod-stats.js';
@@ -49,6 +50,7 @@ export class Daemon {
   private readonly network: NetworkReadiness;
   private readonly server: CriServer;
   private readonly sandboxes: SandboxManager;
+  private readonly storage: Storage;
   private readonly images: ImageService;
   private readonly containers: ContainerManager;
   private readonly streaming: StreamingServer;
@@ -77,9 +79,11 @@ export class Daemon {
       network: networks,
       logger: logger.child({ component: 'sandbox' }),
     });
+    this.storage = new Storage({ root: config.root, logger: logger.child({ component: 'storage' }) });
     this.images = new ImageService({
       dir: join(config.root, 'images'),
       hosts: () => registryHosts(this.config.image, logger.child({ component: 'image' })),
+      storage: this.storage,
       logger: logger.child({ component: 'image' }),
     });
     this.containers = new ContainerManager({
@@ -92,6 +96,7 @@ export class Daemon {
       cgroupManager: config.cgroup_manager,
       sandboxes: this.sandboxes,
       images: this.images,
+      storage: this.storage,
       runtimes: this.runtimes,
       logger: logger.child({ component: 'runtime' }),
     });
@@ -122,7 +127,7 @@ export class Daemon {
           cgroupManager,
         }),
       },
-      image: imageHandlers(this.images, { mountpoint: this.containers.layersDir, usage: () => this.containers.writableLayersUsage() }),
+      image: imageHandlers(this.images, { mountpoint: this.storage.rootfs.dir, usage: () => this.storage.rootfs.totalUsage() }),
     });
   }
 
@@ -146,8 +151,11 @@ export class Daemon {
 
   private async recover(): Promise<void> {
     await Promise.all([this.runtimes.refresh(this.config), this.network.start()]);
+    await this.storage.load();
     await Promise.all([this.sandboxes.recover(), this.images.load()]);
     await this.containers.recover();
+    // Only now is every holder of a layer known: images, and containers' root filesystems.
+    await this.images.collectGarbage();
     const runtime = this.runtimes.readiness();
     if (!runtime.ready) this.logger.warn('runtime not ready', { reason: runtime.reason, message: runtime.message });
   }
@@ -181,6 +189,7 @@ export class Daemon {
       await this.streaming.stop();
       this.network.stop();
       this.containers.stopWatching();
+      this.sandboxes.stopWatching();
       this.lock.release();
       this.logger.info('stopped');
       await this.log.close();

@@ -6,6 +6,7 @@ import { AlreadyExistsError } from './errors.js';
  */
 export class NameRegistrar {
   private readonly holders = new Map<string, string>();
+  private readonly namesOf = new Map<string, string>();
 
   constructor(private readonly kind: string) {}
 
@@ -15,6 +16,7 @@ export class NameRegistrar {
       throw new AlreadyExistsError(`name "${name}" is reserved for ${this.kind} "${holder}"`);
     }
     this.holders.set(name, id);
+    this.namesOf.set(id, name);
   }
 
   holder(name: string): string | undefined {
@@ -22,6 +24,14 @@ export class NameRegistrar {
   }
 
   release(name: string, id: string): void {
-    if (this.holders.get(name) === id) this.holders.delete(name);
+    if (this.holders.get(name) !== id) return;
+    this.holders.delete(name);
+    if (this.namesOf.get(id) === name) this.namesOf.delete(id);
+  }
+
+  /** Releases whatever name `id` holds. */
+  releaseHolder(id: string): void {
+    const name = this.namesOf.get(id);
+    if (name !== undefined) this.release(name, id);
   }
 }

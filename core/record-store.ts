@@ -4,22 +4,51 @@ import { errnoCode, errorMessage } from './errors.js';
 import { ensureDir } from './fs-util.js';
 import type { Logger } from './logger.js';
 
-/**
- * bigint is written as `{"$bigint": "<decimal>"}` so records keep nanosecond
- * timestamps exactly; '$' cannot start a Kubernetes label or annotation key,
- * so no user map is mistaken for one.
- */
-function replacer(_key: string, value: unknown): unknown {
-  return typeof value === 'bigint' ? { $bigint: value.toString() } : value;
-}
+/** Marks records written with escaped keys (below); older records have no marker. */
+const ENCODING_KEY = '$encoding';
+const ENCODING = 2;
 
-function reviver(_key: string, value: unknown): unknown {
-  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-    const keys = Object.keys(value);
-    const tagged = (value as { $bigint?: unknown }).$bigint;
-    if (keys.length === 1 && typeof tagged === 'string' && /^-?\d+$/.test(tagged)) return BigInt(tagged);
+/**
+ * Records are JSON with one addition: a bigint (nanosecond timestamps) is
+ * written as `{"$bigint": "<decimal>"}`. So that no data can pass for that
+ * tag, every key that starts with "$" gets one more "$" in front: a CRI
+ * client may send a label or annotation key like "$bigint", and it must
+ * come back as the same map after a restart.
+ */
+function encode(value: unknown): unknown {
+  if (typeof value === 'bigint') return { $bigint: value.toString() };
+  if (Array.isArray(value)) return value.map(encode);
+  if (typeof value === 'object' && value !== null) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k.startsWith('$') ? `$${k}` : k] = encode(v);
+    return out;
   }
   return value;
+}
+
+function decode(value: unknown, escaped: boolean): unknown {
+  if (Array.isArray(value)) return value.map((v) => decode(v, escaped));
+  if (typeof value !== 'object' || value === null) return value;
+  const entries = Object.entries(value);
+  const [first] = entries;
+  if (entries.length === 1 && first?.[0] === '$bigint' && typeof first[1] === 'string' && /^-?\d+$/.test(first[1])) return BigInt(first[1]);
+  const out: Record<string, unknown> = {};
+  // Records from before escaping: no user key was changed, so none is changed back.
+  for (const [k, v] of entries) out[escaped && k.startsWith('$') ? k.slice(1) : k] = decode(v, escaped);
+  return out;
+}
+
+/** A record as written to disk. */
+export function encodeRecord(record: object): string {
+  return JSON.stringify({ [ENCODING_KEY]: ENCODING, ...(encode(record) as object) });
+}
+
+/** A record read from disk, by either encoding. */
+export function decodeRecord<T>(text: string): T {
+  const raw = JSON.parse(text) as Record<string, unknown>;
+  const escaped = raw[ENCODING_KEY] === ENCODING;
+  delete raw[ENCODING_KEY];
+  return decode(raw, escaped) as T;
 }
 
 export interface VersionedRecord {
@@ -46,13 +75,23 @@ export class RecordStore<T extends VersionedRecord> {
     const tmp = `${path}.tmp`;
     const fd = openSync(tmp, 'w', 0o600);
     try {
-      writeSync(fd, JSON.stringify(record, replacer));
+      writeSync(fd, encodeRecord(record));
       fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
     renameSync(tmp, path);
     this.syncDir();
+  }
+
+  /** One record, or undefined when there is none. */
+  read(id: string): T | undefined {
+    try {
+      return decodeRecord<T>(readFileSync(join(this.dir, `${id}.json`), 'utf8'));
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return undefined;
+      throw err;
+    }
   }
 
   remove(id: string): void {
@@ -71,7 +110,7 @@ export class RecordStore<T extends VersionedRecord> {
       }
       if (!name.endsWith('.json')) continue;
       try {
-        out.push(JSON.parse(readFileSync(path, 'utf8'), reviver) as T);
+        out.push(decodeRecord<T>(readFileSync(path, 'utf8')));
       } catch (err) {
         if (errnoCode(err) === 'ENOENT') continue;
         logger.error(`unreadable ${this.kind} record skipped`, { path, error: errorMessage(err) });

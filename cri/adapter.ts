@@ -3,6 +3,8 @@ import * as grpc from '@grpc/grpc-js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { packageVersion } from '../core/package-info.js';
+import { timerMs } from '../core/timers.js';
+import { MalformedRequest } from './codec.js';
 import { methodsOf } from './service-definitions.js';
 import type { CallContext } from './service-types.js';
 import { codeName, isServerFault, toGrpcFailure, type GrpcFailure } from './status-codes.js';
@@ -77,9 +79,10 @@ export class RpcAdapter {
     return impl;
   }
 
-  private refusal(rpc: string, handler: AnyHandler | undefined): GrpcFailure | undefined {
+  private refusal(rpc: string, handler: AnyHandler | undefined, request: unknown): GrpcFailure | undefined {
     if (!this.gate.isOpen && !ALWAYS_ANSWERED.has(rpc)) return { code: grpc.status.UNAVAILABLE, details: this.gate.reason };
     if (handler === undefined) return { code: grpc.status.UNIMPLEMENTED, details: `${rpc} is not implemented by cradle ${packageVersion}` };
+    if (request instanceof MalformedRequest) return { code: grpc.status.INVALID_ARGUMENT, details: `${rpc}: the request cannot be decoded: ${request.reason}` };
     return undefined;
   }
 
@@ -89,7 +92,7 @@ export class RpcAdapter {
     call.on('cancelled', () => abort.abort(new Error(`${rpc} cancelled by the client`)));
     let timer: NodeJS.Timeout | undefined;
     if (Number.isFinite(deadline)) {
-      timer = setTimeout(() => abort.abort(new Error(`${rpc} deadline exceeded`)), Math.max(0, deadline - Date.now()));
+      timer = setTimeout(() => abort.abort(new Error(`${rpc} deadline exceeded`)), timerMs(deadline - Date.now()));
       timer.unref();
     }
     return {
@@ -101,7 +104,7 @@ export class RpcAdapter {
   private unary(rpc: string, handler: AnyHandler | undefined): grpc.handleUnaryCall<unknown, unknown> {
     return (call: grpc.ServerUnaryCall<unknown, unknown>, callback: Callback) => {
       const started = process.hrtime.bigint();
-      const refused = this.refusal(rpc, handler);
+      const refused = this.refusal(rpc, handler, call.request);
       if (refused) {
         callback(refused);
         this.record(rpc, started, refused, true);
@@ -129,7 +132,7 @@ export class RpcAdapter {
   private streaming(rpc: string, handler: AnyHandler | undefined): grpc.handleServerStreamingCall<unknown, unknown> {
     return (call: grpc.ServerWritableStream<unknown, unknown>) => {
       const started = process.hrtime.bigint();
-      const refused = this.refusal(rpc, handler);
+      const refused = this.refusal(rpc, handler, call.request);
       if (refused) {
         call.emit('error', refused);
         this.record(rpc, started, refused, true);

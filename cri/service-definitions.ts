@@ -1,6 +1,6 @@
 import type * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
-import { codecFor } from './codec.js';
+import { codecFor, MalformedRequest } from './codec.js';
 import { criRoot } from './proto-root.js';
 
 export interface MethodInfo {
@@ -23,7 +23,14 @@ export function serviceDefinition(fullName: string): grpc.ServiceDefinition {
       requestStream: method.requestStream === true,
       responseStream: method.responseStream === true,
       requestSerialize: (value: unknown) => req.encode(value),
-      requestDeserialize: (bytes: Buffer) => req.decode(bytes),
+      // grpc-js answers a throwing deserializer with INTERNAL; a caller's bad bytes are INVALID_ARGUMENT.
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return req.decode(bytes);
+        } catch (err) {
+          return new MalformedRequest(err instanceof Error ? err.message : String(err));
+        }
+      },
       responseSerialize: (value: unknown) => res.encode(value),
       responseDeserialize: (bytes: Buffer) => res.decode(bytes),
     };

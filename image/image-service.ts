@@ -1,27 +1,34 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nowNs } from '../core/clock.js';
-import { errnoCode, errorMessage, InvalidArgumentError, NotFoundError } from '../core/errors.js';
+import { errorMessage, FailedPreconditionError, InvalidArgumentError } from '../core/errors.js';
 import { ensureDir } from '../core/fs-util.js';
 import type { Logger } from '../core/logger.js';
 import { RecordStore } from '../core/record-store.js';
-import { loadNative } from '../runtime/native/index.js';
+import type { Storage } from '../storage/storage.js';
+import { chainIds } from './chain-ids.js';
 import { ContentStore } from './content-store.js';
 import { parseImageConfig, type ImageRecord } from './image-record.js';
-import { chainIds, LayerStore } from './layer-store.js';
+import { LayerDownloadError, unpackLayer } from './layer-unpacker.js';
+import type { UnpackSource } from './unpack-worker.js';
 import { parseManifest, selectPlatform } from './manifest.js';
 import { digestName, formatReference, parseReference, taggedName, type ImageReference } from './reference.js';
 import { RegistryClient, type RegistryAuth, type RegistryHosts } from './registry-client.js';
 
 const LAYER_DOWNLOADS = 3;
+const DOWNLOAD_ATTEMPTS = 3;
 const ID = /^(?:sha256:)?([0-9a-f]{64})$/;
 
 export interface ImageServiceOptions {
   /** `<root>/images` */
   dir: string;
   hosts: () => RegistryHosts;
+  /** Where layers are unpacked, and who else holds them. */
+  storage: Storage;
   logger: Logger;
 }
+
+const owner = (id: string) => `image:${id}`;
 
 /** Runs `fn` over `items` with at most `limit` at once. */
 async function bounded<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -33,9 +40,10 @@ async function bounded<T>(items: readonly T[], limit: number, fn: (item: T) => P
 }
 
 /**
- * Images: pulls from registries into the content and layer stores, image
- * records and their names, removal and garbage collection, and overlay root
- * filesystems for containers.
+ * Images: pulls from registries into the content store and storage's
+ * layers, image records and their names, removal and garbage collection.
+ * Each image holds its layers in storage by reference, as containers'
+ * root filesystems do; an image a container was made from cannot be removed.
  */
 export class ImageService {
   private readonly records = new Map<string, ImageRecord>();
@@ -44,32 +52,35 @@ export class ImageService {
   private readonly inflight = new Map<string, Promise<ImageRecord>>();
   private readonly store: RecordStore<ImageRecord>;
   readonly content: ContentStore;
-  readonly layers: LayerStore;
+  private pulls = 0;
 
   constructor(private readonly opts: ImageServiceOptions) {
     ensureDir(opts.dir, 0o711);
     this.store = new RecordStore<ImageRecord>(join(opts.dir, 'records'), 'image');
     this.content = new ContentStore(opts.dir);
-    this.layers = new LayerStore(opts.dir, opts.logger);
   }
 
-  /** Reads records and layers; `collect` removes what a crashed pull left (off for read-only tools). */
-  async load(collect = true): Promise<void> {
-    await this.layers.load();
+  /**
+   * Reads records (storage's layers must be loaded). Nothing is collected
+   * here: root filesystems hold layers too, and are known only once the
+   * containers are (see collectGarbage).
+   */
+  async load(): Promise<void> {
+    const layers = this.opts.storage.layers;
     for (const rec of this.store.loadAll(this.opts.logger)) {
-      if (rec.layers.some((c) => !this.layers.get(c))) {
+      if (rec.layers.some((c) => !layers.get(c))) {
         this.opts.logger.warn('image record refers to a missing layer; dropping it', { id: rec.id });
         this.store.remove(rec.id);
         continue;
       }
       this.index(rec);
     }
-    if (collect) await this.collectGarbage();
     this.opts.logger.info('images loaded', { count: this.records.size });
   }
 
   private index(rec: ImageRecord): void {
     this.records.set(rec.id, rec);
+    this.opts.storage.refs.hold(owner(rec.id), rec.layers);
     for (const n of [...rec.repoTags, ...rec.repoDigests]) this.names.set(n, rec.id);
   }
 
@@ -137,23 +148,47 @@ export class ImageService {
     await this.content.put(top.digest, top.body);
     if (fetched !== top) await this.content.put(fetched.digest, fetched.body);
     const chains = chainIds(parsed.diffIds);
-    await bounded(
-      layers.map((desc, i) => ({ desc, chain: chains[i] as string, diffId: parsed.diffIds[i] as string })),
-      LAYER_DOWNLOADS,
-      async ({ desc, chain, diffId }) => {
-        // Streamed from the registry into the layer directory; the compressed blob is not kept.
-        await this.layers.ensure(chain, diffId, async () => ({ kind: 'http', ...(await client.blobRequest(desc.digest, fetched.endpoint)), digest: desc.digest, size: desc.size }));
-      },
-    );
-    const record = this.commit(ref, configDesc.digest, top.digest, {
-      size: configDesc.size + layers.reduce((n, l) => n + l.size, 0),
-      layers: chains,
-      os: parsed.os,
-      architecture: parsed.architecture,
-      config: parsed.config,
-    });
+    // The pull holds its layers until the image record does, so no collection in between takes them.
+    const pull = `pull:${++this.pulls}`;
+    this.opts.storage.refs.hold(pull, chains);
+    let record: ImageRecord;
+    try {
+      await bounded(
+        layers.map((desc, i) => ({ desc, chain: chains[i] as string, diffId: parsed.diffIds[i] as string })),
+        LAYER_DOWNLOADS,
+        async ({ desc, chain, diffId }) => {
+          // Streamed from the registry into the layer directory; the compressed blob is not kept.
+          await this.opts.storage.layers.ensure(chain, diffId, (dest) =>
+            this.unpackWithRetries(dest, diffId, async () => ({ kind: 'http', ...(await client.blobRequest(desc.digest, fetched.endpoint)), digest: desc.digest, size: desc.size })),
+          );
+        },
+      );
+      record = this.commit(ref, configDesc.digest, top.digest, {
+        size: configDesc.size + layers.reduce((n, l) => n + l.size, 0),
+        layers: chains,
+        os: parsed.os,
+        architecture: parsed.architecture,
+        config: parsed.config,
+      });
+    } finally {
+      this.opts.storage.refs.release(pull);
+    }
     this.opts.logger.info('image pulled', { image: name, id: record.id, layers: layers.length, ms: Math.round(performance.now() - started) });
     return record;
+  }
+
+  /** Unpacks into `dest`; a broken-off download is tried again with a fresh source. */
+  private async unpackWithRetries(dest: string, diffId: string, source: () => Promise<UnpackSource>): Promise<{ bytes: number; inodes: number }> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await unpackLayer({ source: await source(), dest, diffId });
+      } catch (err) {
+        if (!(err instanceof LayerDownloadError) || attempt >= DOWNLOAD_ATTEMPTS) throw err;
+        this.opts.logger.warn('layer download broke off; trying again', { attempt, error: errorMessage(err) });
+        await rm(dest, { recursive: true, force: true });
+        await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+      }
+    }
   }
 
   /** Writes the record (merging names into an existing image) and moves the tag off any other image. */
@@ -191,37 +226,52 @@ export class ImageService {
 
   /**
    * Removes a name (tag or digest reference), or with an id every name; the
-   * image goes when no name is left, and its layers when no other image
-   * uses them. Unknown images succeed.
+   * image goes when no name is left, and its layers when nothing else
+   * holds them. An image that containers were made from stays until they
+   * are removed. Unknown images succeed.
    */
   async remove(text: string): Promise<void> {
     const rec = this.resolve(text);
     if (!rec) return;
     const byId = ID.test(text) || /^[0-9a-f]{6,63}$/.test(text);
-    let left = rec;
+    let name: string | undefined;
     if (!byId) {
       const ref = parseReference(text);
-      const name = ref.digest ? digestName(ref, ref.digest) : (taggedName(ref) as string);
-      this.dropName(rec.id, name);
-      left = this.records.get(rec.id) as ImageRecord;
-      // A digest name of the same repository as the removed tag goes with it, as in containerd.
-      if (!ref.digest && left.repoTags.length === 0) left.repoDigests.forEach((d) => this.names.delete(d));
+      name = ref.digest ? digestName(ref, ref.digest) : (taggedName(ref) as string);
     }
-    if (byId || left.repoTags.length === 0) {
-      for (const n of [...left.repoTags, ...left.repoDigests]) this.names.delete(n);
-      this.records.delete(rec.id);
-      this.store.remove(rec.id);
-      this.opts.logger.info('image removed', { id: rec.id });
-      if (this.inflight.size === 0) await this.collectGarbage();
+    const goes = byId || rec.repoTags.every((t) => t === name);
+    // Checked before anything changes: a refused removal keeps every name.
+    if (goes) this.refuseIfUsed(rec, text);
+    if (!goes) {
+      this.dropName(rec.id, name as string);
+      return;
     }
+    // A digest name of the same repository as the removed tag goes with it, as in containerd.
+    for (const n of [...rec.repoTags, ...rec.repoDigests]) this.names.delete(n);
+    this.records.delete(rec.id);
+    this.store.remove(rec.id);
+    this.opts.storage.refs.release(owner(rec.id));
+    this.opts.logger.info('image removed', { id: rec.id });
+    await this.collectGarbage();
   }
 
-  /** Layers and blobs no image refers to: what a removal freed, or a crashed pull left. */
+  /** An image containers were made from cannot go (CRI-O answers the same); kubelet removes only unused images. */
+  private refuseIfUsed(rec: ImageRecord, text: string): void {
+    const users = this.opts.storage.rootfs.usersOf(rec.id);
+    if (users.length === 0) return;
+    const shown = users.slice(0, 5).join(', ') + (users.length > 5 ? ` and ${users.length - 5} more` : '');
+    throw new FailedPreconditionError(`image ${JSON.stringify(text)} (${rec.id}) is in use by container(s) ${shown}: remove them first`);
+  }
+
+  /**
+   * Layers nothing holds and blobs no image refers to: what a removal
+   * freed, or a crashed pull left. Partial downloads are cleared only
+   * while no pull runs.
+   */
   async collectGarbage(): Promise<void> {
+    await this.opts.storage.collectLayers();
     if (this.inflight.size > 0) return;
     await this.content.clearIngest();
-    const usedLayers = new Set([...this.records.values()].flatMap((r) => r.layers));
-    for (const layer of this.layers.all()) if (!usedLayers.has(layer.chainId)) await this.layers.remove(layer.chainId);
     const keep = new Set([...this.records.values()].flatMap((r) => [r.id, r.manifestDigest]));
     for (const digest of await this.content.listDigests()) {
       // Layer blobs are not kept once unpacked; manifests of kept images are (small).
@@ -236,51 +286,10 @@ export class ImageService {
 
   /** Bytes and inodes the image store uses (unpacked layers). */
   usage(): { bytes: number; inodes: number } {
-    let bytes = 0;
-    let inodes = 0;
-    for (const l of this.layers.all()) {
-      bytes += l.bytes;
-      inodes += l.inodes;
-    }
-    return { bytes, inodes };
+    return this.opts.storage.layers.usage();
   }
 
   get dir(): string {
     return this.opts.dir;
-  }
-
-  /**
-   * Mounts the image's layers as an overlay at `<dir>/merged`, with a fresh
-   * upper and work dir in `dir`. Lower dirs are given as short links
-   * relative to the image store, so many layers fit in one page of mount
-   * options.
-   */
-  async mountRootfs(imageId: string, dir: string): Promise<string> {
-    const rec = this.records.get(imageId);
-    if (!rec) throw new NotFoundError(`image "${imageId}" not found`);
-    const merged = join(dir, 'merged');
-    for (const d of ['upper', 'work', 'merged']) await mkdir(join(dir, d), { recursive: true, mode: 0o755 });
-    const links = [...rec.layers].reverse().map((c) => {
-      const info = this.layers.get(c);
-      if (!info) throw new NotFoundError(`layer ${c} of image ${imageId} is missing`);
-      return `l/${info.link}`;
-    });
-    if (links.length === 0) {
-      await mkdir(join(dir, 'empty'), { recursive: true });
-      links.push(join(dir, 'empty'));
-    }
-    const data = `lowerdir=${links.join(':')},upperdir=${join(dir, 'upper')},workdir=${join(dir, 'work')}`;
-    await loadNative().mountAt(this.opts.dir, 'overlay', merged, 'overlay', 0, data);
-    return merged;
-  }
-
-  async unmountRootfs(dir: string): Promise<void> {
-    const native = loadNative();
-    try {
-      await native.umount2(join(dir, 'merged'), native.constants.MNT_DETACH);
-    } catch (err) {
-      if (errnoCode(err) !== 'EINVAL' && errnoCode(err) !== 'ENOENT') throw err;
-    }
-    await rm(dir, { recursive: true, force: true });
   }
 }

@@ -1,6 +1,3 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { errnoCode } from '../core/errors.js';
 import { RecordStore } from '../core/record-store.js';
 import type { Logger } from '../core/logger.js';
 import type { CniNetworkConfig } from './cni-config.js';
@@ -18,13 +15,14 @@ export interface CniCacheEntry {
   network: CniNetworkConfig;
   args: string;
   capabilityArgs: Record<string, unknown>;
-  result: Record<string, unknown>;
+  /** Unset while ADD runs: written first, so a crash in ADD still leaves what DEL needs. */
+  result: Record<string, unknown> | undefined;
 }
 
 export class CniCache {
   private readonly store: RecordStore<CniCacheEntry>;
 
-  constructor(private readonly dir: string) {
+  constructor(dir: string) {
     this.store = new RecordStore<CniCacheEntry>(dir, 'CNI result');
   }
 
@@ -36,13 +34,8 @@ export class CniCache {
     this.store.write(entry);
   }
 
-  async load(containerId: string, ifName: string): Promise<CniCacheEntry | undefined> {
-    try {
-      return JSON.parse(await readFile(join(this.dir, `${CniCache.key(containerId, ifName)}.json`), 'utf8')) as CniCacheEntry;
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return undefined;
-      throw err;
-    }
+  load(containerId: string, ifName: string): CniCacheEntry | undefined {
+    return this.store.read(CniCache.key(containerId, ifName));
   }
 
   remove(containerId: string, ifName: string): void {
@@ -52,5 +45,4 @@ export class CniCache {
   all(logger: Logger): CniCacheEntry[] {
     return this.store.loadAll(logger);
   }
-
 }

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CradleError, DeadlineExceededError, errorMessage, InternalError, NotFoundError } from '../core/errors.js';
+import { timerMs } from '../core/timers.js';
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'VERSION' | 'STATUS' | 'GC';
 
@@ -77,7 +78,7 @@ export async function invokePlugin(type: string, config: object, inv: CniInvocat
         child.kill('SIGKILL');
       }
       resolve({ code: null, stdout: out, stderr: err, timedOut: true });
-    }, inv.timeoutMs);
+    }, timerMs(inv.timeoutMs));
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', (e) => {

@@ -1,4 +1,5 @@
-import { errorMessage, FailedPreconditionError } from '../core/errors.js';
+import { errorMessage, FailedPreconditionError, InvalidArgumentError } from '../core/errors.js';
+import { failpoint } from '../core/failpoints.js';
 import type { Logger } from '../core/logger.js';
 import { bandwidthCapability } from './bandwidth.js';
 import { CniCache } from './cni-cache.js';
@@ -30,6 +31,18 @@ export interface PodNetworkRequest {
 }
 
 export const POD_IFNAME = 'eth0';
+
+/**
+ * CNI_ARGS: `K=V` pairs joined by ";". A value holding ";" or "=" would
+ * add pairs of its own (an IP=... a plugin obeys), so it is refused here
+ * whatever the caller checked before.
+ */
+export function cniArgs(pairs: ReadonlyArray<readonly [string, string]>): string {
+  for (const [k, v] of pairs) {
+    if (/[;=\p{Cc}]/u.test(v)) throw new InvalidArgumentError(`${k} ${JSON.stringify(v)} cannot be passed to CNI plugins: it holds ";", "=" or a control character`);
+  }
+  return pairs.map(([k, v]) => `${k}=${v}`).join(';');
+}
 
 /** Attaches pods to the default CNI network and detaches them again. */
 export class PodNetworks {
@@ -71,20 +84,32 @@ export class PodNetworks {
       containerId: req.podId,
       netns: req.netns,
       ifName: POD_IFNAME,
-      args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${req.namespace};K8S_POD_NAME=${req.name};K8S_POD_INFRA_CONTAINER_ID=${req.podId};K8S_POD_UID=${req.uid}`,
+      args: cniArgs([
+        ['IgnoreUnknown', '1'],
+        ['K8S_POD_NAMESPACE', req.namespace],
+        ['K8S_POD_NAME', req.name],
+        ['K8S_POD_INFRA_CONTAINER_ID', req.podId],
+        ['K8S_POD_UID', req.uid],
+      ]),
       capabilityArgs: this.capabilityArgs(req),
     };
     const opts = this.exec();
+    const entry = { schema: 1 as const, id: CniCache.key(req.podId, POD_IFNAME), containerId: req.podId, ifName: POD_IFNAME, network, args: att.args, capabilityArgs: att.capabilityArgs };
+    // Written before ADD: plugins may take an IP and a veth before a crash, and DEL needs to know what to release.
+    this.cache.save({ ...entry, result: undefined });
+    failpoint('RunPodSandbox/cni-add-intent');
     let result: Record<string, unknown>;
     try {
       result = await addNetworkList(network, att, opts);
     } catch (err) {
-      await delNetworkList(network, att, undefined, opts).catch((delErr: unknown) =>
-        this.logger.warn('CNI DEL after a failed ADD failed too', { pod: req.podId, error: errorMessage(delErr) }),
+      await delNetworkList(network, att, undefined, opts).then(
+        () => this.cache.remove(req.podId, POD_IFNAME),
+        (delErr: unknown) => this.logger.warn('CNI DEL after a failed ADD failed too', { pod: req.podId, error: errorMessage(delErr) }),
       );
       throw err;
     }
-    this.cache.save({ schema: 1, id: CniCache.key(req.podId, POD_IFNAME), containerId: req.podId, ifName: POD_IFNAME, network, args: att.args, capabilityArgs: att.capabilityArgs, result });
+    failpoint('RunPodSandbox/cni-added');
+    this.cache.save({ ...entry, result });
     return resultIps(result);
   }
 
@@ -93,7 +118,7 @@ export class PodNetworks {
    * the namespace is gone (after a reboot): plugins still release IPs.
    */
   async detach(podId: string, netns: string): Promise<void> {
-    const entry = await this.cache.load(podId, POD_IFNAME);
+    const entry = this.cache.load(podId, POD_IFNAME);
     if (!entry) return;
     const att: CniAttachment = { containerId: podId, netns, ifName: entry.ifName, args: entry.args, capabilityArgs: entry.capabilityArgs };
     await delNetworkList(entry.network, att, entry.result, this.exec());

@@ -16,28 +16,46 @@ function isSliceName(name: string): boolean {
   return stem !== '' && !stem.startsWith('-') && !stem.endsWith('-') && !stem.includes('--');
 }
 
+/** Names a cgroup directory must not take: the kernel's own files in it. */
+const INTERFACE_FILE = /^(cgroup|cpu|cpuacct|cpuset|memory|io|blkio|pids|hugetlb|rdma|misc|devices|freezer|net_cls|net_prio|perf_event)\.|^(tasks|notify_on_release|release_agent)$/;
+
 /**
  * kubelet's cgroup_parent must be written for the driver it shares with the
- * runtime: a slice name for systemd ("kubepods-besteffort-pod<uid>.slice"),
- * an absolute path for cgroupfs ("/kubepods/besteffort/pod<uid>"). A
- * mismatch means kubelet and the runtime disagree on the driver.
+ * runtime. For systemd it is a slice, as a name ("kubepods-besteffort-pod<uid>.slice")
+ * or as the path kubelet really sends
+ * ("/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod<uid>.slice"),
+ * every element a slice. For cgroupfs it is a path below the hierarchy's
+ * root ("/kubepods/besteffort/pod<uid>"), never a filesystem path such as
+ * /sys/fs/cgroup/... A mismatch means kubelet and the runtime disagree on
+ * the driver. Returns the parent as the driver uses it (the slice itself
+ * for systemd).
  */
-export function checkCgroupParent(driver: CgroupDriver, parent: string): void {
-  if (parent === '') return;
+export function checkCgroupParent(driver: CgroupDriver, parent: string): string {
+  if (parent === '') return parent;
+  if (/\p{Cc}/u.test(parent) || parent.length > 4096) throw new InvalidArgumentError(`cgroup_parent ${JSON.stringify(parent.slice(0, 80))} holds control characters or is too long`);
   if (driver === 'systemd') {
-    if (!isSliceName(parent)) {
-      throw new InvalidArgumentError(`cgroup_parent ${JSON.stringify(parent)} is not a systemd slice name (like "kubepods-besteffort-pod1234.slice"); is kubelet's --cgroup-driver "systemd" like Cradle's cgroup_manager?`);
+    const elements = parent.startsWith('/') ? parent.slice(1).split('/') : [parent];
+    if (!elements.every(isSliceName)) {
+      throw new InvalidArgumentError(`cgroup_parent ${JSON.stringify(parent)} is not a systemd slice (like "kubepods-besteffort-pod1234.slice" or "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1234.slice"); is kubelet's --cgroup-driver "systemd" like Cradle's cgroup_manager?`);
     }
-    return;
+    return elements[elements.length - 1] as string;
   }
-  if (!parent.startsWith('/') || parent.split('/').includes('..') || parent.endsWith('.slice')) {
+  if (!parent.startsWith('/') || parent.endsWith('.slice')) {
     throw new InvalidArgumentError(`cgroup_parent ${JSON.stringify(parent)} is not an absolute cgroupfs path (like "/kubepods/besteffort/pod1234"); is kubelet's --cgroup-driver "cgroupfs" like Cradle's cgroup_manager?`);
   }
+  if (parent === '/sys/fs/cgroup' || parent.startsWith('/sys/fs/cgroup/')) {
+    throw new InvalidArgumentError(`cgroup_parent ${JSON.stringify(parent)} is a filesystem path; give the path below the cgroup hierarchy's root, like "/kubepods/besteffort/pod1234"`);
+  }
+  const elements = parent === '/' ? [] : parent.slice(1).replace(/\/$/, '').split('/');
+  for (const e of elements) {
+    if (e === '' || e === '.' || e === '..' || INTERFACE_FILE.test(e)) throw new InvalidArgumentError(`cgroup_parent ${JSON.stringify(parent)}: ${JSON.stringify(e)} cannot name a cgroup`);
+  }
+  return parent;
 }
 
 /** The OCI spec's linux.cgroupsPath: "slice:prefix:name" for systemd, a path for cgroupfs. */
 export function containerCgroupsPath(driver: CgroupDriver, parent: string, id: string): string {
-  const p = parent || defaultCgroupParent(driver);
+  const p = checkCgroupParent(driver, parent) || defaultCgroupParent(driver);
   return driver === 'systemd' ? `${p}:cradle:${id}` : join(p, `cradle-${id}`);
 }
 

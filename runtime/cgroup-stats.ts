@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { lstat, readdir, readFile, rmdir } from 'node:fs/promises';
+import { readdir, readFile, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** One line of a pressure file: "some avg10=0.00 avg60=0.00 avg300=0.00 total=0". */
@@ -134,47 +134,46 @@ export async function readCgroupStats(dir: string, root = ROOT, v2 = CGROUP_V2):
   };
 }
 
-/** Bytes and inodes under `dir` (a container's writable layer), without following links. */
-export async function diskUsage(dir: string): Promise<{ bytes: number; inodes: number }> {
-  let bytes = 0;
-  let inodes = 0;
-  const walk = async (d: string): Promise<void> => {
-    let names: string[];
-    try {
-      names = await readdir(d);
-    } catch {
-      return;
-    }
-    for (const name of names) {
-      const p = join(d, name);
-      try {
-        const st = await lstat(p);
-        inodes++;
-        bytes += st.blocks * 512;
-        if (st.isDirectory()) await walk(p);
-      } catch {
-        // removed meanwhile
-      }
-    }
-  };
-  await walk(dir);
-  return { bytes, inodes };
+/** A cgroup's directory in every hierarchy (one on cgroup v2, one per controller on v1). */
+async function hierarchyDirs(dir: string): Promise<string[]> {
+  return CGROUP_V2 ? [join(ROOT, dir)] : (await readdir(ROOT).catch(() => [] as string[])).map((c) => join(ROOT, c, dir));
 }
 
 /**
- * Removes a container's cgroup in every hierarchy where it is still there
- * and empty: the OCI runtime removes it on delete, but not when it no longer
- * knows the container (its state dir was emptied by a reboot).
+ * Removes a container's cgroup (`dir` below the hierarchy root) in every
+ * hierarchy where it is still there and empty: the OCI runtime removes it
+ * on delete, but not when it no longer knows the container (its state dir
+ * was emptied by a reboot, or a crash cut its create short).
  */
-export async function removeCgroup(cgroupsPath: string): Promise<void> {
-  const dirs = CGROUP_V2 ? [join(ROOT, cgroupsPath)] : (await readdir(ROOT).catch(() => [] as string[])).map((c) => join(ROOT, c, cgroupsPath));
-  for (const dir of dirs) {
+export async function removeCgroup(dir: string): Promise<void> {
+  for (const d of await hierarchyDirs(dir)) {
     try {
-      await rmdir(dir);
+      await rmdir(d);
     } catch {
       // gone already, not a hierarchy, or still in use
     }
   }
+}
+
+/**
+ * SIGKILLs every process in a container's cgroup (a `runc init` a crashed
+ * create left waiting, or a container whose monitor is gone). Returns how
+ * many were signalled.
+ */
+export async function killCgroupProcesses(dir: string): Promise<number> {
+  const pids = new Set<number>();
+  for (const d of await hierarchyDirs(dir)) {
+    const text = await read(join(d, 'cgroup.procs'));
+    for (const line of (text ?? '').split('\n')) if (/^\d+$/.test(line)) pids.add(Number(line));
+  }
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids.size;
 }
 
 /** Tasks in a cgroup (pids controller), 0 when it is gone. */

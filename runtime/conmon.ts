@@ -1,5 +1,9 @@
 import { spawn } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { InternalError } from '../core/errors.js';
+import { commandLine, isAlive } from './process-tree.js';
 
 export interface ConmonLaunch {
   conmon: string;
@@ -25,7 +29,10 @@ export interface ConmonLaunch {
   scope: string | undefined;
 }
 
-const SYNC_TIMEOUT_MS = 60_000;
+/** How long conmon and `<runtime> create` may take, on a node as busy as it gets. */
+const SYNC_TIMEOUT_MS = 120_000;
+/** conmon's stderr kept for error messages. */
+const STDERR_CAP = 64 * 1024;
 
 /**
  * Starts conmon, which runs `<runtime> create` and then monitors the
@@ -33,6 +40,12 @@ const SYNC_TIMEOUT_MS = 60_000;
  * code in the exit dir. conmon reports the container's pid (or the
  * runtime's error) on the sync pipe (fd 3) and detaches, so containers
  * outlive the daemon.
+ *
+ * conmon's first process exits as soon as it has daemonized, long before
+ * a slow `create` finishes; its daemonized child holds the pipe's write
+ * end until it has reported. So the answer is the pipe's first message,
+ * and the pipe's end without one is the failure: never the first process's
+ * exit. One timeout bounds the whole wait and ends the conmon it started.
  */
 export function launchWithConmon(l: ConmonLaunch): Promise<number> {
   const args = [
@@ -44,7 +57,7 @@ export function launchWithConmon(l: ConmonLaunch): Promise<number> {
     ...l.runtimeArgs.flatMap((a) => ['--runtime-arg', a]),
     '-b', l.bundle,
     '-p', `${l.bundle}/pidfile`,
-    '-P', `${l.bundle}/conmon.pid`,
+    '-P', conmonPidFile(l.bundle),
     '--exit-dir', l.exitDir,
     '--persist-dir', l.persistDir,
     '--socket-dir-path', l.socketDir,
@@ -65,6 +78,7 @@ export function launchWithConmon(l: ConmonLaunch): Promise<number> {
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
       env: { ...process.env, _OCI_SYNCPIPE: '3' },
     });
+    const pipe = child.stdio[3] as Readable;
     let sync = '';
     let stderr = '';
     let settled = false;
@@ -72,32 +86,80 @@ export function launchWithConmon(l: ConmonLaunch): Promise<number> {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      // conmon may keep its end open while the container runs: the daemon keeps no fd for it.
+      pipe.destroy();
+      child.stderr?.destroy();
       fn();
     };
-    const timer = setTimeout(() => finish(() => reject(new InternalError(`conmon for ${l.id} did not report within ${SYNC_TIMEOUT_MS} ms`))), SYNC_TIMEOUT_MS);
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    const pipe = child.stdio[3] as NodeJS.ReadableStream;
+    const fail = (message: string) => finish(() => reject(new InternalError(message)));
+    const timer = setTimeout(() => {
+      fail(`conmon for ${l.id} did not report within ${SYNC_TIMEOUT_MS / 1000}s${stderr.trim() ? `: ${stderr.trim()}` : ''}`);
+      void stopConmon(l.bundle, l.id, { extra: child.pid === undefined ? [] : [child.pid] });
+    }, SYNC_TIMEOUT_MS);
+    child.stderr?.on('data', (d: Buffer) => {
+      if (stderr.length < STDERR_CAP) stderr += d.toString();
+    });
     pipe.on('data', (d: Buffer) => {
       sync += d.toString();
-      for (const line of sync.split('\n')) {
-        let msg: { data?: unknown; message?: unknown };
-        try {
-          msg = JSON.parse(line) as typeof msg;
-        } catch {
-          continue;
-        }
-        const pid = typeof msg.data === 'number' ? msg.data : -1;
-        if (pid > 0) finish(() => resolve(pid));
-        else finish(() => reject(new InternalError(`${l.runtime} create ${l.id} failed: ${typeof msg.message === 'string' ? msg.message.trim() : stderr.trim() || 'no message'}`)));
+      const newline = sync.indexOf('\n');
+      const line = newline < 0 ? undefined : sync.slice(0, newline);
+      // conmon ends each message with a newline; a partial one waits for the rest.
+      if (line === undefined) return;
+      let msg: { data?: unknown; message?: unknown };
+      try {
+        msg = JSON.parse(line) as typeof msg;
+      } catch {
+        fail(`conmon for ${l.id} sent an unreadable message: ${JSON.stringify(line.slice(0, 200))}`);
         return;
       }
+      const pid = typeof msg.data === 'number' ? msg.data : -1;
+      if (pid > 0) finish(() => resolve(pid));
+      else fail(`${l.runtime} create ${l.id} failed: ${typeof msg.message === 'string' ? msg.message.trim() : stderr.trim() || 'no message'}`);
     });
     pipe.on('error', () => undefined);
-    child.on('error', (err) => finish(() => reject(new InternalError(`cannot run ${command as string}: ${err.message}`))));
-    child.on('exit', (code) => {
-      // conmon's first process exits once it has daemonized; the message may still be in flight.
-      setTimeout(() => finish(() => reject(new InternalError(`conmon for ${l.id} exited (${String(code)}) without reporting: ${stderr.trim() || 'no output'}`))), 2000).unref();
-    });
+    // Every holder of the write end is gone and nothing was said: conmon or the runtime died.
+    pipe.on('end', () => fail(`conmon for ${l.id} ended without reporting: ${stderr.trim() || 'no output'}`));
+    child.on('error', (err) => fail(`cannot run ${command as string}: ${err.message}`));
     child.unref();
   });
+}
+
+/** Where conmon writes the pid of its daemonized process. */
+export function conmonPidFile(bundle: string): string {
+  return join(bundle, 'conmon.pid');
+}
+
+/** Programs that work on a container by its id: its monitor, and the runtime while it creates. */
+const MONITORS = new Set(['conmon', 'systemd-run', 'runc', 'crun']);
+
+/**
+ * Ends the processes still working on container `id`: its conmon (from the
+ * pid file, plus `extra` pids) and, with `search`, any conmon or runtime
+ * found in /proc whose arguments name the id (a create the daemon died in,
+ * before conmon wrote its pid file). A pid is signalled only while its
+ * command line still names the container, so a recycled pid is left alone.
+ */
+export async function stopConmon(bundle: string, id: string, options: { extra?: readonly number[]; search?: boolean } = {}): Promise<void> {
+  const candidates = new Set<number>(options.extra ?? []);
+  const text = await readFile(conmonPidFile(bundle), 'utf8').catch(() => '');
+  const daemonized = Number.parseInt(text.trim(), 10);
+  if (Number.isInteger(daemonized) && daemonized > 0) candidates.add(daemonized);
+  if (options.search) for (const entry of await readdir('/proc')) if (/^\d+$/.test(entry)) candidates.add(Number(entry));
+  for (const pid of candidates) {
+    if (pid === process.pid) continue;
+    const args = await commandLine(pid);
+    if (args.length === 0 || !MONITORS.has(basename(args[0] as string)) || !args.includes(id)) continue;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Whether the conmon of container `id` (from its pid file) still runs. */
+export async function conmonAlive(bundle: string, id: string): Promise<boolean> {
+  const pid = Number.parseInt((await readFile(conmonPidFile(bundle), 'utf8').catch(() => '')).trim(), 10);
+  if (!Number.isInteger(pid) || pid <= 0 || !(await isAlive(pid))) return false;
+  return (await commandLine(pid)).includes(id);
 }

@@ -1,40 +1,44 @@
 import { constants, existsSync } from 'node:fs';
-import { lstat, mkdir, open, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rm, unlink } from 'node:fs/promises';
 import { isAbsolute, join, normalize, relative } from 'node:path';
 import { nowNs } from '../core/clock.js';
 import { errorMessage, FailedPreconditionError, InternalError, InvalidArgumentError, NotFoundError } from '../core/errors.js';
-import { CGROUP_V2, diskUsage, pidsCurrent, readCgroupStats, removeCgroup, type CgroupStats } from './cgroup-stats.js';
-import { cgroupDir, conmonScope, containerCgroupsPath, isSystemdCgroupsPath } from './cgroup-paths.js';
-import { execSync, type ExecResult } from './exec-sync.js';
-import { execStream } from './exec-stream.js';
-import { attachStream } from './attach-stream.js';
-import type { ClientIO, CommandResult } from '../streaming/remote-command.js';
+import { failpoint } from '../core/failpoints.js';
 import { IdIndex } from '../core/id-index.js';
-import { matchesSelector } from '../core/labels.js';
 import { newId } from '../core/ids.js';
 import { KeyedLock } from '../core/keyed-lock.js';
+import { matchesSelector } from '../core/labels.js';
 import type { Logger } from '../core/logger.js';
 import { NameRegistrar } from '../core/name-registrar.js';
 import { RecordStore } from '../core/record-store.js';
+import { secondsToTimerMs, within } from '../core/timers.js';
 import { UndoStack } from '../core/undo.js';
 import type { ImageService } from '../image/image-service.js';
+import { parseReference } from '../image/reference.js';
 import type { SandboxManager } from '../sandbox/sandbox-manager.js';
+import { isReady, type SandboxRecord } from '../sandbox/sandbox-spec.js';
+import type { DiskUsage } from '../storage/disk-usage.js';
+import type { Storage } from '../storage/storage.js';
+import type { ClientIO, CommandResult } from '../streaming/remote-command.js';
+import { attachStream } from './attach-stream.js';
 import { ownBoundingSet, resolveCapabilities } from './capabilities.js';
-import { launchWithConmon } from './conmon.js';
+import { cgroupDir, conmonScope, containerCgroupsPath, isSystemdCgroupsPath } from './cgroup-paths.js';
+import { killCgroupProcesses, removeCgroup } from './cgroup-stats.js';
+import { conmonAlive, launchWithConmon, stopConmon } from './conmon.js';
+import { writeBundleConfig } from './container-bundle.js';
 import { containerName, containerState, type ContainerRecord, type ContainerState } from './container-record.js';
 import type { ContainerResources, ContainerSpec } from './container-spec.js';
+import { execStream } from './exec-stream.js';
+import { execSync, type ExecResult } from './exec-sync.js';
 import { ExitWatcher, type ContainerExit } from './exit-watcher.js';
-import { OomWatch } from './oom-watch.js';
-import { appArmorProfile, detectHostLsm, relabelTree, selinuxLabels } from './lsm.js';
-import { loadNative } from './native/index.js';
-import { ociSpec } from './oci-spec.js';
-import { allHostDevices, hostDevice } from './devices.js';
-import { ensureImageVolumes } from './image-volumes.js';
-import { ownOomScoreAdjFloor } from './oom-score.js';
-import { parseUlimit } from '../core/ulimit.js';
+import { detectHostLsm } from './lsm.js';
+import { ociResources } from './oci-resources.js';
 import { OciRuntime } from './oci-runtime.js';
+import { ownOomScoreAdjFloor } from './oom-score.js';
+import { OomWatch } from './oom-watch.js';
+import { isAlive } from './process-tree.js';
 import type { RuntimeHandlerRegistry } from './runtime-handlers.js';
-import { resolveUser } from './user.js';
+import { StatsSampler, type CgroupSample } from './stats-sampler.js';
 
 export interface ContainerManagerOptions {
   root: string;
@@ -46,6 +50,7 @@ export interface ContainerManagerOptions {
   cgroupManager: 'cgroupfs' | 'systemd';
   sandboxes: SandboxManager;
   images: ImageService;
+  storage: Storage;
   runtimes: RuntimeHandlerRegistry;
   logger: Logger;
 }
@@ -57,28 +62,19 @@ export interface ContainerFilter {
   labels?: Readonly<Record<string, string>>;
 }
 
-
-
-
-export interface ContainerStatsSample {
-  timestamp: bigint;
-  cgroup: CgroupStats | undefined;
-  nanoCores: bigint | undefined;
-  writable: { bytes: number; inodes: number };
+export interface ContainerStatsSample extends CgroupSample {
+  writable: DiskUsage;
 }
-
-/** A writable layer's size is walked at most this often per container. */
-const DISK_USAGE_TTL_MS = 10_000;
 
 /** How long a SIGKILLed container may take to be reported gone. */
 const KILL_WAIT_MS = 10_000;
-
 
 /**
  * Container lifecycle through conmon and the OCI runtime of the pod's
  * RuntimeHandler. State lives in memory (status and lists never touch disk
  * or spawn) and in one record per container; exits arrive through conmon's
- * exit files.
+ * exit files. A create or remove is recorded before its first step, so a
+ * crash at any point is undone or finished at the next start.
  */
 export class ContainerManager {
   private readonly containers = new Map<string, ContainerRecord>();
@@ -89,13 +85,9 @@ export class ContainerManager {
   private readonly exits: ExitWatcher;
   private readonly exitWaiters = new Map<string, Array<() => void>>();
   private readonly available = ownBoundingSet();
-  private readonly lastCpu = new Map<string, { usage: bigint; at: bigint }>();
-  private readonly diskCache = new Map<string, { at: number; usage: { bytes: number; inodes: number } }>();
-  private readonly diskWalks = new Map<string, Promise<{ bytes: number; inodes: number }>>();
   private readonly oomFloor = ownOomScoreAdjFloor();
   private readonly lsm = detectHostLsm();
-  /** Where each running container's stats are read (see statsDir). */
-  private readonly statsDirs = new Map<string, string>();
+  private readonly sampler = new StatsSampler();
   private readonly oomWatch = new OomWatch();
 
   constructor(private readonly opts: ContainerManagerOptions) {
@@ -107,13 +99,13 @@ export class ContainerManager {
     return join(this.opts.runroot, 'containers', id);
   }
 
-  /** Where containers' writable layers live (ImageFsInfo and stats report it). */
-  get layersDir(): string {
-    return join(this.opts.root, 'containers');
+  private get socketDir(): string {
+    return join(this.opts.runroot, 'sockets');
   }
 
-  private rootfsDir(id: string): string {
-    return join(this.opts.root, 'containers', id);
+  /** Where containers' writable layers live (ImageFsInfo and stats report it). */
+  get layersDir(): string {
+    return this.opts.storage.rootfs.dir;
   }
 
   private runtimeFor(handler: string): OciRuntime {
@@ -125,21 +117,17 @@ export class ContainerManager {
   /** The log file: the pod's log directory joined with the container's log path, never outside it. */
   private logPath(logDirectory: string, spec: ContainerSpec, sandboxId: string): string {
     if (!logDirectory || !spec.logPath) return join(this.opts.root, 'logs', sandboxId, `${spec.name}_${spec.attempt}.log`);
+    if (!isAbsolute(logDirectory)) throw new InvalidArgumentError(`the pod's log_directory ${JSON.stringify(logDirectory)} must be absolute`);
     if (isAbsolute(spec.logPath)) throw new InvalidArgumentError(`log_path ${JSON.stringify(spec.logPath)} must be relative to the pod's log directory`);
     const path = normalize(join(logDirectory, spec.logPath));
     const rel = relative(logDirectory, path);
-    if (rel.startsWith('..') || isAbsolute(rel)) throw new InvalidArgumentError(`log_path ${JSON.stringify(spec.logPath)} leaves the pod's log directory`);
+    if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) throw new InvalidArgumentError(`log_path ${JSON.stringify(spec.logPath)} leaves the pod's log directory`);
     return path;
   }
 
-  async create(sandboxId: string, spec: ContainerSpec): Promise<ContainerRecord> {
-    const { logger, sandboxes, images } = this.opts;
-    const pod = sandboxes.get(sandboxId);
-    if (pod.state !== 'ready') throw new FailedPreconditionError(`pod sandbox "${pod.id}" is not ready`);
-    const image = images.resolve(spec.image);
-    if (!image) throw new NotFoundError(`image "${spec.image}" not found; pull it first`);
+  /** What only the host can tell about a container's mounts: the paths exist, and rro is possible. */
+  private checkMounts(spec: ContainerSpec, pod: SandboxRecord): void {
     for (const m of spec.mounts) {
-      if (!isAbsolute(m.containerPath)) throw new InvalidArgumentError(`mount container path ${JSON.stringify(m.containerPath)} must be absolute`);
       if (!existsSync(m.hostPath)) throw new InvalidArgumentError(`mount host path ${JSON.stringify(m.hostPath)} does not exist`);
       if (m.recursiveReadOnly) {
         if (!m.readonly || m.propagation !== 'private') throw new InvalidArgumentError(`mount ${m.containerPath}: recursive_read_only needs readonly and private propagation`);
@@ -147,73 +135,92 @@ export class ContainerManager {
         if (!handler?.features.recursiveReadOnlyMounts) throw new InvalidArgumentError(`mount ${m.containerPath}: the runtime handler does not support recursive read-only mounts`);
       }
     }
+  }
+
+  async create(sandboxId: string, spec: ContainerSpec): Promise<ContainerRecord> {
+    const { logger, sandboxes, images, storage } = this.opts;
+    const pod = sandboxes.get(sandboxId);
+    if (!isReady(pod)) throw new FailedPreconditionError(`pod sandbox "${pod.id}" is not ready`);
+    const image = images.resolve(spec.image);
+    if (!image) {
+      parseReference(spec.image);
+      throw new NotFoundError(`image "${spec.image}" not found; pull it first`);
+    }
+    this.checkMounts(spec, pod);
     const capabilities = resolveCapabilities(spec.security.capabilitiesAdd, spec.security.capabilitiesDrop, spec.security.privileged, this.available);
+    const logPath = this.logPath(pod.spec.logDirectory, spec, pod.id);
+    const runtime = this.runtimeFor(pod.spec.runtimeHandler);
+    const targetPidNamespace = this.targetPidNamespace(spec, pod.id);
     const name = containerName(spec, pod.spec);
     const id = newId();
     this.names.reserve(name, id);
+    const intent: ContainerRecord = {
+      schema: 1,
+      id,
+      sandboxId: pod.id,
+      spec,
+      imageId: image.id,
+      runtimeHandler: pod.spec.runtimeHandler,
+      logPath,
+      stopSignal: spec.stopSignal || image.config.stopSignal || 'SIGTERM',
+      createdAt: nowNs(),
+      startedAt: undefined,
+      finishedAt: undefined,
+      exitCode: undefined,
+      reason: '',
+      message: '',
+      pid: undefined,
+      cgroupsPath: containerCgroupsPath(this.opts.cgroupManager, pod.spec.cgroupParent, id),
+      phase: 'creating',
+    };
+    // The intent and the root filesystem's hold on the image's layers are
+    // written in the turn the image was resolved in: a removal of the image
+    // sees this container, and a crash from here on is undone at start.
     const undo = new UndoStack();
-    undo.push('release name', () => this.names.release(name, id));
+    undo.push('release the name', () => this.names.release(name, id));
+    let rootfs: Promise<string>;
     try {
-      const logPath = this.logPath(pod.spec.logDirectory, spec, pod.id);
-      const runtime = this.runtimeFor(pod.spec.runtimeHandler);
+      this.store.write(intent);
+      undo.push('remove what the create made', async () => {
+        await this.teardown(intent, true);
+        this.store.remove(id);
+      });
+      rootfs = storage.rootfs.create(id, image.id, image.layers);
+    } catch (err) {
+      await undo.rollback(logger);
+      throw err;
+    }
+    try {
+      failpoint('CreateContainer/intent-recorded');
+      const rootfsPath = await rootfs;
+      failpoint('CreateContainer/rootfs-mounted');
       const bundle = this.bundle(id);
       await mkdir(join(bundle, 'persist'), { recursive: true, mode: 0o700 });
-      undo.push('remove bundle', () => rm(bundle, { recursive: true, force: true }));
-      const rootfsDir = this.rootfsDir(id);
-      undo.push('remove rootfs', () => images.unmountRootfs(rootfsDir));
-      const rootfs = await images.mountRootfs(image.id, rootfsDir);
       await mkdir(join(logPath, '..'), { recursive: true });
       // A symlink left at the log path (broken, or pointing anywhere on the host) must not receive the container's output.
       if ((await lstat(logPath).catch(() => undefined))?.isSymbolicLink()) await unlink(logPath);
-      const user = resolveUser(rootfs, {
-        runAsUser: spec.security.runAsUser,
-        runAsGroup: spec.security.runAsGroup,
-        runAsUsername: spec.security.runAsUsername,
-        imageUser: image.config.user,
-        supplementalGroups: spec.security.supplementalGroups,
-      });
-      const selinux = selinuxLabels(spec.security.selinux, this.lsm, spec.security.privileged);
-      const cgroupsPath = containerCgroupsPath(this.opts.cgroupManager, pod.spec.cgroupParent, id);
-      const config = ociSpec({
+      await writeBundleConfig(bundle, {
         id,
         spec,
-        image: image.config,
-        rootfs,
-        user,
-        capabilities,
-        pins: pod.pins,
-        podHostname: pod.spec.hostname,
+        image,
+        rootfs: rootfsPath,
+        pod,
         podFiles: {
           hostname: sandboxes.podFile(pod.id, 'hostname'),
           hosts: sandboxes.podFile(pod.id, 'hosts'),
           resolvConf: sandboxes.podFile(pod.id, 'resolv.conf'),
           shm: pod.shmMounted ? sandboxes.shmPath(pod.id) : undefined,
         },
-        cgroupsPath,
+        cgroupsPath: intent.cgroupsPath,
+        capabilities,
         oomScoreAdjFloor: this.oomFloor,
-        sysctls: {},
-        devices: [...(spec.security.privileged ? allHostDevices() : []), ...spec.devices.map(hostDevice)],
-        targetPidNamespace: this.targetPidNamespace(spec, pod.id),
-        rlimits: this.opts.defaultUlimits().map(parseUlimit),
-        appArmorProfile: appArmorProfile(spec.security.appArmor, this.lsm, this.opts.appArmorDefaultProfile(), spec.security.privileged),
-        selinux,
-        criAnnotations: {
-          'io.kubernetes.cri.container-type': 'container',
-          'io.kubernetes.cri.container-name': spec.name,
-          'io.kubernetes.cri.sandbox-id': pod.id,
-          'io.kubernetes.cri.sandbox-name': pod.spec.name,
-          'io.kubernetes.cri.sandbox-namespace': pod.spec.namespace,
-          'io.kubernetes.cri.sandbox-uid': pod.spec.uid,
-          'io.kubernetes.cri.image-name': spec.image,
-        },
+        lsm: this.lsm,
+        defaultUlimits: this.opts.defaultUlimits(),
+        appArmorDefaultProfile: this.opts.appArmorDefaultProfile(),
+        targetPidNamespace,
       });
-      await ensureImageVolumes(rootfs, image.config.volumes, spec.mounts);
-      if (selinux.mountLabel) {
-        const native = loadNative();
-        for (const m of spec.mounts.filter((x) => x.selinuxRelabel)) await relabelTree(m.hostPath, selinux.mountLabel, (p, label) => native.lsetxattr(p, 'security.selinux', Buffer.from(label)));
-      }
-      await writeFile(join(bundle, 'config.json'), JSON.stringify(config));
-      await mkdir(join(this.opts.runroot, 'sockets'), { recursive: true });
+      failpoint('CreateContainer/bundle-written');
+      await mkdir(this.socketDir, { recursive: true });
       const pid = await launchWithConmon({
         conmon: this.opts.conmon(),
         runtime: runtime.path,
@@ -223,7 +230,7 @@ export class ContainerManager {
         bundle,
         exitDir: this.exits.dir,
         persistDir: join(bundle, 'persist'),
-        socketDir: join(this.opts.runroot, 'sockets'),
+        socketDir: this.socketDir,
         logPath,
         logSizeMax: this.opts.logSizeMax(),
         tty: spec.tty,
@@ -231,30 +238,13 @@ export class ContainerManager {
         leaveStdinOpen: !spec.stdinOnce,
         scope: this.opts.cgroupManager === 'systemd' ? conmonScope(id) : undefined,
       });
-      undo.push('delete the OCI container', () => runtime.delete(id));
-      const record: ContainerRecord = {
-        schema: 1,
-        id,
-        sandboxId: pod.id,
-        spec,
-        imageId: image.id,
-        runtimeHandler: pod.spec.runtimeHandler,
-        logPath,
-        stopSignal: spec.stopSignal || image.config.stopSignal || 'SIGTERM',
-        createdAt: nowNs(),
-        startedAt: undefined,
-        finishedAt: undefined,
-        exitCode: undefined,
-        reason: '',
-        message: '',
-        pid,
-        cgroupsPath,
-      };
+      failpoint('CreateContainer/runtime-created');
+      const record: ContainerRecord = { ...intent, pid, phase: undefined };
       this.store.write(record);
       undo.commit();
       this.containers.set(id, record);
       this.index.add(id);
-      this.oomWatch.watch(id, await this.statsDir(record));
+      this.oomWatch.watch(id, await this.sampler.dirOf(record));
       logger.info('container created', { id, name, pid });
       return record;
     } catch (err) {
@@ -278,6 +268,7 @@ export class ContainerManager {
       const rec = this.containers.get(id) as ContainerRecord;
       if (containerState(rec) !== 'created') throw new FailedPreconditionError(`container "${id}" is ${containerState(rec)}, it can only be started once`);
       await this.runtimeFor(rec.runtimeHandler).start(id);
+      failpoint('StartContainer/runtime-started');
       // The exit may already have been seen (a command that ends at once): keep the times in order.
       const now = this.containers.get(id) as ContainerRecord;
       const startedAt = nowNs();
@@ -295,11 +286,12 @@ export class ContainerManager {
     const gone = this.waitForExit(id);
     if (timeoutSeconds > 0) {
       await runtime.kill(id, rec.stopSignal);
-      if (await this.within(gone, timeoutSeconds * 1000)) return;
+      failpoint('StopContainer/signalled');
+      if (await within(gone, secondsToTimerMs(timeoutSeconds))) return;
       this.opts.logger.info('container did not stop in time; killing it', { id, timeoutSeconds });
     }
     await runtime.kill(id, 'KILL');
-    if (!(await this.within(gone, KILL_WAIT_MS))) throw new InternalError(`container "${id}" did not exit ${KILL_WAIT_MS / 1000}s after SIGKILL`);
+    if (!(await within(gone, KILL_WAIT_MS))) throw new InternalError(`container "${id}" did not exit ${KILL_WAIT_MS / 1000}s after SIGKILL`);
   }
 
   private waitForExit(id: string): Promise<void> {
@@ -312,16 +304,6 @@ export class ContainerManager {
     });
   }
 
-  private async within(p: Promise<void>, ms: number): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const t = new Promise<boolean>((r) => {
-      timer = setTimeout(() => r(false), ms);
-    });
-    const done = await Promise.race([p.then(() => true), t]);
-    clearTimeout(timer);
-    return done;
-  }
-
   private onExit(exit: ContainerExit): void {
     const rec = this.containers.get(exit.id);
     if (!rec || rec.finishedAt !== undefined) return;
@@ -331,13 +313,17 @@ export class ContainerManager {
     // The exit file's mtime comes from the kernel's coarse clock and can trail our start time by a tick.
     const floor = rec.startedAt ?? rec.createdAt;
     const finishedAt = exit.finishedAt > floor ? exit.finishedAt : floor + 1n;
-    this.save({ ...rec, finishedAt, exitCode: exit.exitCode, reason, pid: undefined });
-    this.opts.logger.info('container exited', { id: exit.id, exitCode: exit.exitCode, reason });
-    for (const resolve of this.exitWaiters.get(exit.id) ?? []) resolve();
-    this.exitWaiters.delete(exit.id);
+    this.finish(rec, { finishedAt, exitCode: exit.exitCode, reason });
   }
 
-  /** Stops if needed, deletes the OCI container, its rootfs and record. Unknown ids succeed. */
+  private finish(rec: ContainerRecord, exit: Pick<ContainerRecord, 'finishedAt' | 'exitCode' | 'reason'> & { message?: string }): void {
+    this.save({ ...rec, ...exit, message: exit.message ?? rec.message, pid: undefined });
+    this.opts.logger.info('container exited', { id: rec.id, exitCode: exit.exitCode, reason: exit.reason });
+    for (const resolve of this.exitWaiters.get(rec.id) ?? []) resolve();
+    this.exitWaiters.delete(rec.id);
+  }
+
+  /** Stops if needed, then deletes the OCI container, its root filesystem and record. Unknown ids succeed. */
   async remove(idOrPrefix: string): Promise<void> {
     const id = this.index.find(idOrPrefix);
     if (id === undefined) return;
@@ -345,24 +331,52 @@ export class ContainerManager {
     await this.locks.run(id, async () => {
       const rec = this.containers.get(id);
       if (!rec) return;
-      await this.runtimeFor(rec.runtimeHandler).delete(id);
-      // systemd removes a scope itself once its processes are gone.
-      if (rec.cgroupsPath && !isSystemdCgroupsPath(rec.cgroupsPath)) await removeCgroup(rec.cgroupsPath);
-      await this.opts.images.unmountRootfs(this.rootfsDir(id));
-      await rm(this.bundle(id), { recursive: true, force: true });
-      await rm(join(this.exits.dir, id), { force: true });
-      this.exits.forget(id);
-      this.store.remove(id);
-      this.containers.delete(id);
-      this.index.delete(id);
-      this.lastCpu.delete(id);
-      this.diskCache.delete(id);
-      this.statsDirs.delete(id);
-      this.oomWatch.forget(id);
-      const pod = this.opts.sandboxes.list({ id: rec.sandboxId })[0];
-      if (pod) this.names.release(containerName(rec.spec, pod.spec), id);
+      this.save({ ...rec, phase: 'removing' });
+      failpoint('RemoveContainer/intent-recorded');
+      await this.teardown(rec, false);
+      failpoint('RemoveContainer/torn-down');
+      this.forget(rec);
       this.opts.logger.info('container removed', { id });
     });
+  }
+
+  /**
+   * Everything of a container outside its record, released; each step
+   * accepts what is already gone, so a failed create, a removal and the
+   * recovery of either after a crash all come here. `thorough`: the
+   * request may have been cut short anywhere (a create), so monitors and
+   * runtimes are searched for by the container's id and whatever is in its
+   * cgroup is killed, instead of trusting pid files.
+   */
+  private async teardown(rec: ContainerRecord, thorough: boolean): Promise<void> {
+    const bundle = this.bundle(rec.id);
+    await stopConmon(bundle, rec.id, { search: thorough });
+    const dir = rec.cgroupsPath ? cgroupDir(rec.cgroupsPath) : '';
+    if (thorough && dir) await killCgroupProcesses(dir);
+    let runtime: OciRuntime | undefined;
+    try {
+      runtime = this.runtimeFor(rec.runtimeHandler);
+    } catch {
+      this.opts.logger.warn('the runtime handler of a container is gone; deleting what is left without it', { id: rec.id, handler: rec.runtimeHandler });
+    }
+    await runtime?.delete(rec.id);
+    // systemd removes a scope itself once its processes are gone.
+    if (dir && !isSystemdCgroupsPath(rec.cgroupsPath)) await removeCgroup(dir);
+    await this.opts.storage.rootfs.remove(rec.id);
+    await rm(bundle, { recursive: true, force: true });
+    await rm(join(this.exits.dir, rec.id), { force: true });
+    // conmon's link from the socket dir to the bundle (short attach socket paths).
+    await rm(join(this.socketDir, rec.id), { force: true });
+  }
+
+  private forget(rec: ContainerRecord): void {
+    this.store.remove(rec.id);
+    this.containers.delete(rec.id);
+    this.index.delete(rec.id);
+    this.names.releaseHolder(rec.id);
+    this.exits.forget(rec.id);
+    this.sampler.forget(rec.id);
+    this.oomWatch.forget(rec.id);
   }
 
   get(idOrPrefix: string): ContainerRecord {
@@ -388,19 +402,9 @@ export class ContainerManager {
   }
 
   async exec(idOrPrefix: string, cmd: readonly string[], timeoutSeconds: number): Promise<ExecResult> {
-    if (cmd.length === 0) throw new InvalidArgumentError('cmd is empty');
+    if (cmd.length === 0 || cmd[0] === '') throw new InvalidArgumentError('cmd is empty');
     const rec = this.running(idOrPrefix);
-    const runtime = this.runtimeFor(rec.runtimeHandler);
-    return execSync({
-      conmon: this.opts.conmon(),
-      runtimePath: runtime.path,
-      runtimeArgs: runtime.globalArgs,
-      id: rec.id,
-      bundle: this.bundle(rec.id),
-      socketDir: join(this.opts.runroot, 'sockets'),
-      cmd,
-      timeoutSeconds,
-    });
+    return execSync({ runtime: this.runtimeFor(rec.runtimeHandler), id: rec.id, bundle: this.bundle(rec.id), cmd, timeoutSeconds });
   }
 
   /** An interactive exec for the streaming server: the client's streams are the command's stdio. */
@@ -416,22 +420,13 @@ export class ContainerManager {
     return attachStream(this.bundle(rec.id), tty, io);
   }
 
-  /** New limits on the live cgroup; the record keeps them for status. */
+  /** New limits on the live cgroup, mapped as a create maps them; the record keeps them for status. */
   async updateResources(idOrPrefix: string, resources: ContainerResources): Promise<void> {
     const rec = this.running(idOrPrefix);
     await this.locks.run(rec.id, async () => {
-      const update: Record<string, object> = {};
-      const cpu: Record<string, unknown> = {};
-      if (resources.cpuShares > 0) cpu.shares = resources.cpuShares;
-      if (resources.cpuQuota !== 0) cpu.quota = resources.cpuQuota;
-      if (resources.cpuPeriod > 0) cpu.period = resources.cpuPeriod;
-      if (resources.cpusetCpus) cpu.cpus = resources.cpusetCpus;
-      if (resources.cpusetMems) cpu.mems = resources.cpusetMems;
-      if (Object.keys(cpu).length > 0) update.cpu = cpu;
-      if (resources.memoryLimit > 0) update.memory = { limit: resources.memoryLimit, ...(resources.memorySwapLimit > 0 ? { swap: resources.memorySwapLimit } : {}) };
-      await this.runtimeFor(rec.runtimeHandler).update(rec.id, update, this.bundle(rec.id));
+      await this.runtimeFor(rec.runtimeHandler).update(rec.id, ociResources(resources), this.bundle(rec.id));
       const now = this.containers.get(rec.id) as ContainerRecord;
-      this.save({ ...now, spec: { ...now.spec, resources: { ...now.spec.resources, ...resources } } });
+      this.save({ ...now, spec: { ...now.spec, resources } });
     });
   }
 
@@ -449,73 +444,13 @@ export class ContainerManager {
     }
   }
 
-  async processCount(rec: ContainerRecord): Promise<bigint> {
-    return containerState(rec) === 'running' && rec.cgroupsPath ? pidsCurrent(cgroupDir(rec.cgroupsPath)) : 0n;
+  processCount(rec: ContainerRecord): Promise<bigint> {
+    return this.sampler.processCount(rec);
   }
 
   /** CPU and memory from the cgroup files, the writable layer from a cached walk; nothing is spawned. */
   async stats(rec: ContainerRecord): Promise<ContainerStatsSample> {
-    const timestamp = nowNs();
-    const cg = containerState(rec) === 'running' && rec.cgroupsPath ? await readCgroupStats(await this.statsDir(rec)) : undefined;
-    let nanoCores: bigint | undefined;
-    const prev = this.lastCpu.get(rec.id);
-    if (cg && prev && timestamp > prev.at) nanoCores = ((cg.cpuUsageNs - prev.usage) * 1_000_000_000n) / (timestamp - prev.at);
-    if (cg) this.lastCpu.set(rec.id, { usage: cg.cpuUsageNs, at: timestamp });
-    return { timestamp, cgroup: cg, nanoCores, writable: await this.writableUsage(rec.id) };
-  }
-
-  /**
-   * The cgroup a container's process is in, when that is inside its own
-   * cgroup: crun (systemd driver, cgroup v2) runs it in a `container` child
-   * of the scope and sets the limits there, so the scope alone would show
-   * usage without the limit. Learnt once per container from /proc.
-   */
-  private async statsDir(rec: ContainerRecord): Promise<string> {
-    const own = cgroupDir(rec.cgroupsPath);
-    const known = this.statsDirs.get(rec.id);
-    if (known !== undefined || !CGROUP_V2 || rec.pid === undefined) return known ?? own;
-    const line = (await readFile(`/proc/${rec.pid}/cgroup`, 'utf8').catch(() => '')).split('\n').find((l) => l.startsWith('0::'));
-    const dir = line !== undefined && line.slice(3).startsWith(`${own}/`) ? line.slice(3) : own;
-    this.statsDirs.set(rec.id, dir);
-    return dir;
-  }
-
-  /** All writable layers together, from the same cached walks as the per-container stats. */
-  async writableLayersUsage(): Promise<{ bytes: number; inodes: number }> {
-    let bytes = 0;
-    let inodes = 0;
-    for (const id of this.containers.keys()) {
-      const u = await this.writableUsage(id);
-      bytes += u.bytes;
-      inodes += u.inodes;
-    }
-    return { bytes, inodes };
-  }
-
-  /**
-   * The writable layer's size. Only a container's first sample waits for a
-   * walk; later ones get the last figure at once while a stale one is
-   * refreshed in the background, so stats calls do not scan disks.
-   */
-  private async writableUsage(id: string): Promise<{ bytes: number; inodes: number }> {
-    const cached = this.diskCache.get(id);
-    if (!cached) return this.walkWritable(id);
-    if (Date.now() - cached.at >= DISK_USAGE_TTL_MS && !this.diskWalks.has(id)) void this.walkWritable(id).catch(() => undefined);
-    return cached.usage;
-  }
-
-  private walkWritable(id: string): Promise<{ bytes: number; inodes: number }> {
-    const running = this.diskWalks.get(id);
-    if (running) return running;
-    const walk = diskUsage(join(this.rootfsDir(id), 'upper'))
-      .then((usage) => {
-        // A container removed during the walk keeps no cache entry.
-        if (this.containers.has(id)) this.diskCache.set(id, { at: Date.now(), usage });
-        return usage;
-      })
-      .finally(() => this.diskWalks.delete(id));
-    this.diskWalks.set(id, walk);
-    return walk;
+    return { ...(await this.sampler.sample(rec)), writable: await this.opts.storage.rootfs.usage(rec.id) };
   }
 
   /** For StopPodSandbox and RemovePodSandbox: every container of the pod. */
@@ -534,13 +469,27 @@ export class ContainerManager {
   }
 
   /**
-   * Rebuilds state from records; exits that happened while the daemon was
-   * down come from the exit files. After a reboot (no bundle left) a
-   * container that was not finished is recorded as exited.
+   * Rebuilds state from records. A create the daemon died in is undone and
+   * a removal finished; after a reboot (no bundle left) a container that
+   * was not finished is recorded as exited. Then records are reconciled
+   * with what really runs: exits that happened while the daemon was down
+   * come from the exit files, a start that completed after the daemon died
+   * from the runtime's state.
    */
   async recover(): Promise<void> {
-    for (const rec of this.store.loadAll(this.opts.logger)) {
-      let r = rec;
+    const { logger, storage, images } = this.opts;
+    for (const loaded of this.store.loadAll(logger)) {
+      if (loaded.phase !== undefined) {
+        logger.info('finishing a container request the daemon was stopped in', { id: loaded.id, phase: loaded.phase });
+        try {
+          await this.teardown(loaded, true);
+          this.store.remove(loaded.id);
+          continue;
+        } catch (err) {
+          logger.warn('cannot finish an interrupted container request; RemoveContainer will try again', { id: loaded.id, error: errorMessage(err) });
+        }
+      }
+      let r = loaded;
       if (r.finishedAt === undefined && !existsSync(join(this.bundle(r.id), 'config.json'))) {
         r = { ...r, finishedAt: nowNs(), exitCode: 255, reason: 'Error', message: 'the host restarted while the container ran', pid: undefined };
         this.store.write(r);
@@ -549,10 +498,54 @@ export class ContainerManager {
       this.index.add(r.id);
       const pod = this.opts.sandboxes.list({ id: r.sandboxId })[0];
       if (pod) this.names.reserve(containerName(r.spec, pod.spec), r.id);
+      if (!storage.rootfs.has(r.id)) {
+        const image = images.resolve(r.imageId);
+        if (image) storage.rootfs.adopt(r.id, image.id, image.layers);
+      }
     }
-    for (const r of this.containers.values()) if (r.finishedAt === undefined && r.pid !== undefined) this.oomWatch.watch(r.id, await this.statsDir(r));
+    await storage.rootfs.prune(new Set(this.containers.keys()));
+    await this.removeOrphanBundles();
     await this.exits.start();
-    this.opts.logger.info('containers recovered', { count: this.containers.size });
+    await this.reconcile();
+    for (const r of this.containers.values()) if (r.finishedAt === undefined && r.pid !== undefined) this.oomWatch.watch(r.id, await this.sampler.dirOf(r));
+    logger.info('containers recovered', { count: this.containers.size });
+  }
+
+  /** Bundles without a record: a create from before records were written first. */
+  private async removeOrphanBundles(): Promise<void> {
+    const base = join(this.opts.runroot, 'containers');
+    for (const id of await readdir(base).catch(() => [] as string[])) {
+      if (this.containers.has(id)) continue;
+      this.opts.logger.info('removing the bundle of a container that has no record', { id });
+      await stopConmon(this.bundle(id), id, { search: true });
+      await rm(this.bundle(id), { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Records against reality, for containers not known to have exited: a
+   * StartContainer whose runtime start finished after the daemon died is
+   * running (the runtime says so), and a container whose monitor died
+   * without writing its exit file has exited with an unknown code.
+   */
+  private async reconcile(): Promise<void> {
+    for (const initial of [...this.containers.values()]) {
+      if (initial.finishedAt !== undefined || initial.pid === undefined) continue;
+      if (initial.startedAt === undefined) {
+        const status = await this.runtimeFor(initial.runtimeHandler)
+          .state(initial.id)
+          .catch(() => undefined);
+        const now = this.containers.get(initial.id);
+        if (status === 'running' && now && now.finishedAt === undefined && now.startedAt === undefined) {
+          this.opts.logger.info('container was started while the daemon was down', { id: now.id });
+          this.save({ ...now, startedAt: nowNs() });
+        }
+      }
+      const rec = this.containers.get(initial.id);
+      if (!rec || rec.finishedAt !== undefined || rec.pid === undefined) continue;
+      if ((await isAlive(rec.pid)) || existsSync(join(this.exits.dir, rec.id)) || (await conmonAlive(this.bundle(rec.id), rec.id))) continue;
+      this.finish(rec, { finishedAt: nowNs(), exitCode: 255, reason: 'Error', message: 'the container and its monitor (conmon) ended without recording an exit code' });
+    }
   }
 
   stopWatching(): void {
@@ -560,4 +553,3 @@ export class ContainerManager {
     this.oomWatch.closeAll();
   }
 }
-

@@ -22,6 +22,11 @@ export interface ContainerRecord extends VersionedRecord {
   pid: number | undefined;
   /** Where its cgroup is, as given to the OCI runtime. */
   cgroupsPath: string;
+  /**
+   * A request under way, recorded before its first step: a crash leaves it
+   * for recovery to undo (creating) or finish (removing).
+   */
+  phase?: 'creating' | 'removing';
 }
 
 /** State follows from the timestamps: nothing is stored twice. */

@@ -8,7 +8,8 @@ import type { ClientIO, CommandResult, TerminalSize } from '../streaming/remote-
 
 /** How long a tty exec waits for the client's terminal size before starting at 80x24. */
 const FIRST_SIZE_WAIT_MS = 1000;
-import { execProcessSpec, killAll, processTree } from './exec-sync.js';
+import { execProcessSpec } from './exec-sync.js';
+import { killAll, processTree } from './process-tree.js';
 import { loadNative } from './native/index.js';
 import type { OciRuntime } from './oci-runtime.js';
 

@@ -1,8 +1,11 @@
 import { spawn } from 'node:child_process';
-import { readdir, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DeadlineExceededError, InternalError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
+import { secondsToTimerMs } from '../core/timers.js';
+import type { OciRuntime } from './oci-runtime.js';
+import { killAll, processTree } from './process-tree.js';
 
 /** kubelet caps what it keeps of a probe's output; so does the runtime. */
 export const EXEC_OUTPUT_CAP = 16 * 1024 * 1024;
@@ -14,12 +17,9 @@ export interface ExecResult {
 }
 
 export interface ExecRequest {
-  conmon: string;
-  runtimePath: string;
-  runtimeArgs: readonly string[];
+  runtime: OciRuntime;
   id: string;
   bundle: string;
-  socketDir: string;
   cmd: readonly string[];
   timeoutSeconds: number;
 }
@@ -30,129 +30,90 @@ export async function execProcessSpec(bundle: string, cmd: readonly string[], te
   return { ...container.process, args: cmd, terminal };
 }
 
-/** `pid` and all its descendants, children found by their parent in /proc. */
-export async function processTree(pid: number): Promise<number[]> {
-  const parents = new Map<number, number[]>();
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
-      // The command name may hold spaces and parentheses: fields follow the last ')'.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const list = parents.get(ppid) ?? [];
-      list.push(Number(entry));
-      parents.set(ppid, list);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  const out: number[] = [];
-  const visit = (p: number) => {
-    out.push(p);
-    for (const c of parents.get(p) ?? []) visit(c);
-  };
-  visit(pid);
-  return out;
-}
+/**
+ * Keeps the first `cap` bytes of a stream and counts the rest: the stream
+ * is always read to its end (so the writer never blocks) while memory
+ * stays bounded whatever the command prints.
+ */
+export class CappedOutput {
+  private readonly chunks: Buffer[] = [];
+  private kept = 0;
+  dropped = 0;
 
-export function killAll(pids: readonly number[]): void {
-  for (const p of pids) {
-    try {
-      process.kill(p, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-}
+  constructor(private readonly cap: number) {}
 
-/** stdout and stderr from a CRI-format log (`<time> <stream> <P|F> <text>`), each capped. */
-export function splitCriLog(text: string): { stdout: Buffer; stderr: Buffer } {
-  const out: Record<'stdout' | 'stderr', string[]> = { stdout: [], stderr: [] };
-  const size = { stdout: 0, stderr: 0 };
-  for (const line of text.split('\n')) {
-    const m = /^\S+ (stdout|stderr) ([PF]) (.*)$/s.exec(line);
-    if (!m) continue;
-    const stream = m[1] as 'stdout' | 'stderr';
-    const piece = m[2] === 'F' ? `${m[3] as string}\n` : (m[3] as string);
-    if (size[stream] >= EXEC_OUTPUT_CAP) continue;
-    out[stream].push(piece);
-    size[stream] += Buffer.byteLength(piece);
+  add(chunk: Buffer): void {
+    const room = this.cap - this.kept;
+    if (room <= 0) {
+      this.dropped += chunk.length;
+      return;
+    }
+    const piece = chunk.length <= room ? chunk : chunk.subarray(0, room);
+    this.chunks.push(piece);
+    this.kept += piece.length;
+    this.dropped += chunk.length - piece.length;
   }
-  const cap = (parts: string[]) => {
-    const b = Buffer.from(parts.join(''));
-    return b.length > EXEC_OUTPUT_CAP ? b.subarray(0, EXEC_OUTPUT_CAP) : b;
-  };
-  return { stdout: cap(out.stdout), stderr: cap(out.stderr) };
+
+  bytes(): Buffer {
+    return Buffer.concat(this.chunks, this.kept);
+  }
 }
 
 /**
- * Runs `cmd` in a running container under conmon (`--exec --sync`), as the
- * container's own process is run (its user, env, cwd and capabilities). A
- * non-zero exit is a result. On timeout the command and everything it
- * started are killed and the call fails with DEADLINE_EXCEEDED.
+ * The runtime could not start the command at all (no such executable, a
+ * bad working dir): runc says `exec failed: unable to start container
+ * process: ...`, crun names the executable. Such a failure is the
+ * command's result, as a shell would report it: 127 when something is
+ * not there, 126 otherwise, with the runtime's reason on stderr.
+ */
+export function startFailure(exitCode: number, stderr: string): { exitCode: number; reason: string } | undefined {
+  if (exitCode !== 255 && exitCode !== 127 && exitCode !== 126 && exitCode !== 1) return undefined;
+  const m = /exec failed: unable to start container process: ((?:[^"\\\n]|\\.)*)/.exec(stderr) ?? /(executable file `[^`]*` not found[^\n]*)/.exec(stderr);
+  if (!m) return undefined;
+  const reason = (m[1] as string).replace(/\\"/g, '"');
+  return { exitCode: /not found|no such file or directory/i.test(reason) ? 127 : 126, reason };
+}
+
+/**
+ * Runs `cmd` in a running container through the OCI runtime (`exec`), as
+ * the container's own process is run (its user, env, cwd, capabilities).
+ * Output is read from pipes and capped (never staged in a file, whatever
+ * its size). A non-zero exit is a result. On timeout the command and
+ * everything it started are killed and the call fails with
+ * DEADLINE_EXCEEDED.
  */
 export async function execSync(req: ExecRequest): Promise<ExecResult> {
-  const execId = newId().slice(0, 16);
   const dir = join(req.bundle, 'exec');
-  await mkdir(join(dir, 'exits'), { recursive: true });
-  const specFile = join(dir, `${execId}.json`);
-  const logFile = join(dir, `${execId}.log`);
+  await mkdir(dir, { recursive: true });
+  const specFile = join(dir, `sync-${newId().slice(0, 16)}.json`);
   await writeFile(specFile, JSON.stringify(await execProcessSpec(req.bundle, req.cmd, false)));
-  const args = [
-    '--api-version', '1',
-    '-c', req.id,
-    '-u', execId,
-    '-r', req.runtimePath,
-    ...req.runtimeArgs.flatMap((a) => ['--runtime-arg', a]),
-    '-b', req.bundle,
-    '-p', join(dir, `${execId}.pid`),
-    '--exec',
-    '--exec-process-spec', specFile,
-    '--exit-dir', join(dir, 'exits'),
-    '-l', `k8s-file:${logFile}`,
-    '--socket-dir-path', req.socketDir,
-    '--log-level', 'warning',
-    '--sync',
-  ];
   try {
-    const child = spawn(req.conmon, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], env: { ...process.env, _OCI_SYNCPIPE: '3' } });
-    let sync = '';
-    let stderr = '';
-    let pid: number | undefined;
+    const child = spawn(req.runtime.path, [...req.runtime.globalArgs, 'exec', '--process', specFile, req.id], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdout = new CappedOutput(EXEC_OUTPUT_CAP);
+    const stderr = new CappedOutput(EXEC_OUTPUT_CAP);
+    child.stdout?.on('data', (d: Buffer) => stdout.add(d));
+    child.stderr?.on('data', (d: Buffer) => stderr.add(d));
     let timedOut = false;
     let timer: NodeJS.Timeout | undefined;
-    (child.stdio[3] as NodeJS.ReadableStream).on('data', (d: Buffer) => {
-      sync += d.toString();
-      const first = /^\{"data":\s*(\d+)\}/.exec(sync);
-      if (pid === undefined && first) {
-        pid = Number(first[1]);
-        if (req.timeoutSeconds > 0) {
-          // The daemon owns the timeout: conmon's own would kill only the first process.
-          timer = setTimeout(() => {
-            timedOut = true;
-            void processTree(pid as number).then(killAll);
-          }, req.timeoutSeconds * 1000);
-        }
-      }
-    });
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    await new Promise<void>((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', () => resolve());
+    if (req.timeoutSeconds > 0) {
+      // The daemon owns the timeout: the command may have started a whole tree.
+      timer = setTimeout(() => {
+        timedOut = true;
+        if (child.pid !== undefined) void processTree(child.pid).then(killAll);
+      }, secondsToTimerMs(req.timeoutSeconds));
+    }
+    const status = await new Promise<{ code: number | null; signal: NodeJS.Signals | null } | Error>((resolve) => {
+      child.once('error', resolve);
+      child.once('close', (code, signal) => resolve({ code, signal }));
     });
     clearTimeout(timer);
+    if (status instanceof Error) throw new InternalError(`cannot run ${req.runtime.path}: ${status.message}`);
     if (timedOut) throw new DeadlineExceededError(`command ${JSON.stringify(req.cmd.join(' '))} in container "${req.id}" timed out after ${req.timeoutSeconds}s`);
-    const messages = sync
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as { data?: number; message?: string });
-    const last = messages[messages.length - 1];
-    if (pid === undefined || messages.length < 2 || last?.data === undefined || last.data < 0) {
-      throw new InternalError(`exec in container "${req.id}" failed: ${last?.message ?? (stderr.trim() || 'conmon reported nothing')}`);
-    }
-    const { stdout, stderr: errOut } = splitCriLog(await readFile(logFile, 'utf8').catch(() => ''));
-    return { stdout, stderr: errOut, exitCode: last.data };
+    const exitCode = status.code ?? 128 + (status.signal === 'SIGKILL' ? 9 : 15);
+    const failed = startFailure(exitCode, stderr.bytes().toString());
+    if (failed) return { stdout: Buffer.alloc(0), stderr: Buffer.from(`${failed.reason}\n`), exitCode: failed.exitCode };
+    return { stdout: stdout.bytes(), stderr: stderr.bytes(), exitCode };
   } finally {
-    await Promise.all([specFile, logFile, join(dir, `${execId}.pid`), join(dir, 'exits', execId)].map((f) => rm(f, { force: true })));
+    await rm(specFile, { force: true });
   }
 }

@@ -40,11 +40,29 @@ export class OciRuntime {
     await this.ok(`${this.path} start ${id}`, ['start', id]);
   }
 
-  /** Signals the container's init; a container that already stopped is not an error. */
+  /**
+   * Signals the container's init. A container that has already stopped (or
+   * is gone) is not an error: that is decided from the runtime's state, not
+   * from the wording of one runtime's message (runc and crun word it
+   * differently, and a process can exit between the two).
+   */
   async kill(id: string, signal: string): Promise<void> {
     const r = await this.run(['kill', id, signal]);
-    if (r.code !== 0 && !/not running|does not exist|process already finished|container not running/i.test(r.stderr)) {
-      throw new InternalError(`${this.path} kill ${id} ${signal}: ${r.stderr.trim()}`);
+    if (r.code === 0) return;
+    const state = await this.state(id);
+    if (state === undefined || state === 'stopped') return;
+    throw new InternalError(`${this.path} kill ${id} ${signal}: ${r.stderr.trim() || `exit code ${r.code}`}`);
+  }
+
+  /** The container's status as the runtime sees it (created, running, stopped, ...); undefined when it does not know it. */
+  async state(id: string): Promise<string | undefined> {
+    const r = await this.run(['state', id]);
+    if (r.code !== 0) return undefined;
+    try {
+      const status = (JSON.parse(r.stdout) as { status?: unknown }).status;
+      return typeof status === 'string' ? status : undefined;
+    } catch {
+      return undefined;
     }
   }
 

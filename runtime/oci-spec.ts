@@ -3,6 +3,7 @@ import type { ImageConfigInfo } from '../image/image-record.js';
 import type { Pins } from '../sandbox/namespace-pins.js';
 import type { ContainerSpec, HostDevice, MountSpec } from './container-spec.js';
 import type { ProcessUser } from './user.js';
+import { ociResources } from './oci-resources.js';
 import { seccompSection } from './seccomp.js';
 import type { Rlimit } from '../core/ulimit.js';
 
@@ -105,16 +106,6 @@ export function ociSpec(ctx: SpecContext): Record<string, unknown> {
   const runtimeCaps = ctx.user.uid === 0 ? capList : [];
   const r = spec.resources;
   const oomScoreAdj = ctx.oomScoreAdjFloor !== undefined ? Math.max(r.oomScoreAdj, ctx.oomScoreAdjFloor) : r.oomScoreAdj;
-  const cpu: Record<string, unknown> = {};
-  if (r.cpuShares > 0) cpu.shares = r.cpuShares;
-  if (r.cpuQuota !== 0) cpu.quota = r.cpuQuota;
-  if (r.cpuPeriod > 0) cpu.period = r.cpuPeriod;
-  if (r.cpusetCpus) cpu.cpus = r.cpusetCpus;
-  if (r.cpusetMems) cpu.mems = r.cpusetMems;
-  const memory: Record<string, unknown> = {};
-  if (r.memoryLimit > 0) memory.limit = r.memoryLimit;
-  if (r.memorySwapLimit > 0) memory.swap = r.memorySwapLimit;
-
   const seccomp = seccompSection(sec.seccomp, capList, sec.privileged);
   return {
     ociVersion: '1.0.2-dev',
@@ -144,10 +135,7 @@ export function ociSpec(ctx: SpecContext): Record<string, unknown> {
         devices: sec.privileged
           ? [{ allow: true, access: 'rwm' }]
           : [{ allow: false, access: 'rwm' }, ...ctx.devices.map((d) => ({ allow: true, type: d.type, major: d.major, minor: d.minor, access: d.permissions }))],
-        ...(Object.keys(cpu).length > 0 ? { cpu } : {}),
-        ...(Object.keys(memory).length > 0 ? { memory } : {}),
-        ...(r.hugepageLimits.length > 0 ? { hugepageLimits: r.hugepageLimits.map((h) => ({ pageSize: h.pageSize, limit: h.limit })) } : {}),
-        ...(Object.keys(r.unified).length > 0 ? { unified: r.unified } : {}),
+        ...ociResources(r),
       },
       ...(seccomp ? { seccomp } : {}),
       maskedPaths: sec.privileged ? [] : sec.maskedPaths.length > 0 ? sec.maskedPaths : DEFAULT_MASKED_PATHS,

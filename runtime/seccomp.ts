@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { errorMessage, InvalidArgumentError } from '../core/errors.js';
 
@@ -41,16 +41,28 @@ export function runtimeDefaultProfile(capabilities: readonly string[]): Record<s
   };
 }
 
+const MAX_PROFILE_BYTES = 1024 * 1024;
+
 /** The seccomp section of the OCI spec, or undefined for none. */
 export function seccompSection(choice: SeccompChoice, capabilities: readonly string[], privileged: boolean): Record<string, unknown> | undefined {
   if (privileged || choice.kind === 'unconfined') return undefined;
   if (choice.kind === 'runtime-default') return runtimeDefaultProfile(capabilities);
   if (!isAbsolute(choice.path)) throw new InvalidArgumentError(`seccomp profile ${JSON.stringify(choice.path)} must be an absolute path`);
-  let profile: unknown;
+  let text: string;
   try {
-    profile = JSON.parse(readFileSync(choice.path, 'utf8'));
+    // A regular file of a sane size: a path such as /dev/zero must not be read at all.
+    const st = statSync(choice.path);
+    if (!st.isFile() || st.size > MAX_PROFILE_BYTES) throw new Error(`not a regular file of at most ${MAX_PROFILE_BYTES} bytes`);
+    text = readFileSync(choice.path, 'utf8');
   } catch (err) {
     throw new InvalidArgumentError(`cannot read seccomp profile ${choice.path}: ${errorMessage(err)}`);
+  }
+  let profile: unknown;
+  try {
+    profile = JSON.parse(text);
+  } catch {
+    // JSON.parse quotes the text it chokes on: the file could be anything on the host (/etc/shadow).
+    throw new InvalidArgumentError(`seccomp profile ${choice.path} is not JSON`);
   }
   if (typeof profile !== 'object' || profile === null || typeof (profile as { defaultAction?: unknown }).defaultAction !== 'string') {
     throw new InvalidArgumentError(`seccomp profile ${choice.path} has no defaultAction`);

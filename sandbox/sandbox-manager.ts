@@ -5,6 +5,7 @@ import { hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
 import { nowNs } from '../core/clock.js';
 import { errnoCode, errorMessage, FailedPreconditionError, InvalidArgumentError } from '../core/errors.js';
+import { failpoint } from '../core/failpoints.js';
 import { IdIndex } from '../core/id-index.js';
 import { matchesSelector } from '../core/labels.js';
 import { newId } from '../core/ids.js';
@@ -18,7 +19,8 @@ import { loadNative, type ExitWatch, type PinnableNamespace } from '../runtime/n
 import { checkCgroupParent, type CgroupDriver } from '../runtime/cgroup-paths.js';
 import { isPodInit, pinAlive, pinNamespaces, unmountAndRemove, unpinNamespaces, type Pins } from './namespace-pins.js';
 import { hostsFile, resolvConf } from './pod-files.js';
-import { sandboxName, type SandboxRecord, type SandboxSpec, type SandboxState } from './sandbox-spec.js';
+import { killPodProcesses, mountPointsOf } from './pod-processes.js';
+import { isReady, sandboxName, type SandboxRecord, type SandboxSpec, type SandboxState } from './sandbox-spec.js';
 import { validateSysctls } from './sysctls.js';
 
 export interface SandboxManagerOptions {
@@ -42,6 +44,9 @@ export interface SandboxContainerHooks {
   stopAll(sandboxId: string): Promise<void>;
   removeAll(sandboxId: string): Promise<void>;
 }
+
+/** The holder of a name while its pod is being created. */
+const PENDING = '(being created)';
 
 export interface SandboxFilter {
   id?: string;
@@ -106,7 +111,7 @@ export class SandboxManager {
         return existing;
       }
     }
-    this.names.reserve(name, '(being created)');
+    this.names.reserve(name, PENDING);
     const attempt = this.create(spec, name);
     this.inflight.set(name, attempt);
     try {
@@ -121,7 +126,7 @@ export class SandboxManager {
   private async create(spec: SandboxSpec, name: string): Promise<SandboxRecord> {
     const { logger, network } = this.opts;
     const undo = new UndoStack();
-    undo.push('release name', () => this.names.release(name, '(being created)'));
+    undo.push('release name', () => this.names.release(name, PENDING));
     try {
       const handler = spec.runtimeHandler || this.opts.defaultRuntimeHandler();
       if (!this.opts.runtimeHandlers().includes(handler)) {
@@ -145,6 +150,24 @@ export class SandboxManager {
       // Bad annotations are the caller's error: find them before creating anything.
       if (!hostNetwork) network.capabilityArgs(netRequest(''));
 
+      // The intent comes first: from here on a crash leaves a record that recovery undoes.
+      const intent: SandboxRecord = {
+        schema: 1,
+        id,
+        spec: { ...spec, runtimeHandler: spec.runtimeHandler },
+        createdAt: nowNs(),
+        state: 'notready',
+        pins: {},
+        initPid: undefined,
+        ips: [],
+        networkAttached: false,
+        shmMounted: false,
+        phase: 'creating',
+      };
+      this.store.write(intent);
+      undo.push('forget the pod record', () => this.store.remove(id));
+      failpoint('RunPodSandbox/intent-recorded');
+
       const runDir = this.podRunDir(id);
       const dir = this.podDir(id);
       await mkdir(join(runDir, 'ns'), { recursive: true, mode: 0o711 });
@@ -159,6 +182,7 @@ export class SandboxManager {
       if (!hostIpc) kinds.push('ipc');
       const pins: Pins = await pinNamespaces(join(runDir, 'ns'), kinds, hostNetwork ? '' : spec.hostname, sysctls);
       undo.push('unpin namespaces', () => unpinNamespaces(pins));
+      failpoint('RunPodSandbox/namespaces-pinned');
 
       let initPid: number | undefined;
       if (spec.namespaces.pid === 'pod') {
@@ -166,6 +190,7 @@ export class SandboxManager {
         initPid = init.pid;
         pins.pid = init.pin;
         undo.push('stop the pod init', () => killInit(init.pid, init.pin));
+        failpoint('RunPodSandbox/init-started');
       }
 
       if (!hostIpc) {
@@ -174,6 +199,7 @@ export class SandboxManager {
         await mkdir(shm, { mode: 0o1777 });
         await native.mount('shm', shm, 'tmpfs', native.constants.MS_NOSUID | native.constants.MS_NODEV | native.constants.MS_NOEXEC, `mode=1777,size=${this.opts.shmSizeBytes()}`);
         undo.push('unmount /dev/shm', () => unmountAndRemove(shm));
+        failpoint('RunPodSandbox/shm-mounted');
       }
 
       let ips: string[] = [];
@@ -186,22 +212,12 @@ export class SandboxManager {
       await writeFile(this.podFile(id, 'hostname'), podHostname + '\n');
       await writeFile(this.podFile(id, 'hosts'), hostsFile(podHostname, ips));
       await writeFile(this.podFile(id, 'resolv.conf'), resolvConf(spec.dns, await readHostResolvConf()));
+      failpoint('RunPodSandbox/files-written');
 
-      const record: SandboxRecord = {
-        schema: 1,
-        id,
-        spec: { ...spec, runtimeHandler: spec.runtimeHandler },
-        createdAt: nowNs(),
-        state: 'ready',
-        pins,
-        initPid,
-        ips,
-        networkAttached: !hostNetwork,
-        shmMounted: !hostIpc,
-      };
+      const record: SandboxRecord = { ...intent, state: 'ready', pins, initPid, ips, networkAttached: !hostNetwork, shmMounted: !hostIpc, phase: undefined };
       this.store.write(record);
       undo.commit();
-      this.names.release(name, '(being created)');
+      this.names.release(name, PENDING);
       this.names.reserve(name, id);
       this.index.add(id);
       this.sandboxes.set(id, record);
@@ -236,7 +252,7 @@ export class SandboxManager {
           this.initWatches.delete(rec.id);
           void this.locks.run(rec.id, async () => {
             const now = this.sandboxes.get(rec.id);
-            if (!now || now.state !== 'ready' || now.initPid !== rec.initPid) return;
+            if (!now || now.state !== 'ready' || now.phase !== undefined || now.initPid !== rec.initPid) return;
             this.opts.logger.warn('pod init exited; the pod sandbox is NOTREADY', { id: rec.id, pid: rec.initPid });
             this.save({ ...now, state: 'notready', initPid: undefined });
           });
@@ -263,22 +279,26 @@ export class SandboxManager {
   private async stopLocked(id: string): Promise<void> {
     let rec = this.sandboxes.get(id);
     if (!rec) return;
+    const stopped = rec.state === 'notready' && Object.keys(rec.pins).length === 0 && !rec.networkAttached && !rec.shmMounted;
+    if (stopped && rec.phase !== 'stopping') return;
+    // Recorded first: a crash part-way is finished by recovery, never taken back to READY.
+    const phase = rec.phase ?? 'stopping';
+    rec = this.save({ ...rec, phase });
+    failpoint('StopPodSandbox/intent-recorded');
+    this.unwatchInit(id);
+    if (rec.initPid !== undefined && rec.pins.pid !== undefined) await killInit(rec.initPid, rec.pins.pid);
     if (rec.networkAttached) {
-      const netns = rec.pins.net ?? '';
-      await this.opts.network.detach(id, netns);
+      await this.opts.network.detach(id, rec.pins.net ?? '');
+      failpoint('StopPodSandbox/network-detached');
       rec = this.save({ ...rec, networkAttached: false });
     }
     if (rec.shmMounted) {
       await unmountAndRemove(this.shmPath(id));
       rec = this.save({ ...rec, shmMounted: false });
     }
-    this.unwatchInit(id);
-    if (rec.initPid !== undefined && rec.pins.pid !== undefined) await killInit(rec.initPid, rec.pins.pid);
-    if (Object.keys(rec.pins).length > 0 || rec.state !== 'notready') {
-      await unpinNamespaces(rec.pins);
-      rec = this.save({ ...rec, pins: {}, initPid: undefined, state: 'notready' });
-      this.opts.logger.info('pod sandbox stopped', { id });
-    }
+    await unpinNamespaces(rec.pins);
+    this.save({ ...rec, pins: {}, initPid: undefined, state: 'notready', phase: phase === 'stopping' ? undefined : phase });
+    this.opts.logger.info('pod sandbox stopped', { id });
   }
 
   /** Stops if needed and removes everything of the sandbox. Unknown ids succeed. */
@@ -289,16 +309,23 @@ export class SandboxManager {
     await this.locks.run(id, async () => {
       const rec = this.sandboxes.get(id);
       if (!rec) return;
+      this.save({ ...rec, phase: 'removing' });
+      failpoint('RemovePodSandbox/intent-recorded');
       await this.stopLocked(id);
       await rm(this.podRunDir(id), { recursive: true, force: true });
       await rm(this.podDir(id), { recursive: true, force: true });
-      this.store.remove(id);
-      this.sandboxes.delete(id);
-      this.index.delete(id);
-      this.names.release(sandboxName(rec.spec), id);
-      this.abandoned.delete(id);
+      failpoint('RemovePodSandbox/files-removed');
+      this.forget(rec);
       this.opts.logger.info('pod sandbox removed', { id });
     });
+  }
+
+  private forget(rec: SandboxRecord): void {
+    this.store.remove(rec.id);
+    this.sandboxes.delete(rec.id);
+    this.index.delete(rec.id);
+    this.names.release(sandboxName(rec.spec), rec.id);
+    this.abandoned.delete(rec.id);
   }
 
   /** The sandbox for a full id or unique prefix; NotFound otherwise. */
@@ -308,7 +335,7 @@ export class SandboxManager {
    */
   async connect(idOrPrefix: string, port: number): Promise<Socket> {
     const pod = this.get(idOrPrefix);
-    if (pod.state !== 'ready') throw new FailedPreconditionError(`pod sandbox "${pod.id}" is not ready`);
+    if (!isReady(pod)) throw new FailedPreconditionError(`pod sandbox "${pod.id}" is not ready`);
     if (!pod.pins.net) {
       return new Promise((resolve, reject) => {
         const s = netConnect({ host: '127.0.0.1', port }, () => {
@@ -330,7 +357,7 @@ export class SandboxManager {
     const out: SandboxRecord[] = [];
     for (const rec of this.sandboxes.values()) {
       if (filter.id && !rec.id.startsWith(filter.id)) continue;
-      if (filter.state && rec.state !== filter.state) continue;
+      if (filter.state && (isReady(rec) ? 'ready' : 'notready') !== filter.state) continue;
       if (!matchesSelector(rec.spec.labels, filter.labels)) continue;
       out.push(rec);
     }
@@ -344,15 +371,19 @@ export class SandboxManager {
   }
 
   /**
-   * Rebuilds the in-memory view from records. Pins that no longer exist
-   * (the run dir was emptied by a reboot) make a pod NOTREADY; directories,
-   * mounts and CNI attachments without a record (a crash in the middle of
-   * Run) are cleaned up.
+   * Rebuilds the in-memory view from records. A request a crash cut short
+   * is finished (stop, remove) or undone (create) first. Pins that no
+   * longer exist (the run dir was emptied by a reboot) make a pod NOTREADY;
+   * directories, mounts and CNI attachments without a record are cleaned up.
    */
   async recover(): Promise<void> {
     const { logger } = this.opts;
     const mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
-    for (let rec of this.store.loadAll(logger)) {
+    const mounts = mountPointsOf(mountinfo);
+    for (const loaded of this.store.loadAll(logger)) {
+      let rec: SandboxRecord | undefined = loaded;
+      if (rec.phase !== undefined) rec = await this.finishInterrupted(rec, mounts);
+      if (!rec) continue;
       const pinsAlive = Object.values(rec.pins).every((p) => pinAlive(p, mountinfo));
       if (rec.state === 'ready' && !pinsAlive) {
         logger.warn('pod sandbox lost its namespaces (host rebooted?); it is NOTREADY now', { id: rec.id });
@@ -366,16 +397,54 @@ export class SandboxManager {
       this.sandboxes.set(rec.id, rec);
       if (rec.state === 'ready') this.watchInit(rec);
       this.index.add(rec.id);
-      this.names.reserve(sandboxName(rec.spec), rec.id);
+      // A pod being removed keeps no name: kubelet may create its successor meanwhile.
+      if (rec.phase !== 'removing') this.names.reserve(sandboxName(rec.spec), rec.id);
     }
-    await this.removeOrphanDirs(mountinfo);
+    await this.removeOrphanDirs(mounts);
     await this.opts.network.collectOrphans(new Set(this.sandboxes.keys()));
     await this.opts.network.collectGarbage([...this.sandboxes.values()].filter((r) => r.networkAttached).map((r) => r.id));
     logger.info('pod sandboxes recovered', { count: this.sandboxes.size });
   }
 
-  private async removeOrphanDirs(mountinfo: string): Promise<void> {
-    const mountPoints = mountinfo.split('\n').map((l) => l.split(' ')[4] ?? '');
+  /**
+   * A create, stop or remove the daemon died in. Whatever the record says,
+   * everything of the pod outside it is released by where it must be: the
+   * processes in its pinned namespaces (the init, whose pid a cut-short
+   * create never recorded), the CNI attachment (the cache holds what ADD
+   * was given, written before ADD ran), /dev/shm and the pins. A stop ends
+   * NOTREADY; a create or remove leaves nothing.
+   */
+  private async finishInterrupted(rec: SandboxRecord, mounts: ReadonlySet<string>): Promise<SandboxRecord | undefined> {
+    const { logger } = this.opts;
+    logger.info('finishing a pod sandbox request the daemon was stopped in', { id: rec.id, phase: rec.phase });
+    const nsDir = join(this.podRunDir(rec.id), 'ns');
+    await killPodProcesses(nsDir, mounts);
+    const netns = join(nsDir, 'net');
+    let networkAttached = false;
+    await this.opts.network.detach(rec.id, mounts.has(netns) ? netns : '').catch((err: unknown) => {
+      networkAttached = true;
+      logger.warn('cannot release the network of an interrupted pod sandbox; StopPodSandbox will try again', { id: rec.id, error: errorMessage(err) });
+    });
+    await unmountAndRemove(this.shmPath(rec.id));
+    for (const name of await readdir(nsDir).catch(() => [] as string[])) await unmountAndRemove(join(nsDir, name));
+    if (rec.phase === 'stopping') {
+      const stopped: SandboxRecord = { ...rec, state: 'notready', pins: {}, initPid: undefined, networkAttached, shmMounted: false, phase: undefined };
+      this.store.write(stopped);
+      return stopped;
+    }
+    if (networkAttached) {
+      // Kept as a stopped pod, so that RemovePodSandbox (kubelet retries it) tries the network again.
+      const kept: SandboxRecord = { ...rec, state: 'notready', pins: {}, initPid: undefined, networkAttached, shmMounted: false, phase: rec.phase === 'creating' ? 'removing' : rec.phase };
+      this.store.write(kept);
+      return kept;
+    }
+    await rm(this.podRunDir(rec.id), { recursive: true, force: true });
+    await rm(this.podDir(rec.id), { recursive: true, force: true });
+    this.store.remove(rec.id);
+    return undefined;
+  }
+
+  private async removeOrphanDirs(mounts: ReadonlySet<string>): Promise<void> {
     for (const base of [join(this.opts.runroot, 'pods'), join(this.opts.root, 'pods')]) {
       let entries: string[];
       try {
@@ -388,13 +457,19 @@ export class SandboxManager {
         if (this.sandboxes.has(id)) continue;
         const dir = join(base, id);
         this.opts.logger.info('removing what an interrupted RunPodSandbox left', { dir });
+        await killPodProcesses(join(dir, 'ns'), mounts);
         // Deepest first, so nested mounts come off before their parents.
-        for (const mp of mountPoints.filter((m) => m.startsWith(dir + '/')).sort().reverse()) {
+        for (const mp of [...mounts].filter((m) => m.startsWith(dir + '/')).sort().reverse()) {
           await unmountAndRemove(mp).catch((err: unknown) => this.opts.logger.warn('cannot unmount orphan', { path: mp, error: errorMessage(err) }));
         }
         await rm(dir, { recursive: true, force: true });
       }
     }
+  }
+
+  /** For shutdown: the init watches must not keep the process alive. */
+  stopWatching(): void {
+    for (const id of [...this.initWatches.keys()]) this.unwatchInit(id);
   }
 }
 

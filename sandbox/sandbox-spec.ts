@@ -41,9 +41,19 @@ export interface SandboxRecord extends VersionedRecord {
   networkAttached: boolean;
   /** The pod's /dev/shm tmpfs, while mounted. */
   shmMounted: boolean;
+  /**
+   * A request under way, recorded before its first step: a crash leaves
+   * it here for recovery to finish (stopping, removing) or undo (creating).
+   */
+  phase?: 'creating' | 'stopping' | 'removing';
 }
 
 /** The name kubelet's metadata reserves: `name_namespace_uid_attempt`. */
 export function sandboxName(spec: Pick<SandboxSpec, 'name' | 'namespace' | 'uid' | 'attempt'>): string {
   return `${spec.name}_${spec.namespace}_${spec.uid}_${spec.attempt}`;
+}
+
+/** READY to kubelet: namespaces up and no stop or removal under way. */
+export function isReady(rec: Pick<SandboxRecord, 'state' | 'phase'>): boolean {
+  return rec.state === 'ready' && rec.phase === undefined;
 }

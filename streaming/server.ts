@@ -6,6 +6,7 @@ import { PORT_FORWARD_PROTOCOL, servePortForward } from './port-forward.js';
 import { REMOTE_COMMAND_PROTOCOLS, serveRemoteCommand, type ClientIO, type CommandResult, type RemoteCommandProtocol, type StreamOptions } from './remote-command.js';
 import { SpdySession } from './spdy-session.js';
 import { TokenStore } from './tokens.js';
+import { timerMs } from '../core/timers.js';
 
 export type StreamRequest =
   | ({ kind: 'exec'; containerId: string; cmd: string[] } & StreamOptions)
@@ -104,7 +105,7 @@ export class StreamingServer {
     const session = new SpdySession(socket);
     const tcp = socket as Socket;
     if (typeof tcp.setTimeout === 'function') {
-      tcp.setTimeout(this.opts.idleTimeoutMs());
+      tcp.setTimeout(timerMs(this.opts.idleTimeoutMs()));
       tcp.on('timeout', () => {
         this.logger.info('closing an idle stream', { kind: request.kind });
         session.close();

@@ -17,13 +17,26 @@ import {
 } from './spdy-frames.js';
 
 /**
+ * Header blocks larger than this once inflated end the session: kubectl's
+ * are a few hundred bytes, and a block that inflates a thousandfold (a
+ * zlib bomb) must not be held in memory.
+ */
+export const MAX_HEADER_BLOCK = 64 * 1024;
+
+/**
  * One zlib context for a direction of a session: SPDY compresses all
  * header blocks of a session as one zlib stream, flushed after each block.
+ * Output beyond `limit` bytes per block destroys the context, and every
+ * later block fails too (the shared stream cannot be resumed).
  */
 class HeaderCodec {
   private queue: Promise<unknown> = Promise.resolve();
+  private broken: Error | undefined;
 
-  constructor(private readonly z: zlib.Inflate | zlib.Deflate) {
+  constructor(
+    private readonly z: zlib.Inflate | zlib.Deflate,
+    private readonly limit = Number.POSITIVE_INFINITY,
+  ) {
     z.on('error', () => undefined);
   }
 
@@ -31,19 +44,37 @@ class HeaderCodec {
     const next = this.queue.then(
       () =>
         new Promise<Buffer>((resolve, reject) => {
+          if (this.broken) {
+            reject(this.broken);
+            return;
+          }
           const out: Buffer[] = [];
-          const onData = (d: Buffer) => out.push(d);
-          const onError = (err: Error) => {
+          let size = 0;
+          const detach = () => {
             this.z.off('data', onData);
+            this.z.off('error', onError);
+          };
+          const onData = (d: Buffer) => {
+            size += d.length;
+            if (size <= this.limit) {
+              out.push(d);
+              return;
+            }
+            this.broken = new Error(`a SPDY header block inflates to more than ${this.limit} bytes`);
+            detach();
+            this.z.destroy();
+            reject(this.broken);
+          };
+          const onError = (err: Error) => {
+            detach();
             reject(err);
           };
           this.z.on('data', onData);
           this.z.once('error', onError);
           this.z.write(input);
           this.z.flush(zlib.constants.Z_SYNC_FLUSH, () => {
-            this.z.off('data', onData);
-            this.z.off('error', onError);
-            resolve(Buffer.concat(out));
+            detach();
+            if (!this.broken) resolve(Buffer.concat(out));
           });
         }),
     );
@@ -55,6 +86,9 @@ class HeaderCodec {
     this.z.close();
   }
 }
+
+/** Streams a client may have open in one session (exec uses five, port-forward two per connection). */
+const MAX_STREAMS = 1000;
 
 /** Data bytes received before a WINDOW_UPDATE gives them back (half the 64 KiB default window). */
 const WINDOW_REFILL = 32 * 1024;
@@ -159,7 +193,7 @@ export interface SpdySessionEvents {
  */
 export class SpdySession extends EventEmitter<SpdySessionEvents> {
   private readonly reader = new FrameReader();
-  private readonly inflate = new HeaderCodec(zlib.createInflate({ dictionary: SPDY3_DICTIONARY }));
+  private readonly inflate = new HeaderCodec(zlib.createInflate({ dictionary: SPDY3_DICTIONARY }), MAX_HEADER_BLOCK);
   private readonly deflate = new HeaderCodec(zlib.createDeflate({ dictionary: SPDY3_DICTIONARY }));
   private readonly streams = new Map<number, SpdyStream>();
   private queue: Promise<void> = Promise.resolve();
@@ -212,7 +246,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
       case FrameType.SYN_STREAM: {
         const syn = parseSynStream(frame.payload);
         const headers = decodeHeaderBlock(await this.inflate.run(syn.headerBlock));
-        if (syn.streamId <= this.lastStreamId || syn.streamId % 2 === 0) {
+        if (syn.streamId <= this.lastStreamId || syn.streamId % 2 === 0 || this.streams.size >= MAX_STREAMS) {
           this.send(frames.rstStream(syn.streamId, RstStatus.PROTOCOL_ERROR));
           return;
         }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { timerMs } from '../core/timers.js';
 
 /**
  * Single-use tokens for streaming URLs: Exec, Attach and PortForward hand
@@ -13,7 +14,7 @@ export class TokenStore<T> {
   issue(value: T): string {
     // URL-safe, unguessable.
     const token = randomBytes(24).toString('base64url');
-    const timer = setTimeout(() => this.entries.delete(token), this.ttlMs());
+    const timer = setTimeout(() => this.entries.delete(token), timerMs(this.ttlMs()));
     timer.unref();
     this.entries.set(token, { value, timer });
     return token;

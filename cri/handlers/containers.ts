@@ -25,6 +25,8 @@ import {
 import type { Init, ServiceHandlers } from '../service-types.js';
 import { chunked } from '../stream-chunks.js';
 import { codecFor } from '../codec.js';
+import { absolutePath, dnsLabel, noNul, optionalAbsolutePath, plain, stringMap, unixId } from '../validate.js';
+import { checkResources } from '../../runtime/resource-limits.js';
 import { EncodingCache, encodedRepeated } from '../encoded.js';
 
 const PROPAGATION: Record<MountPropagation, Propagation> = {
@@ -60,7 +62,14 @@ function pidMode(mode: NamespaceMode | undefined): ContainerSpec['security']['pi
   }
 }
 
+/** LinuxContainerResources in domain terms, checked as the kernel will check them. */
 export function resourcesFrom(res: LinuxContainerResources | undefined): ContainerResources {
+  const r = resourceValues(res);
+  checkResources(r);
+  return r;
+}
+
+function resourceValues(res: LinuxContainerResources | undefined): ContainerResources {
   const num = (v: bigint | undefined) => Number(v ?? 0n);
   return {
     cpuPeriod: num(res?.cpu_period),
@@ -123,31 +132,51 @@ export function appArmorChoice(profile: SecurityProfile | undefined, legacy: str
   throw new InvalidArgumentError(`apparmor_profile ${JSON.stringify(legacy)} is not runtime/default, unconfined or localhost/<name>`);
 }
 
-/** ContainerConfig → the domain's ContainerSpec. */
+/** ContainerConfig → the domain's ContainerSpec, refusing what the runtime or the kernel would refuse later. */
 export function containerSpecFrom(config: ContainerConfig | undefined): ContainerSpec {
   if (!config?.metadata) throw new InvalidArgumentError('config.metadata is required');
   if (config.metadata.name === '') throw new InvalidArgumentError('config.metadata.name is empty');
+  dnsLabel('config.metadata.name', config.metadata.name);
   if (!config.image?.image) throw new InvalidArgumentError('config.image.image is empty');
+  plain('config.image.image', config.image.image);
   const sec = config.linux?.security_context;
   const res = config.linux?.resources;
+  const runAsUser = sec?.run_as_user ? unixId('run_as_user', sec.run_as_user.value) : undefined;
+  const runAsGroup = sec?.run_as_group ? unixId('run_as_group', sec.run_as_group.value) : undefined;
+  const runAsUsername = plain('run_as_username', sec?.run_as_username ?? '', 256);
+  // kubelet never sends a group alone: without a user it would pair with whatever user the image names.
+  if (runAsGroup !== undefined && runAsUser === undefined && runAsUsername === '') throw new InvalidArgumentError('run_as_group needs run_as_user or run_as_username');
   return {
     name: config.metadata.name,
     attempt: config.metadata.attempt,
     image: config.image.image,
-    command: config.command,
-    args: config.args,
-    workingDir: config.working_dir,
-    envs: config.envs.map((e) => [e.key, Buffer.from(e.value).toString('utf8')]),
+    command: config.command.map((a, i) => noNul(`config.command[${i}]`, a)),
+    args: config.args.map((a, i) => noNul(`config.args[${i}]`, a)),
+    workingDir: optionalAbsolutePath('config.working_dir', config.working_dir),
+    envs: config.envs.map((e, i) => {
+      if (e.key === '' || e.key.includes('=')) throw new InvalidArgumentError(`config.envs[${i}].key ${JSON.stringify(e.key)} is empty or holds "="`);
+      return [noNul(`config.envs[${i}].key`, e.key), noNul(`config.envs[${i}].value`, Buffer.from(e.value).toString('utf8'))];
+    }),
     mounts: config.mounts.map((m, i) => {
       const propagation = PROPAGATION[m.propagation];
       if (propagation === undefined) throw new InvalidArgumentError(`config.mounts[${i}]: unknown propagation ${m.propagation}`);
       if (m.container_path === '' || m.host_path === '') throw new InvalidArgumentError(`config.mounts[${i}]: container_path and host_path are required`);
-      return { containerPath: m.container_path, hostPath: m.host_path, readonly: m.readonly, recursiveReadOnly: m.recursive_read_only, propagation, selinuxRelabel: m.selinux_relabel };
+      return {
+        containerPath: absolutePath(`config.mounts[${i}].container_path`, m.container_path),
+        hostPath: absolutePath(`config.mounts[${i}].host_path`, m.host_path),
+        readonly: m.readonly,
+        recursiveReadOnly: m.recursive_read_only,
+        propagation,
+        selinuxRelabel: m.selinux_relabel,
+      };
     }),
-    devices: config.devices.map((d) => ({ containerPath: d.container_path, hostPath: d.host_path, permissions: d.permissions })),
-    labels: { ...config.labels },
-    annotations: { ...config.annotations },
-    logPath: config.log_path,
+    devices: config.devices.map((d, i) => {
+      if (!/^[rwm]{1,3}$/.test(d.permissions)) throw new InvalidArgumentError(`config.devices[${i}].permissions ${JSON.stringify(d.permissions)} must be some of "rwm"`);
+      return { containerPath: absolutePath(`config.devices[${i}].container_path`, d.container_path), hostPath: absolutePath(`config.devices[${i}].host_path`, d.host_path), permissions: d.permissions };
+    }),
+    labels: stringMap('config.labels', config.labels),
+    annotations: stringMap('config.annotations', config.annotations),
+    logPath: plain('config.log_path', config.log_path),
     stdin: config.stdin,
     stdinOnce: config.stdin_once,
     tty: config.tty,
@@ -156,14 +185,14 @@ export function containerSpecFrom(config: ContainerConfig | undefined): Containe
       privileged: sec?.privileged ?? false,
       capabilitiesAdd: sec?.capabilities?.add_capabilities ?? [],
       capabilitiesDrop: sec?.capabilities?.drop_capabilities ?? [],
-      runAsUser: sec?.run_as_user?.value,
-      runAsGroup: sec?.run_as_group?.value,
-      runAsUsername: sec?.run_as_username ?? '',
-      supplementalGroups: sec?.supplemental_groups ?? [],
+      runAsUser,
+      runAsGroup,
+      runAsUsername,
+      supplementalGroups: (sec?.supplemental_groups ?? []).map((g, i) => unixId(`supplemental_groups[${i}]`, g)),
       readonlyRootfs: sec?.readonly_rootfs ?? false,
       noNewPrivs: sec?.no_new_privs ?? false,
-      maskedPaths: sec?.masked_paths ?? [],
-      readonlyPaths: sec?.readonly_paths ?? [],
+      maskedPaths: (sec?.masked_paths ?? []).map((p, i) => absolutePath(`masked_paths[${i}]`, p)),
+      readonlyPaths: (sec?.readonly_paths ?? []).map((p, i) => absolutePath(`readonly_paths[${i}]`, p)),
       pidMode: pidMode(sec?.namespace_options?.pid),
       targetId: sec?.namespace_options?.target_id ?? '',
       seccomp: seccompChoice(sec?.seccomp, sec?.seccomp_profile_path ?? ''),
@@ -303,7 +332,7 @@ export function containerHandlers(containers: ContainerManager): ServiceHandlers
     },
 
     ExecSync: async (req) => {
-      const r = await containers.exec(requireId(req.container_id), req.cmd, Math.max(0, Number(req.timeout)));
+      const r = await containers.exec(requireId(req.container_id), req.cmd.map((a, i) => noNul(`cmd[${i}]`, a)), Math.max(0, Number(req.timeout)));
       return { stdout: r.stdout, stderr: r.stderr, exit_code: r.exitCode };
     },
 

@@ -2,9 +2,11 @@ import { FailedPreconditionError, InvalidArgumentError } from '../../core/errors
 import { containerState } from '../../runtime/container-record.js';
 import type { ContainerManager } from '../../runtime/container-manager.js';
 import type { SandboxManager } from '../../sandbox/sandbox-manager.js';
+import { isReady } from '../../sandbox/sandbox-spec.js';
 import type { StreamingServer } from '../../streaming/server.js';
 import type { RuntimeServiceMethods } from '../generated/api.js';
 import type { ServiceHandlers } from '../service-types.js';
+import { noNul } from '../validate.js';
 
 /** The stdio a request asks for, checked as kubelet's own streaming server checks it. */
 function streamOptions(req: { stdin: boolean; stdout: boolean; stderr: boolean; tty: boolean }) {
@@ -18,7 +20,8 @@ export function streamingHandlers(streaming: StreamingServer, containers: Contai
   return {
     Exec: async (req) => {
       if (req.container_id === '') throw new InvalidArgumentError('container_id is empty');
-      if (req.cmd.length === 0) throw new InvalidArgumentError('cmd is empty');
+      if (req.cmd.length === 0 || req.cmd[0] === '') throw new InvalidArgumentError('cmd is empty');
+      req.cmd.forEach((a, i) => noNul(`cmd[${i}]`, a));
       const opts = streamOptions(req);
       const rec = containers.get(req.container_id);
       if (containerState(rec) !== 'running') throw new FailedPreconditionError(`container "${rec.id}" is not running`);
@@ -35,7 +38,7 @@ export function streamingHandlers(streaming: StreamingServer, containers: Contai
     PortForward: async (req) => {
       if (req.pod_sandbox_id === '') throw new InvalidArgumentError('pod_sandbox_id is empty');
       const pod = sandboxes.get(req.pod_sandbox_id);
-      if (pod.state !== 'ready') throw new FailedPreconditionError(`pod sandbox "${pod.id}" is not ready`);
+      if (!isReady(pod)) throw new FailedPreconditionError(`pod sandbox "${pod.id}" is not ready`);
       for (const p of req.port) if (!Number.isInteger(p) || p < 1 || p > 65535) throw new InvalidArgumentError(`port ${p} is not a TCP port`);
       return { url: streaming.url({ kind: 'portforward', podId: pod.id, ports: req.port }) };
     },

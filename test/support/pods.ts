@@ -17,7 +17,8 @@ export function podConfig(name: string, extra: Init<PodSandboxConfig> = {}): Ini
 }
 
 export interface PodInfo {
-  namespaces: { net?: string; ipc?: string; uts?: string };
+  namespaces: { net?: string; ipc?: string; uts?: string; pid?: string };
+  initPid?: number;
   ips: string[];
   shm: string;
   files: { hostname: string; hosts: string; resolvConf: string };

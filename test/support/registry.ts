@@ -56,7 +56,7 @@ export class TestRegistry {
     this.process = spawnTracked('nsenter', ['-t', String(this.node.holderPid), '--net', '--mount', '--', 'docker-registry', 'serve', config], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.process.stdout?.on('data', (d: Buffer) => (this.log += d.toString()));
     this.process.stderr?.on('data', (d: Buffer) => (this.log += d.toString()));
-    await waitFor(`registry on ${this.host}`, () => (this.log.includes('listening on') ? true : undefined), 10_000).catch((err: unknown) => {
+    await waitFor(`registry on ${this.host}`, () => (this.log.includes('listening on') ? true : undefined), 60_000).catch((err: unknown) => {
       throw new Error(`${String(err)}\n${this.log}`);
     });
   }

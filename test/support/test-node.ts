@@ -117,11 +117,11 @@ export class TestNode {
   }
 
   /** Starts `cradle daemon` in the node without waiting for it. */
-  spawnDaemon(extraArgs: readonly string[] = []): DaemonHandle {
+  spawnDaemon(extraArgs: readonly string[] = [], env: Readonly<Record<string, string>> = {}): DaemonHandle {
     const child = spawnTracked(
       'nsenter',
       ['-t', String(this.holderPid), '--net', '--mount', '--', process.execPath, CRADLE_BIN, 'daemon', '--config', this.configPath, ...extraArgs],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
     );
     let log = '';
     child.stdout?.on('data', (d: Buffer) => (log += d.toString()));
@@ -130,8 +130,8 @@ export class TestNode {
   }
 
   /** Starts the daemon and waits until it answers Version and has finished start-up. */
-  async startDaemon(extraArgs: readonly string[] = [], timeoutMs = 15_000): Promise<DaemonHandle> {
-    const daemon = this.spawnDaemon(extraArgs);
+  async startDaemon(extraArgs: readonly string[] = [], timeoutMs = 60_000, env: Readonly<Record<string, string>> = {}): Promise<DaemonHandle> {
+    const daemon = this.spawnDaemon(extraArgs, env);
     this.current = daemon;
     let gone: ExitStatus | undefined;
     void daemon.exited.then((s) => (gone = s));

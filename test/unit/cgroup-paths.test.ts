@@ -16,6 +16,20 @@ describe('cgroup paths per driver', () => {
     expect(containerCgroupsPath('cgroupfs', '', 'abc')).to.equal('/cradle/cradle-abc');
   });
 
+  it('takes the slice path kubelet sends with the systemd driver, using its last slice', () => {
+    const parent = '/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod12_ab.slice';
+    expect(checkCgroupParent('systemd', parent)).to.equal('kubepods-burstable-pod12_ab.slice');
+    expect(containerCgroupsPath('systemd', parent, 'abc')).to.equal('kubepods-burstable-pod12_ab.slice:cradle:abc');
+    expect(() => checkCgroupParent('systemd', '/kubepods.slice/besteffort/pod1')).to.throw(InvalidArgumentError, /not a systemd slice/);
+  });
+
+  it('refuses cgroupfs parents that are filesystem paths or name the kernel\'s own files', () => {
+    for (const bad of ['/sys/fs/cgroup', '/sys/fs/cgroup/memory/x', '/a//b', '/a/./b', '/cgroup.procs', '/x/tasks', '/x/memory.max', '/a\nb']) {
+      expect(() => checkCgroupParent('cgroupfs', bad), bad).to.throw(InvalidArgumentError);
+    }
+    expect(checkCgroupParent('cgroupfs', '/kubepods/burstable/pod12-ab')).to.equal('/kubepods/burstable/pod12-ab');
+  });
+
   it('finds the directory of a systemd scope and leaves cgroupfs paths alone', () => {
     expect(cgroupDir('kubepods-besteffort-pod1.slice:cradle:abc')).to.equal('/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice/cradle-abc.scope');
     expect(cgroupDir('system.slice:cradle:abc')).to.equal('/system.slice/cradle-abc.scope');

@@ -120,7 +120,7 @@ fi
     expect((err as Error).message).to.equal(`CNI plugin "absent" not found in /nonexistent, ${dir}`);
   });
 
-  it('undoes a failed ADD with DEL and caches only successes', async () => {
+  it('undoes a failed ADD with DEL, and keeps what DEL needs while DEL cannot succeed', async () => {
     const confDir = join(dir, 'net.d');
     const readiness = new NetworkReadiness(confDir, silentLogger, () => ({ binDirs: [dir], timeoutMs: 2000 }));
     const cache = new CniCache(join(dir, 'cache'));
@@ -133,7 +133,10 @@ fi
     await networks.attach(req).catch(() => undefined);
     readiness.stop();
     expect(calls().filter((c) => c.command !== 'VERSION').map((c) => `${c.command} ${c.plugin}`)).to.deep.equal(['ADD first', 'ADD failing', 'DEL failing', 'DEL first']);
-    expect(await cache.load('p1', 'eth0')).to.equal(undefined);
+    // The plugin refuses DEL too: the entry ADD wrote first stays (no result), for recovery to try DEL again.
+    const kept = cache.load('p1', 'eth0');
+    expect(kept?.result).to.equal(undefined);
+    expect(kept?.args).to.include('K8S_POD_NAME=web');
   });
 
   it('asks STATUS and GC of CNI 1.1 networks only, with no container variables and the live attachments', async () => {

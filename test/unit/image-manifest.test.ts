@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { InvalidArgumentError } from '../../core/errors.js';
 import { parseChallenge } from '../../image/auth-challenge.js';
 import { imageUser } from '../../image/image-record.js';
-import { chainIds } from '../../image/layer-store.js';
+import { chainIds } from '../../image/chain-ids.js';
 import { MEDIA, parseManifest, selectPlatform, type Descriptor } from '../../image/manifest.js';
 
 const d = (platform: Descriptor['platform'], digest = 'sha256:' + 'a'.repeat(64)): Descriptor => ({ mediaType: MEDIA.ociManifest, digest, size: 10, platform });

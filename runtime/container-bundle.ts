@@ -1,0 +1,81 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseUlimit } from '../core/ulimit.js';
+import type { ImageRecord } from '../image/image-record.js';
+import type { SandboxRecord } from '../sandbox/sandbox-spec.js';
+import type { ContainerSpec } from './container-spec.js';
+import { allHostDevices, hostDevice } from './devices.js';
+import { ensureImageVolumes } from './image-volumes.js';
+import { appArmorProfile, relabelTree, selinuxLabels, type HostLsm } from './lsm.js';
+import { loadNative } from './native/index.js';
+import { ociSpec } from './oci-spec.js';
+import { resolveUser } from './user.js';
+
+/** Everything a container's OCI config is made from. */
+export interface BundleInput {
+  id: string;
+  spec: ContainerSpec;
+  image: ImageRecord;
+  rootfs: string;
+  pod: SandboxRecord;
+  podFiles: { hostname: string; hosts: string; resolvConf: string; shm: string | undefined };
+  cgroupsPath: string;
+  capabilities: string[];
+  oomScoreAdjFloor: number | undefined;
+  lsm: HostLsm;
+  defaultUlimits: readonly string[];
+  appArmorDefaultProfile: string;
+  /** pid TARGET: the target container's PID namespace file. */
+  targetPidNamespace: string | undefined;
+}
+
+/**
+ * Writes `<bundle>/config.json`: the user resolved in the container's own
+ * /etc/passwd and /etc/group, LSM labels, image volumes made to exist, and
+ * the OCI spec itself.
+ */
+export async function writeBundleConfig(bundle: string, b: BundleInput): Promise<void> {
+  const { spec, image, pod } = b;
+  const user = resolveUser(b.rootfs, {
+    runAsUser: spec.security.runAsUser,
+    runAsGroup: spec.security.runAsGroup,
+    runAsUsername: spec.security.runAsUsername,
+    imageUser: image.config.user,
+    supplementalGroups: spec.security.supplementalGroups,
+  });
+  const selinux = selinuxLabels(spec.security.selinux, b.lsm, spec.security.privileged);
+  const config = ociSpec({
+    id: b.id,
+    spec,
+    image: image.config,
+    rootfs: b.rootfs,
+    user,
+    capabilities: b.capabilities,
+    pins: pod.pins,
+    podHostname: pod.spec.hostname,
+    podFiles: b.podFiles,
+    cgroupsPath: b.cgroupsPath,
+    oomScoreAdjFloor: b.oomScoreAdjFloor,
+    sysctls: {},
+    devices: [...(spec.security.privileged ? allHostDevices() : []), ...spec.devices.map(hostDevice)],
+    targetPidNamespace: b.targetPidNamespace,
+    rlimits: b.defaultUlimits.map(parseUlimit),
+    appArmorProfile: appArmorProfile(spec.security.appArmor, b.lsm, b.appArmorDefaultProfile, spec.security.privileged),
+    selinux,
+    criAnnotations: {
+      'io.kubernetes.cri.container-type': 'container',
+      'io.kubernetes.cri.container-name': spec.name,
+      'io.kubernetes.cri.sandbox-id': pod.id,
+      'io.kubernetes.cri.sandbox-name': pod.spec.name,
+      'io.kubernetes.cri.sandbox-namespace': pod.spec.namespace,
+      'io.kubernetes.cri.sandbox-uid': pod.spec.uid,
+      'io.kubernetes.cri.image-name': spec.image,
+    },
+  });
+  await ensureImageVolumes(b.rootfs, image.config.volumes, spec.mounts);
+  if (selinux.mountLabel) {
+    const native = loadNative();
+    for (const m of spec.mounts.filter((x) => x.selinuxRelabel)) await relabelTree(m.hostPath, selinux.mountLabel, (p, label) => native.lsetxattr(p, 'security.selinux', Buffer.from(label)));
+  }
+  await writeFile(join(bundle, 'config.json'), JSON.stringify(config));
+}

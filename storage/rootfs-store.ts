@@ -1,0 +1,209 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errnoCode, errorMessage, NotFoundError } from '../core/errors.js';
+import { ensureDir } from '../core/fs-util.js';
+import type { Logger } from '../core/logger.js';
+import { RecordStore, type VersionedRecord } from '../core/record-store.js';
+import { loadNative } from '../runtime/native/index.js';
+import { diskUsage, type DiskUsage } from './disk-usage.js';
+import type { LayerReferences } from './layer-references.js';
+import type { LayerStore } from './layer-store.js';
+
+/** A container's root filesystem: which image it was made from and the layers it holds. */
+export interface RootfsRecord extends VersionedRecord {
+  schema: 1;
+  imageId: string;
+  /** Chain ids, lowest first. */
+  layers: string[];
+}
+
+/** A writable layer's size is walked at most this often per container. */
+const USAGE_TTL_MS = 10_000;
+
+const owner = (id: string) => `container:${id}`;
+
+/**
+ * Containers' root filesystems: `<dir>/<id>/{upper,work,merged}`, an
+ * overlay of the image's layers under a writable layer. Each has a record,
+ * written before anything is made, that holds the image's layers, so no
+ * layer a container uses (created, running or exited, until it is removed)
+ * can be collected, across restarts and reboots. Removal unmounts, moves
+ * the directory out of sight in one rename, drops the record and deletes
+ * the files in the background; start-up finishes what a crash interrupted.
+ */
+export class RootfsStore {
+  private readonly records = new Map<string, RootfsRecord>();
+  private readonly store: RecordStore<RootfsRecord>;
+  private readonly usageCache = new Map<string, { at: number; usage: DiskUsage }>();
+  private readonly walks = new Map<string, Promise<DiskUsage>>();
+  private readonly deletions = new Set<Promise<void>>();
+
+  constructor(
+    /** `<root>/containers`: also what ImageFsInfo reports as the containers' filesystem. */
+    readonly dir: string,
+    recordsDir: string,
+    private readonly layers: LayerStore,
+    private readonly refs: LayerReferences,
+    private readonly logger: Logger,
+  ) {
+    ensureDir(dir, 0o711);
+    this.store = new RecordStore<RootfsRecord>(recordsDir, 'root filesystem');
+  }
+
+  /** Records (each holding its layers again); what an interrupted removal left is deleted. */
+  async load(): Promise<void> {
+    for (const rec of this.store.loadAll(this.logger)) this.index(rec);
+    for (const name of await readdir(this.dir)) if (name.includes('.trash-')) await rm(join(this.dir, name), { recursive: true, force: true });
+  }
+
+  private index(rec: RootfsRecord): void {
+    this.records.set(rec.id, rec);
+    this.refs.hold(owner(rec.id), rec.layers);
+  }
+
+  has(id: string): boolean {
+    return this.records.has(id);
+  }
+
+  /** Containers whose root filesystem was made from `imageId`. */
+  usersOf(imageId: string): string[] {
+    return [...this.records.values()].filter((r) => r.imageId === imageId).map((r) => r.id);
+  }
+
+  /**
+   * Takes the reference at once (synchronously: an image resolved in the
+   * same turn cannot be collected in between), then makes the writable
+   * layer and mounts the overlay. Returns the root filesystem's path.
+   */
+  create(id: string, imageId: string, layers: readonly string[]): Promise<string> {
+    for (const c of layers) if (!this.layers.get(c)) return Promise.reject(new NotFoundError(`layer ${c} of image ${imageId} is missing`));
+    const rec: RootfsRecord = { schema: 1, id, imageId, layers: [...layers] };
+    this.store.write(rec);
+    this.index(rec);
+    return this.mount(rec);
+  }
+
+  /**
+   * A container created before root filesystems had records (an upgrade):
+   * it holds its image's layers from now on.
+   */
+  adopt(id: string, imageId: string, layers: readonly string[]): void {
+    if (this.records.has(id)) return;
+    const rec: RootfsRecord = { schema: 1, id, imageId, layers: [...layers] };
+    this.store.write(rec);
+    this.index(rec);
+  }
+
+  private mount(rec: RootfsRecord): Promise<string> {
+    return mountLayers(this.layers, rec.layers, join(this.dir, rec.id));
+  }
+
+  /** Unmounts and deletes a root filesystem and drops its reference. Unknown ids succeed. */
+  async remove(id: string): Promise<void> {
+    const dir = join(this.dir, id);
+    await unmount(join(dir, 'merged'));
+    const trash = join(this.dir, `${id}.trash-${randomBytes(4).toString('hex')}`);
+    let moved = true;
+    await rename(dir, trash).catch((err: unknown) => {
+      moved = false;
+      if (errnoCode(err) !== 'ENOENT') throw err;
+    });
+    this.store.remove(id);
+    this.records.delete(id);
+    this.refs.release(owner(id));
+    this.usageCache.delete(id);
+    if (!moved) return;
+    const deletion = rm(trash, { recursive: true, force: true })
+      .catch((err: unknown) => this.logger.warn('cannot delete a removed root filesystem; the next start will', { dir: trash, error: errorMessage(err) }))
+      .finally(() => this.deletions.delete(deletion));
+    this.deletions.add(deletion);
+  }
+
+  /** Root filesystems of containers that have no record any more (a crash between the two), removed. */
+  async prune(liveIds: ReadonlySet<string>): Promise<void> {
+    const names = new Set([...(await readdir(this.dir)).filter((n) => !n.includes('.trash-')), ...this.records.keys()]);
+    for (const id of names) {
+      if (liveIds.has(id)) continue;
+      this.logger.info('removing a root filesystem no container owns', { id });
+      await this.remove(id).catch((err: unknown) => this.logger.warn('cannot remove an orphaned root filesystem', { id, error: errorMessage(err) }));
+    }
+  }
+
+  /** Waits for background deletions (for shutdown and tests). */
+  async settle(): Promise<void> {
+    await Promise.all([...this.deletions]);
+  }
+
+  /**
+   * The writable layer's size. Only a container's first sample waits for a
+   * walk; later ones get the last figure at once while a stale one is
+   * refreshed in the background, so stats calls do not scan disks.
+   */
+  async usage(id: string): Promise<DiskUsage> {
+    const cached = this.usageCache.get(id);
+    if (!cached) return this.walk(id);
+    if (Date.now() - cached.at >= USAGE_TTL_MS && !this.walks.has(id)) void this.walk(id).catch(() => undefined);
+    return cached.usage;
+  }
+
+  /** All writable layers together, from the same cached walks. */
+  async totalUsage(): Promise<DiskUsage> {
+    let bytes = 0;
+    let inodes = 0;
+    for (const id of this.records.keys()) {
+      const u = await this.usage(id);
+      bytes += u.bytes;
+      inodes += u.inodes;
+    }
+    return { bytes, inodes };
+  }
+
+  private walk(id: string): Promise<DiskUsage> {
+    const running = this.walks.get(id);
+    if (running) return running;
+    const walk = diskUsage(join(this.dir, id, 'upper'))
+      .then((usage) => {
+        // A root filesystem removed during the walk keeps no cache entry.
+        if (this.records.has(id)) this.usageCache.set(id, { at: Date.now(), usage });
+        return usage;
+      })
+      .finally(() => this.walks.delete(id));
+    this.walks.set(id, walk);
+    return walk;
+  }
+}
+
+/**
+ * Mounts `layers` (chain ids, lowest first) as an overlay at `<dir>/merged`
+ * with a fresh writable layer in `<dir>/upper`. Lower dirs are given as
+ * short links relative to the layer store, so many layers fit in one page
+ * of mount options.
+ */
+export async function mountLayers(store: LayerStore, layers: readonly string[], dir: string): Promise<string> {
+  const merged = join(dir, 'merged');
+  for (const d of ['upper', 'work', 'merged']) await mkdir(join(dir, d), { recursive: true, mode: 0o755 });
+  const lower = [...layers].reverse().map((c) => {
+    const info = store.get(c);
+    if (!info) throw new NotFoundError(`layer ${c} is missing`);
+    return `l/${info.link}`;
+  });
+  if (lower.length === 0) {
+    await mkdir(join(dir, 'empty'), { recursive: true });
+    lower.push(join(dir, 'empty'));
+  }
+  const data = `lowerdir=${lower.join(':')},upperdir=${join(dir, 'upper')},workdir=${join(dir, 'work')}`;
+  await loadNative().mountAt(store.root, 'overlay', merged, 'overlay', 0, data);
+  return merged;
+}
+
+/** Unmounts an overlay; one that is not mounted (or not there) is fine. */
+export async function unmount(path: string): Promise<void> {
+  const native = loadNative();
+  try {
+    await native.umount2(path, native.constants.MNT_DETACH);
+  } catch (err) {
+    if (errnoCode(err) !== 'EINVAL' && errnoCode(err) !== 'ENOENT') throw err;
+  }
+}
+
