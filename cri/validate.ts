@@ -105,6 +105,15 @@ export function stringMap(field: string, map: Readonly<Record<string, string>>):
   return { ...map };
 }
 
+/** An IP network such as "10.244.1.0/24" or "fd00::/64". */
+export function cidr(field: string, value: string): string {
+  const [ip = '', prefix = '', ...rest] = value.split('/');
+  const family = isIP(ip);
+  const bits = Number(prefix);
+  if (family === 0 || rest.length > 0 || !/^\d{1,3}$/.test(prefix) || bits > (family === 4 ? 32 : 128)) throw new InvalidArgumentError(`${field} ${show(value)} is not a CIDR (like "10.244.1.0/24")`);
+  return value;
+}
+
 export function port(field: string, value: number, allowZero: boolean): number {
   if (!Number.isInteger(value) || value < (allowZero ? 0 : 1) || value > 65535) throw new InvalidArgumentError(`${field} ${value} must be within ${allowZero ? 0 : 1}-65535`);
   return value;

@@ -2,6 +2,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nowNs } from '../core/clock.js';
 import { errorMessage, FailedPreconditionError, InvalidArgumentError } from '../core/errors.js';
+import { failpoint } from '../core/failpoints.js';
 import { ensureDir } from '../core/fs-util.js';
 import type { Logger } from '../core/logger.js';
 import { RecordStore } from '../core/record-store.js';
@@ -163,6 +164,7 @@ export class ImageService {
           );
         },
       );
+      failpoint('PullImage/layers-unpacked');
       record = this.commit(ref, configDesc.digest, top.digest, {
         size: configDesc.size + layers.reduce((n, l) => n + l.size, 0),
         layers: chains,
@@ -250,6 +252,7 @@ export class ImageService {
     for (const n of [...rec.repoTags, ...rec.repoDigests]) this.names.delete(n);
     this.records.delete(rec.id);
     this.store.remove(rec.id);
+    failpoint('RemoveImage/record-removed');
     this.opts.storage.refs.release(owner(rec.id));
     this.opts.logger.info('image removed', { id: rec.id });
     await this.collectGarbage();

@@ -72,7 +72,7 @@ export class PodNetworks {
     const bandwidth = bandwidthCapability(req.annotations);
     if (bandwidth) caps.bandwidth = bandwidth;
     if (req.dns) caps.dns = { servers: req.dns.servers, searches: req.dns.searches, options: req.dns.options };
-    if (this.podCidr) caps.ipRanges = [[{ subnet: this.podCidr }]];
+    if (this.podCidr) caps.ipRanges = this.podCidr.split(',').map((subnet) => [{ subnet }]);
     return caps;
   }
 

@@ -360,13 +360,17 @@ export class ContainerManager {
       this.opts.logger.warn('the runtime handler of a container is gone; deleting what is left without it', { id: rec.id, handler: rec.runtimeHandler });
     }
     await runtime?.delete(rec.id);
+    failpoint('RemoveContainer/runtime-deleted');
     // systemd removes a scope itself once its processes are gone.
     if (dir && !isSystemdCgroupsPath(rec.cgroupsPath)) await removeCgroup(dir);
     await this.opts.storage.rootfs.remove(rec.id);
     await rm(bundle, { recursive: true, force: true });
     await rm(join(this.exits.dir, rec.id), { force: true });
-    // conmon's link from the socket dir to the bundle (short attach socket paths).
-    await rm(join(this.socketDir, rec.id), { force: true });
+    // conmon's link from the socket dir to the bundle, for short attach socket
+    // paths: named by the id, cut short to fit a socket address on long paths.
+    for (const name of await readdir(this.socketDir).catch(() => [] as string[])) {
+      if (name.length >= 32 && rec.id.startsWith(name)) await rm(join(this.socketDir, name), { force: true });
+    }
   }
 
   private forget(rec: ContainerRecord): void {

@@ -294,6 +294,7 @@ export class SandboxManager {
     }
     if (rec.shmMounted) {
       await unmountAndRemove(this.shmPath(id));
+      failpoint('StopPodSandbox/shm-unmounted');
       rec = this.save({ ...rec, shmMounted: false });
     }
     await unpinNamespaces(rec.pins);

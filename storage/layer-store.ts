@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 
 import { readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage } from '../core/errors.js';
+import { failpoint } from '../core/failpoints.js';
 import { ensureDir } from '../core/fs-util.js';
 import { KeyedLock } from '../core/keyed-lock.js';
 import type { Logger } from '../core/logger.js';
@@ -80,6 +81,8 @@ export class LayerStore {
     for (const name of await readdir(this.linkDir)) {
       if (!links.has(name)) await rm(join(this.linkDir, name), { force: true });
     }
+    // A crash between a layer's rename and its link leaves the link to make.
+    for (const l of this.all()) this.link(l);
   }
 
   /**
@@ -99,8 +102,8 @@ export class LayerStore {
         const info: LayerInfo = { chainId, diffId, link: randomBytes(13).toString('base64url').replace(/[-_]/g, 'x').slice(0, 16), bytes, inodes };
         writeFileSync(join(tmp, 'layer.json'), JSON.stringify(info));
         await rename(tmp, join(this.layersDir, hex(chainId)));
-        const link = join(this.linkDir, info.link);
-        if (!existsSync(link)) symlinkSync(join('..', 'layers', hex(chainId), 'diff'), link);
+        failpoint('PullImage/layer-renamed');
+        this.link(info);
         this.known.set(chainId, info);
         return info;
       } catch (err) {
@@ -108,6 +111,11 @@ export class LayerStore {
         throw err;
       }
     });
+  }
+
+  private link(info: LayerInfo): void {
+    const link = join(this.linkDir, info.link);
+    if (!existsSync(link)) symlinkSync(join('..', 'layers', hex(info.chainId), 'diff'), link);
   }
 
   /**
@@ -123,6 +131,7 @@ export class LayerStore {
       const dir = join(this.layersDir, hex(chainId));
       const trash = `${dir}.trash-${randomBytes(4).toString('hex')}`;
       await rename(dir, trash).catch(() => undefined);
+      failpoint('RemoveImage/layer-trashed');
       if (info) await rm(join(this.linkDir, info.link), { force: true });
       await rm(trash, { recursive: true, force: true });
       return true;

@@ -17,7 +17,7 @@ import {
 import type { Init, ServiceHandlers } from '../service-types.js';
 import { chunked } from '../stream-chunks.js';
 import { codecFor } from '../codec.js';
-import { dnsLabel, dnsSubdomain, hostname, ipAddress, optionalAbsolutePath, plain, podUid, port, resolverOption, searchDomain, stringMap } from '../validate.js';
+import { cidr as validCidr, dnsLabel, dnsSubdomain, hostname, ipAddress, optionalAbsolutePath, plain, podUid, port, resolverOption, searchDomain, stringMap } from '../validate.js';
 import { EncodingCache, encodedRepeated } from '../encoded.js';
 
 const NAMESPACE_MODES: Record<NamespaceMode, DomainNamespaceMode> = {
@@ -188,7 +188,8 @@ export function podHandlers(sandboxes: SandboxManager, networks: PodNetworks): S
 
     UpdateRuntimeConfig: async (req) => {
       const cidr = req.runtime_config?.network_config?.pod_cidr;
-      if (cidr) networks.setPodCidr(cidr);
+      // Dual-stack nodes get both networks, comma-separated, as kubelet joins them.
+      if (cidr) networks.setPodCidr(cidr.split(',').map((c, i) => validCidr(`runtime_config.network_config.pod_cidr[${i}]`, c.trim())).join(','));
       return {};
     },
   };

@@ -168,7 +168,8 @@ describe('data safety', function () {
     await rt().call('StartContainer', { container_id: id });
     await rt().call('ExecSync', { container_id: id, cmd: ['true'], timeout: 30n });
     const sockets = join(node.dir, 'run', 'sockets');
-    expect(readdirSync(sockets)).to.deep.equal([id]);
+    // Named by the id, cut short where the socket dir's path is long.
+    expect(readdirSync(sockets).filter((n) => id.startsWith(n))).to.have.length(1);
     await rt().call('RemoveContainer', { container_id: id });
     // readdir, not exists: a dangling link does not exist to existsSync.
     expect(readdirSync(sockets)).to.deep.equal([]);

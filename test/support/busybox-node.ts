@@ -12,7 +12,7 @@ export const BUSYBOX_IMAGE = '127.0.0.1:5000/test/busybox:v1';
  * holding a busybox image, and a daemon (config: the test config with
  * `topLevel` before it and `tables` after it) that has pulled the image.
  */
-export async function busyboxNode(options: { topLevel?: string; tables?: string; startTimeoutMs?: number; beforeStart?: (node: TestNode) => Promise<void> } = {}): Promise<{ node: TestNode; registry: TestRegistry }> {
+export async function busyboxNode(options: { topLevel?: string; tables?: string; startTimeoutMs?: number; beforeStart?: (node: TestNode, registry: TestRegistry) => Promise<void> } = {}): Promise<{ node: TestNode; registry: TestRegistry }> {
   const node = await TestNode.create();
   writeFileSync(node.configPath, `${options.topLevel ?? ''}${testConfigToml(node.dir)}\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n${options.tables ?? ''}`);
   writeConflist(node, bridgeConflist(node));
@@ -21,7 +21,7 @@ export async function busyboxNode(options: { topLevel?: string; tables?: string;
   const layout = new OciLayout(join(node.dir, 'layout'));
   layout.tag('v1', layout.image([{ entries: busyboxEntries() }], { Cmd: ['sh'], Env: ['PATH=/bin'] }));
   await registry.push(layout.dir, 'v1', 'test/busybox');
-  await options.beforeStart?.(node);
+  await options.beforeStart?.(node, registry);
   await node.startDaemon([], options.startTimeoutMs);
   await node.client().image.call('PullImage', { image: { image: BUSYBOX_IMAGE } });
   return { node, registry };

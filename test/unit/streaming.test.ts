@@ -1,4 +1,7 @@
+import { Duplex } from 'node:stream';
+import zlib from 'node:zlib';
 import { expect } from 'chai';
+import { MAX_HEADER_BLOCK, SpdySession } from '../../streaming/spdy-session.js';
 import { SPDY3_DICTIONARY } from '../../streaming/spdy-dictionary.js';
 import { controlFrame, dataFrame, decodeHeaderBlock, encodeHeaderBlock, FLAG_FIN, FrameReader, FrameType } from '../../streaming/spdy-frames.js';
 import { statusJson } from '../../streaming/remote-command.js';
@@ -35,6 +38,31 @@ describe('streaming: SPDY framing, tokens and statuses', () => {
       ['x-multi', ['a', 'b']],
     ]);
     expect(() => decodeHeaderBlock(block.subarray(0, block.length - 1))).to.throw(/truncated/);
+  });
+
+  it('ends a session whose header block inflates beyond the limit, opening no stream', async () => {
+    const written: Buffer[] = [];
+    const socket = new Duplex({
+      read() {},
+      write(chunk: Buffer, _enc, cb) {
+        written.push(chunk);
+        cb();
+      },
+    });
+    const session = new SpdySession(socket);
+    let opened = 0;
+    session.on('stream', () => opened++);
+    // A thousandfold: 1 MiB of header in about a kilobyte on the wire.
+    const bomb = zlib.deflateSync(encodeHeaderBlock({ x: 'a'.repeat(1024 * 1024) }), { dictionary: SPDY3_DICTIONARY, level: 9 });
+    expect(bomb.length).to.be.below(MAX_HEADER_BLOCK);
+    const fixed = Buffer.alloc(10);
+    fixed.writeUInt32BE(1, 0);
+    socket.push(controlFrame(FrameType.SYN_STREAM, 0, Buffer.concat([fixed, bomb])));
+    await new Promise<void>((resolve) => socket.once('finish', () => resolve()));
+    expect(session.closed).to.equal(true);
+    expect(opened).to.equal(0);
+    // The last thing written is a GOAWAY (type 7).
+    expect(written[written.length - 1]?.readUInt16BE(2)).to.equal(FrameType.GOAWAY);
   });
 
   it('hands out each token once, and forgets unused ones after the TTL', async () => {
