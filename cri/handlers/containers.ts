@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import { InvalidArgumentError } from '../../core/errors.js';
 import { containerState, type ContainerRecord } from '../../runtime/container-record.js';
 import type { ContainerManager, ContainerFilter } from '../../runtime/container-manager.js';
@@ -161,8 +162,13 @@ export function containerSpecFrom(config: ContainerConfig | undefined): Containe
       const propagation = PROPAGATION[m.propagation];
       if (propagation === undefined) throw new InvalidArgumentError(`config.mounts[${i}]: unknown propagation ${m.propagation}`);
       if (m.container_path === '' || m.host_path === '') throw new InvalidArgumentError(`config.mounts[${i}]: container_path and host_path are required`);
+      const containerPath = absolutePath(`config.mounts[${i}].container_path`, m.container_path);
+      // The root is the image's, and /proc is the kernel's: runtimes refuse mounts over either.
+      if (posix.normalize(containerPath) === '/' || /^\/proc(\/|$)/.test(posix.normalize(containerPath))) {
+        throw new InvalidArgumentError(`config.mounts[${i}].container_path ${JSON.stringify(containerPath)} cannot be mounted over`);
+      }
       return {
-        containerPath: absolutePath(`config.mounts[${i}].container_path`, m.container_path),
+        containerPath,
         hostPath: absolutePath(`config.mounts[${i}].host_path`, m.host_path),
         readonly: m.readonly,
         recursiveReadOnly: m.recursive_read_only,
@@ -171,8 +177,9 @@ export function containerSpecFrom(config: ContainerConfig | undefined): Containe
       };
     }),
     devices: config.devices.map((d, i) => {
-      if (!/^[rwm]{1,3}$/.test(d.permissions)) throw new InvalidArgumentError(`config.devices[${i}].permissions ${JSON.stringify(d.permissions)} must be some of "rwm"`);
-      return { containerPath: absolutePath(`config.devices[${i}].container_path`, d.container_path), hostPath: absolutePath(`config.devices[${i}].host_path`, d.host_path), permissions: d.permissions };
+      // Empty permissions mean "rwm", an empty container path the host path (as crictl sends them).
+      if (!/^[rwm]{0,3}$/.test(d.permissions)) throw new InvalidArgumentError(`config.devices[${i}].permissions ${JSON.stringify(d.permissions)} must be some of "rwm"`);
+      return { containerPath: optionalAbsolutePath(`config.devices[${i}].container_path`, d.container_path), hostPath: absolutePath(`config.devices[${i}].host_path`, d.host_path), permissions: d.permissions };
     }),
     labels: stringMap('config.labels', config.labels),
     annotations: stringMap('config.annotations', config.annotations),

@@ -216,6 +216,10 @@ describe('adversarial input', function () {
       ['CreateContainer', ctr({ log_path: '../../cradle-fuzz-escape' }), IA, 'log_path'],
       ['CreateContainer', ctr({ mounts: [{ container_path: '/data', host_path: 'relative' }] }), IA, 'host_path'],
       ['CreateContainer', ctr({ devices: [{ container_path: '/dev/x', host_path: '/dev/null', permissions: 'xyz' }] }), IA, 'permissions'],
+      ['CreateContainer', ctr({ devices: [{ container_path: '/dev/x', host_path: '/etc/passwd', permissions: 'rwm' }] }), IA, '/etc/passwd'],
+      ['CreateContainer', ctr({ mounts: [{ container_path: '/', host_path: '/tmp' }] }), IA, 'container_path'],
+      ['CreateContainer', ctr({ mounts: [{ container_path: '/proc', host_path: '/tmp' }] }), IA, 'container_path'],
+      ['CreateContainer', ctr({ mounts: [{ container_path: '/proc/sys/kernel', host_path: '/tmp' }] }), IA, 'container_path'],
       ['CreateContainer', ctr({ image: { image: 'UPPER::bad' } }), IA, 'image'],
       ['CreateContainer', sec({ run_as_user: { value: 2n ** 32n } }), IA, 'run_as_user'],
       ['CreateContainer', sec({ run_as_group: { value: 1000n } }), IA, 'run_as_group'],
@@ -319,6 +323,11 @@ describe('adversarial input', function () {
     for (const h of readdirSync('/sys/fs/cgroup')) expect(existsSync(join('/sys/fs/cgroup', h, 'sys')), `cgroup dirs under ${h}`).to.equal(false);
     const resolv = readFileSync(join(node.dir, 'root', 'pods', fixture.pod, 'resolv.conf'), 'utf8');
     expect(resolv).to.not.contain('6.6.6.6');
+    const verbose = JSON.stringify(
+      [await node.client().image.call('ImageStatus', { image: { image: BUSYBOX_IMAGE }, verbose: true }), await rt().call('Status', { verbose: true })],
+      (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v),
+    );
+    expect(verbose).to.not.contain(secret);
     const log = node.daemon.log();
     expect(log).to.not.contain(secret);
     expect(log).to.not.contain(token);
