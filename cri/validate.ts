@@ -44,6 +44,16 @@ export function dnsSubdomain(field: string, value: string): string {
   return value;
 }
 
+/**
+ * A container name: kubelet's are DNS-1123 labels; validation suites send
+ * longer ones, so the length is a subdomain's, and nothing that could
+ * leave a path element or a pair.
+ */
+export function objectName(field: string, value: string): string {
+  if (value.length > 253 || !/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(value)) throw new InvalidArgumentError(`${field} ${show(value)} is not a name (letters, digits, "-", "_" and ".", at most 253)`);
+  return value;
+}
+
 /** A pod uid: kubelet's are UUIDs or hashes; nothing that could end a CNI_ARGS pair or a path element. */
 export function podUid(field: string, value: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(value)) throw new InvalidArgumentError(`${field} ${show(value)} is not a uid (letters, digits, ".", "_" and "-", at most 128)`);

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readdir, readFile, rmdir } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** One line of a pressure file: "some avg10=0.00 avg60=0.00 avg300=0.00 total=0". */
@@ -32,7 +32,9 @@ export interface CgroupStats {
   psi: { cpu?: Pressure; memory?: Pressure; io?: Pressure };
 }
 
-const ROOT = '/sys/fs/cgroup';
+/** Where the cgroup hierarchies are mounted. */
+export const CGROUP_ROOT = '/sys/fs/cgroup';
+const ROOT = CGROUP_ROOT;
 /** Pure cgroup v2 has cgroup.controllers at the root; hybrid and v1 hosts do not. */
 export const CGROUP_V2 = existsSync(join(ROOT, 'cgroup.controllers'));
 
@@ -132,48 +134,6 @@ export async function readCgroupStats(dir: string, root = ROOT, v2 = CGROUP_V2):
     swapLimit: memswMax !== undefined && memLimit !== undefined && memswMax >= memLimit ? memswMax - memLimit : undefined,
     psi: {},
   };
-}
-
-/** A cgroup's directory in every hierarchy (one on cgroup v2, one per controller on v1). */
-async function hierarchyDirs(dir: string): Promise<string[]> {
-  return CGROUP_V2 ? [join(ROOT, dir)] : (await readdir(ROOT).catch(() => [] as string[])).map((c) => join(ROOT, c, dir));
-}
-
-/**
- * Removes a container's cgroup (`dir` below the hierarchy root) in every
- * hierarchy where it is still there and empty: the OCI runtime removes it
- * on delete, but not when it no longer knows the container (its state dir
- * was emptied by a reboot, or a crash cut its create short).
- */
-export async function removeCgroup(dir: string): Promise<void> {
-  for (const d of await hierarchyDirs(dir)) {
-    try {
-      await rmdir(d);
-    } catch {
-      // gone already, not a hierarchy, or still in use
-    }
-  }
-}
-
-/**
- * SIGKILLs every process in a container's cgroup (a `runc init` a crashed
- * create left waiting, or a container whose monitor is gone). Returns how
- * many were signalled.
- */
-export async function killCgroupProcesses(dir: string): Promise<number> {
-  const pids = new Set<number>();
-  for (const d of await hierarchyDirs(dir)) {
-    const text = await read(join(d, 'cgroup.procs'));
-    for (const line of (text ?? '').split('\n')) if (/^\d+$/.test(line)) pids.add(Number(line));
-  }
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return pids.size;
 }
 
 /** Tasks in a cgroup (pids controller), 0 when it is gone. */

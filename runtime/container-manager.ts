@@ -23,7 +23,7 @@ import type { ClientIO, CommandResult } from '../streaming/remote-command.js';
 import { attachStream } from './attach-stream.js';
 import { ownBoundingSet, resolveCapabilities } from './capabilities.js';
 import { cgroupDir, conmonScope, containerCgroupsPath, isSystemdCgroupsPath } from './cgroup-paths.js';
-import { killCgroupProcesses, removeCgroup } from './cgroup-stats.js';
+import { killCgroupProcesses, removeCgroup } from './cgroup-tree.js';
 import { conmonAlive, launchWithConmon, stopConmon } from './conmon.js';
 import { writeBundleConfig } from './container-bundle.js';
 import { containerName, containerState, type ContainerRecord, type ContainerState } from './container-record.js';
@@ -32,6 +32,7 @@ import { execStream } from './exec-stream.js';
 import { execSync, type ExecResult } from './exec-sync.js';
 import { ExitWatcher, type ContainerExit } from './exit-watcher.js';
 import { detectHostLsm } from './lsm.js';
+import { checkPropagation } from './mount-propagation.js';
 import { ociResources } from './oci-resources.js';
 import { OciRuntime } from './oci-runtime.js';
 import { ownOomScoreAdjFloor } from './oom-score.js';
@@ -135,6 +136,7 @@ export class ContainerManager {
         if (!handler?.features.recursiveReadOnlyMounts) throw new InvalidArgumentError(`mount ${m.containerPath}: the runtime handler does not support recursive read-only mounts`);
       }
     }
+    checkPropagation(spec.mounts);
   }
 
   async create(sandboxId: string, spec: ContainerSpec): Promise<ContainerRecord> {

@@ -3,6 +3,7 @@ import type { ImageConfigInfo } from '../image/image-record.js';
 import type { Pins } from '../sandbox/namespace-pins.js';
 import type { ContainerSpec, HostDevice, MountSpec } from './container-spec.js';
 import type { ProcessUser } from './user.js';
+import { rootfsPropagation } from './mount-propagation.js';
 import { ociResources } from './oci-resources.js';
 import { seccompSection } from './seccomp.js';
 import type { Rlimit } from '../core/ulimit.js';
@@ -127,6 +128,7 @@ export function ociSpec(ctx: SpecContext): Record<string, unknown> {
     mounts,
     annotations: { ...spec.annotations, ...ctx.criAnnotations },
     linux: {
+      ...(rootfsPropagation(spec.mounts) ? { rootfsPropagation: rootfsPropagation(spec.mounts) } : {}),
       namespaces,
       cgroupsPath: ctx.cgroupsPath,
       sysctl: ctx.sysctls,

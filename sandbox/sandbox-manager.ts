@@ -19,6 +19,7 @@ import { loadNative, type ExitWatch, type PinnableNamespace } from '../runtime/n
 import { checkCgroupParent, type CgroupDriver } from '../runtime/cgroup-paths.js';
 import { isPodInit, pinAlive, pinNamespaces, unmountAndRemove, unpinNamespaces, type Pins } from './namespace-pins.js';
 import { hostsFile, resolvConf } from './pod-files.js';
+import { removePodInitCgroup, startPodInit, stopPodInit, type PodInitPlacement } from './pod-init.js';
 import { killPodProcesses, mountPointsOf } from './pod-processes.js';
 import { isReady, sandboxName, type SandboxRecord, type SandboxSpec, type SandboxState } from './sandbox-spec.js';
 import { validateSysctls } from './sysctls.js';
@@ -186,10 +187,10 @@ export class SandboxManager {
 
       let initPid: number | undefined;
       if (spec.namespaces.pid === 'pod') {
-        const init = await this.spawnInit(pins, join(runDir, 'ns', 'pid'));
+        const init = await startPodInit(id, this.opts.podInit(), pins, join(runDir, 'ns', 'pid'), this.placement(spec));
         initPid = init.pid;
         pins.pid = init.pin;
-        undo.push('stop the pod init', () => killInit(init.pid, init.pin));
+        undo.push('stop the pod init', () => stopPodInit(id, init.pid, init.pin, this.placement(spec)));
         failpoint('RunPodSandbox/init-started');
       }
 
@@ -230,16 +231,9 @@ export class SandboxManager {
     }
   }
 
-  /** PID 1 of a new PID namespace, inside the pod's net, ipc and uts namespaces. */
-  private async spawnInit(pins: Pins, pidPin: string): Promise<{ pid: number; pin: string }> {
-    const init = this.opts.podInit();
-    const join = [pins.net, pins.ipc, pins.uts].filter((p): p is string => p !== undefined);
-    try {
-      return await loadNative().spawnPodInit(join, init, ['-P'], pidPin);
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') throw new FailedPreconditionError(`pod init ${init} does not exist; install catatonit or set sandbox.pod_init`);
-      throw err;
-    }
+  /** Where the pod's init goes: its cgroup parent, for the daemon's driver. */
+  private placement(spec: SandboxSpec): PodInitPlacement {
+    return { driver: this.opts.cgroupDriver, parent: spec.cgroupParent };
   }
 
   /** A pod whose PID 1 died can take no more containers: it turns NOTREADY, as soon as it happens. */
@@ -286,7 +280,9 @@ export class SandboxManager {
     rec = this.save({ ...rec, phase });
     failpoint('StopPodSandbox/intent-recorded');
     this.unwatchInit(id);
-    if (rec.initPid !== undefined && rec.pins.pid !== undefined) await killInit(rec.initPid, rec.pins.pid);
+    if (rec.initPid !== undefined && rec.pins.pid !== undefined) await stopPodInit(id, rec.initPid, rec.pins.pid, this.placement(rec.spec));
+    // An init that died on its own (or with the host) leaves its cgroup behind.
+    else if (rec.spec.namespaces.pid === 'pod') await removePodInitCgroup(id, this.placement(rec.spec));
     if (rec.networkAttached) {
       await this.opts.network.detach(id, rec.pins.net ?? '');
       failpoint('StopPodSandbox/network-detached');
@@ -313,6 +309,7 @@ export class SandboxManager {
       this.save({ ...rec, phase: 'removing' });
       failpoint('RemovePodSandbox/intent-recorded');
       await this.stopLocked(id);
+      if (rec.spec.namespaces.pid === 'pod') await removePodInitCgroup(id, this.placement(rec.spec));
       await rm(this.podRunDir(id), { recursive: true, force: true });
       await rm(this.podDir(id), { recursive: true, force: true });
       failpoint('RemovePodSandbox/files-removed');
@@ -420,6 +417,7 @@ export class SandboxManager {
     logger.info('finishing a pod sandbox request the daemon was stopped in', { id: rec.id, phase: rec.phase });
     const nsDir = join(this.podRunDir(rec.id), 'ns');
     await killPodProcesses(nsDir, mounts);
+    await removePodInitCgroup(rec.id, this.placement(rec.spec));
     const netns = join(nsDir, 'net');
     let networkAttached = false;
     await this.opts.network.detach(rec.id, mounts.has(netns) ? netns : '').catch((err: unknown) => {
@@ -471,16 +469,6 @@ export class SandboxManager {
   /** For shutdown: the init watches must not keep the process alive. */
   stopWatching(): void {
     for (const id of [...this.initWatches.keys()]) this.unwatchInit(id);
-  }
-}
-
-/** Ends a pod init, if `pid` still is that init (never a recycled pid). */
-async function killInit(pid: number, pin: string): Promise<void> {
-  if (!isPodInit(pid, pin)) return;
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch (err) {
-    if (errnoCode(err) !== 'ESRCH') throw err;
   }
 }
 

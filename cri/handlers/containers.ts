@@ -26,7 +26,7 @@ import {
 import type { Init, ServiceHandlers } from '../service-types.js';
 import { chunked } from '../stream-chunks.js';
 import { codecFor } from '../codec.js';
-import { absolutePath, dnsLabel, noNul, optionalAbsolutePath, plain, stringMap, unixId } from '../validate.js';
+import { absolutePath, noNul, objectName, optionalAbsolutePath, plain, stringMap, unixId } from '../validate.js';
 import { checkResources } from '../../runtime/resource-limits.js';
 import { EncodingCache, encodedRepeated } from '../encoded.js';
 
@@ -137,7 +137,7 @@ export function appArmorChoice(profile: SecurityProfile | undefined, legacy: str
 export function containerSpecFrom(config: ContainerConfig | undefined): ContainerSpec {
   if (!config?.metadata) throw new InvalidArgumentError('config.metadata is required');
   if (config.metadata.name === '') throw new InvalidArgumentError('config.metadata.name is empty');
-  dnsLabel('config.metadata.name', config.metadata.name);
+  objectName('config.metadata.name', config.metadata.name);
   if (!config.image?.image) throw new InvalidArgumentError('config.image.image is empty');
   plain('config.image.image', config.image.image);
   const sec = config.linux?.security_context;

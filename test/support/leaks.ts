@@ -7,7 +7,10 @@ import type { TestNode } from './test-node.js';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 
-/** Container cgroups (`cradle-<id>` below the default parent) in any hierarchy, by id. */
+/**
+ * Cradle's cgroups below the default parent in any hierarchy, by name
+ * without the `cradle-` prefix: `<container id>` and `init-<pod id>`.
+ */
 export function containerCgroups(): Set<string> {
   const ids = new Set<string>();
   const roots = existsSync(join(CGROUP_ROOT, 'cgroup.controllers')) ? [CGROUP_ROOT] : readdirSync(CGROUP_ROOT).map((c) => join(CGROUP_ROOT, c));
@@ -74,12 +77,13 @@ export async function findLeaks(node: TestNode, cgroupBaseline: ReadonlySet<stri
 
   // Mounts: the READY pods' pins and /dev/shm, the containers' root filesystems; nothing else of the node's.
   const allowed = new Set<string>();
-  const inits = new Set<number>();
+  /** READY pods' inits: pod id → pid. */
+  const inits = new Map<string, number>();
   for (const p of ready) {
     const info = await podInfo(node, p.id);
     for (const pin of Object.values(info.namespaces)) if (pin) allowed.add(pin);
     if (info.shm) allowed.add(info.shm);
-    if (info.initPid !== undefined) inits.add(info.initPid);
+    if (info.initPid !== undefined) inits.set(p.id, info.initPid);
   }
   for (const id of containerIds) allowed.add(join(root, 'containers', id, 'merged'));
   for (const line of node.mountinfo().split('\n')) {
@@ -96,12 +100,14 @@ export async function findLeaks(node: TestNode, cgroupBaseline: ReadonlySet<stri
       if (!live.has(id)) leaks.push(`conmon ${pid} of container ${id.slice(0, 12)}`);
     } else if (name === 'runc' || name === 'crun' || name.startsWith('runc:')) {
       leaks.push(`${name} ${pid} (${args(pid).join(' ').slice(0, 120)})`);
-    } else if (name === 'catatonit' && !inits.has(pid)) {
+    } else if (name === 'catatonit' && ![...inits.values()].includes(pid)) {
       leaks.push(`pod init ${pid} of no READY pod`);
     }
   }
 
-  for (const id of containerCgroups()) if (!cgroupBaseline.has(id) && !containerIds.has(id)) leaks.push(`cgroup cradle-${id.slice(0, 12)}`);
+  // A pod's init has a cgroup of its own while the pod is READY.
+  const initCgroups = new Set([...inits.keys()].map((pod) => `init-${pod}`));
+  for (const id of containerCgroups()) if (!cgroupBaseline.has(id) && !containerIds.has(id) && !initCgroups.has(id)) leaks.push(`cgroup cradle-${id.slice(0, 17)}`);
 
   // IP leases: host-local writes one file per IP holding the pod id.
   const readyIds = new Set(ready.map((p) => p.id));

@@ -66,14 +66,27 @@ for (const driver of ['systemd', 'cgroupfs'] as const) {
     let registry: TestRegistry;
     let pods = 0;
     const rt = () => node.client().runtime;
-    const parentFor = (n: number) => (driver === 'systemd' ? `cradletest-pod${n}.slice` : `/cradletest/pod${n}`);
+    /** A pod uid as kubelet has them: a UUID, whose dashes become underscores in systemd unit names. */
+    const uidOf = (n: number) => `0c7d9f6e-1a2b-4c3d-8e9f-${String(n).padStart(12, '0')}`;
+    const qosOf = (n: number) => (['besteffort', 'burstable', 'guaranteed'] as const)[n % 3] as 'besteffort' | 'burstable' | 'guaranteed';
+    /** The cgroup_parent kubelet sends for pod n, and where that is in the hierarchy. */
+    const parentFor = (n: number): { parent: string; dir: string } => {
+      const qos = qosOf(n);
+      if (driver === 'systemd') {
+        const pod = `pod${uidOf(n).replace(/-/g, '_')}`;
+        const path = qos === 'guaranteed' ? `/kubepods.slice/kubepods-${pod}.slice` : `/kubepods.slice/kubepods-${qos}.slice/kubepods-${qos}-${pod}.slice`;
+        return { parent: path, dir: path };
+      }
+      const path = qos === 'guaranteed' ? `/kubepods/pod${uidOf(n)}` : `/kubepods/${qos}/pod${uidOf(n)}`;
+      return { parent: path, dir: path };
+    };
     /** Where a container's cgroup must be, given its pod's parent. */
-    const expectedCgroup = (n: number, id: string) =>
-      driver === 'systemd' ? `/cradletest.slice/cradletest-pod${n}.slice/cradle-${id}.scope` : `/cradletest/pod${n}/cradle-${id}`;
+    const expectedCgroup = (n: number, id: string) => `${parentFor(n).dir}/${driver === 'systemd' ? `cradle-${id}.scope` : `cradle-${id}`}`;
 
     const newPod = async (handler: string) => {
       const n = ++pods;
-      const id = (await rt().call('RunPodSandbox', { config: podConfig(`${handler}-${n}`, { log_directory: join(node.dir, 'logs'), linux: { cgroup_parent: parentFor(n) } }), runtime_handler: handler })).pod_sandbox_id;
+      const config = podConfig(`${handler}-${n}`, { log_directory: join(node.dir, 'logs'), linux: { cgroup_parent: parentFor(n).parent } });
+      const id = (await rt().call('RunPodSandbox', { config: { ...config, metadata: { ...config.metadata, uid: uidOf(n) } }, runtime_handler: handler })).pod_sandbox_id;
       return { n, id };
     };
     const create = async (podId: string, name: string, extra: Init<ContainerConfig>) =>
@@ -89,8 +102,8 @@ for (const driver of ['systemd', 'cgroupfs'] as const) {
     after(async () => {
       await registry?.stop();
       await node?.destroy();
-      if (driver === 'systemd') await run('systemctl', ['stop', 'cradletest.slice']);
-      else removeEmptyTree(join(CGROUP_ROOT, 'cradletest'));
+      if (driver === 'systemd') await run('systemctl', ['stop', 'kubepods.slice']);
+      else removeEmptyTree(join(CGROUP_ROOT, 'kubepods'));
     });
 
     it('reports its cgroup driver and runs both OCI runtimes', async () => {
@@ -99,6 +112,16 @@ for (const driver of ['systemd', 'cgroupfs'] as const) {
       const cfg = await rt().call('RuntimeConfig', {});
       expect(cfg.linux?.cgroup_driver).to.equal(driver === 'systemd' ? CgroupDriver.SYSTEMD : CgroupDriver.CGROUPFS);
       expect(status.runtime_handlers.map((h) => h.name)).to.include.members(['runc', 'crun']);
+    });
+
+    it("puts the pod init in the pod's cgroup, next to its containers, and removes it with the pod", async () => {
+      const pod = await newPod('crun');
+      const info = JSON.parse((await rt().call('PodSandboxStatus', { pod_sandbox_id: pod.id, verbose: true })).info.info ?? '{}') as { initPid: number };
+      const initCgroup = `${parentFor(pod.n).dir}/${driver === 'systemd' ? `cradle-init-${pod.id}.scope` : `cradle-init-${pod.id}`}`;
+      expect(cgroupOf(info.initPid)).to.equal(initCgroup);
+      await rt().call('StopPodSandbox', { pod_sandbox_id: pod.id });
+      await waitFor("the init's cgroup to go", () => (existsSync(join(CGROUP_ROOT, initCgroup)) ? undefined : true), 20_000, 200);
+      await rt().call('RemovePodSandbox', { pod_sandbox_id: pod.id });
     });
 
     it('refuses a cgroup_parent written for the other driver', async () => {

@@ -1,0 +1,92 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { errnoCode, FailedPreconditionError, InternalError } from '../core/errors.js';
+import { within } from '../core/timers.js';
+import { checkCgroupParent, defaultCgroupParent, expandSlice, type CgroupDriver } from '../runtime/cgroup-paths.js';
+import { placeInCgroup, removeCgroup } from '../runtime/cgroup-tree.js';
+import { loadNative } from '../runtime/native/index.js';
+import { isPodInit, type Pins } from './namespace-pins.js';
+
+/** How long a SIGKILLed init may take to be gone before its cgroup is removed anyway. */
+const EXIT_WAIT_MS = 10_000;
+
+/**
+ * The init of a pod with a pod-wide PID namespace (catatonit): PID 1 of the
+ * namespace, in the pod's cgroup next to its containers (so the pod's
+ * resources and accounting include it, and a restart of the daemon's own
+ * service cannot take it): `<parent>/cradle-init-<pod>` with cgroupfs, a
+ * scope `cradle-init-<pod>.scope` in the pod's slice with systemd.
+ */
+export interface PodInitPlacement {
+  driver: CgroupDriver;
+  /** The pod's cgroup_parent as kubelet sent it. */
+  parent: string;
+}
+
+function scopeName(podId: string): string {
+  return `cradle-init-${podId}.scope`;
+}
+
+/** The init's cgroup below the hierarchy root. */
+export function podInitCgroup(podId: string, p: PodInitPlacement): string {
+  const parent = checkCgroupParent(p.driver, p.parent) || defaultCgroupParent(p.driver);
+  return p.driver === 'systemd' ? join('/', expandSlice(parent), scopeName(podId)) : join(parent, `cradle-init-${podId}`);
+}
+
+/** A transient scope holding `pid` in `slice`, asked of systemd over D-Bus (busctl ships with systemd). */
+function startScope(unit: string, slice: string, pid: number): Promise<void> {
+  const args = ['call', '--quiet', 'org.freedesktop.systemd1', '/org/freedesktop/systemd1', 'org.freedesktop.systemd1.Manager', 'StartTransientUnit', 'ssa(sv)a(sa(sv))', unit, 'fail', '2', 'Slice', 's', slice, 'PIDs', 'au', '1', String(pid), '0'];
+  return new Promise((resolve, reject) => {
+    execFile('busctl', args, { timeout: 30_000 }, (err, _out, stderr) => (err ? reject(new InternalError(`cannot put the pod init in ${slice}/${unit}: ${stderr.trim() || err.message}`)) : resolve()));
+  });
+}
+
+/** Starts the init inside the pod's namespaces (`pins`) and pins its PID namespace at `pidPin`, then moves it into the pod's cgroup. */
+export async function startPodInit(podId: string, initPath: string, pins: Pins, pidPin: string, placement: PodInitPlacement): Promise<{ pid: number; pin: string }> {
+  const joined = [pins.net, pins.ipc, pins.uts].filter((p): p is string => p !== undefined);
+  let init: { pid: number; pin: string };
+  try {
+    init = await loadNative().spawnPodInit(joined, initPath, ['-P'], pidPin);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') throw new FailedPreconditionError(`pod init ${initPath} does not exist; install catatonit or set sandbox.pod_init`);
+    throw err;
+  }
+  try {
+    if (placement.driver === 'systemd') await startScope(scopeName(podId), checkCgroupParent('systemd', placement.parent) || defaultCgroupParent('systemd'), init.pid);
+    else await placeInCgroup(init.pid, podInitCgroup(podId, placement));
+  } catch (err) {
+    await stopPodInit(podId, init.pid, init.pin, placement);
+    throw err;
+  }
+  return init;
+}
+
+/** Ends the init (if `pid` still is it, never a recycled pid), waits for it to go and removes its cgroup. */
+export async function stopPodInit(podId: string, pid: number, pin: string, placement: PodInitPlacement): Promise<void> {
+  if (isPodInit(pid, pin)) {
+    let exited: Promise<void> = Promise.resolve();
+    try {
+      const native = loadNative();
+      exited = new Promise<void>((resolve) => {
+        const watch = native.watchExit(pid, () => {
+          watch.close();
+          resolve();
+        });
+      });
+    } catch {
+      // already gone (ESRCH)
+    }
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch (err) {
+      if (errnoCode(err) !== 'ESRCH') throw err;
+    }
+    await within(exited, EXIT_WAIT_MS);
+  }
+  await removePodInitCgroup(podId, placement);
+}
+
+/** The init's cgroup, once empty (systemd removes an empty scope itself). */
+export async function removePodInitCgroup(podId: string, placement: PodInitPlacement): Promise<void> {
+  if (placement.driver === 'cgroupfs') await removeCgroup(podInitCgroup(podId, placement));
+}

@@ -1,0 +1,145 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { status as Code } from '@grpc/grpc-js';
+import { expect } from 'chai';
+import { MountPropagation } from '../../cri/generated/api.js';
+import type { ContainerConfig } from '../../cri/generated/api.js';
+import type { Init } from '../../cri/service-types.js';
+import { BUSYBOX_IMAGE, busyboxNode } from '../support/busybox-node.js';
+import { grpcFailure } from '../support/grpc.js';
+import { podConfig, podInfo } from '../support/pods.js';
+import type { TestRegistry } from '../support/registry.js';
+import type { TestNode } from '../support/test-node.js';
+
+/** The cgroup a process is in, in the memory hierarchy (cgroup v1 here). */
+function memoryCgroup(pid: number): string {
+  const line = readFileSync(`/proc/${pid}/cgroup`, 'utf8')
+    .split('\n')
+    .find((l) => /^\d+:([^:]*,)?memory(,[^:]*)?:/.test(l));
+  return line?.split(':')[2] ?? '';
+}
+
+/** kubelet's pod cgroups (the QoS level and the pod), removed again where they are empty. */
+function removeKubepods(uidDir: string): void {
+  for (const h of readdirSync('/sys/fs/cgroup')) {
+    for (const dir of [uidDir, '/kubepods/besteffort', '/kubepods']) {
+      try {
+        rmdirSync(join('/sys/fs/cgroup', h, dir));
+      } catch {
+        // not there, or in use by something else
+      }
+    }
+  }
+}
+
+/**
+ * Requests shaped exactly as kubelet sends them, where Cradle's own tests
+ * used to send something simpler: kubelet's cgroupfs pod parents, and
+ * mounts with propagation, both directions.
+ */
+describe('what kubelet sends', function () {
+  this.timeout(120_000);
+  let node: TestNode;
+  let registry: TestRegistry;
+
+  const rt = () => node.client().runtime;
+  const run = async (pod: string, name: string, extra: Init<ContainerConfig> = {}) => {
+    const id = (await rt().call('CreateContainer', { pod_sandbox_id: pod, config: { metadata: { name }, image: { image: BUSYBOX_IMAGE }, command: ['sleep', '600'], log_path: `${name}.log`, ...extra } })).container_id;
+    await rt().call('StartContainer', { container_id: id });
+    return id;
+  };
+  const exec = async (id: string, script: string) => {
+    const r = await rt().call('ExecSync', { container_id: id, cmd: ['sh', '-c', script], timeout: 60n });
+    return { code: r.exit_code, out: Buffer.from(r.stdout).toString() + Buffer.from(r.stderr).toString() };
+  };
+
+  before(async () => {
+    ({ node, registry } = await busyboxNode());
+  });
+
+  after(async () => {
+    await registry?.stop();
+    await node?.destroy();
+  });
+
+  it("puts the pod init and the containers in kubelet's cgroupfs pod cgroup, and removes the init's with the pod", async () => {
+    const uid = `0f1e2d3c-${process.pid}`;
+    const parent = `/kubepods/besteffort/pod${uid}`;
+    try {
+      const pod = (await rt().call('RunPodSandbox', { config: podConfig('cg', { linux: { cgroup_parent: parent } }) })).pod_sandbox_id;
+      const id = await run(pod, 'app');
+      const info = await podInfo(node, pod);
+      expect(memoryCgroup(info.initPid as number)).to.equal(`${parent}/cradle-init-${pod}`);
+      const status = await rt().call('ContainerStatus', { container_id: id, verbose: true });
+      const pid = (JSON.parse(status.info.info ?? '{}') as { pid: number }).pid;
+      expect(memoryCgroup(pid)).to.equal(`${parent}/cradle-${id}`);
+      await rt().call('StopPodSandbox', { pod_sandbox_id: pod });
+      for (const h of ['memory', 'pids', 'cpu']) expect(existsSync(join('/sys/fs/cgroup', h, parent, `cradle-init-${pod}`)), h).to.equal(false);
+      await rt().call('RemovePodSandbox', { pod_sandbox_id: pod });
+      for (const h of ['memory', 'pids', 'cpu']) expect(existsSync(join('/sys/fs/cgroup', h, parent, `cradle-${id}`)), h).to.equal(false);
+    } finally {
+      removeKubepods(parent);
+    }
+  });
+
+  describe('mount propagation', () => {
+    let pod: string;
+    let source: string;
+
+    before(async () => {
+      // A shared mount to propagate from and to, as / is on a systemd host (the test node's mounts are private).
+      source = join(node.dir, 'propagation');
+      mkdirSync(source);
+      for (const args of [['-t', 'tmpfs', 'src', source], ['--make-shared', source]]) {
+        const r = await node.exec('mount', args);
+        expect(r.code, r.stderr).to.equal(0);
+      }
+      pod = (await rt().call('RunPodSandbox', { config: podConfig('propagation') })).pod_sandbox_id;
+    });
+
+    /** Directories on the shared tmpfs exist only in the node's mount namespace: made there. */
+    const mkdirInNode = async (path: string) => expect((await node.exec('mkdir', ['-p', path])).code).to.equal(0);
+    const mountOn = async (path: string) => {
+      await mkdirInNode(path);
+      const r = await node.exec('mount', ['-t', 'tmpfs', 'fromhost', path]);
+      expect(r.code, r.stderr).to.equal(0);
+    };
+    const hostSees = (path: string) => node.mountinfo().split('\n').some((l) => l.split(' ')[4] === path);
+
+    for (const [mode, hostToContainer, containerToHost] of [
+      ['PROPAGATION_PRIVATE', false, false],
+      ['PROPAGATION_HOST_TO_CONTAINER', true, false],
+      ['PROPAGATION_BIDIRECTIONAL', true, true],
+    ] as const) {
+      it(`${mode}: host to container ${hostToContainer ? 'yes' : 'no'}, container to host ${containerToHost ? 'yes' : 'no'}`, async () => {
+        const dir = join(source, mode);
+        await mkdirInNode(join(dir, 'from-container'));
+        const id = await run(pod, mode.toLowerCase().replace(/_/g, '-'), {
+          mounts: [{ container_path: '/shared', host_path: dir, propagation: MountPropagation[mode] }],
+          linux: { security_context: { privileged: true } },
+        });
+        await mountOn(join(dir, 'from-host'));
+        const seen = await exec(id, 'grep -c " /shared/from-host " /proc/self/mountinfo || true');
+        expect(seen.out.trim(), 'host to container').to.equal(hostToContainer ? '1' : '0');
+        const made = await exec(id, 'mount -t tmpfs incontainer /shared/from-container && echo mounted');
+        expect(made.out).to.contain('mounted');
+        expect(hostSees(join(dir, 'from-container')), 'container to host').to.equal(containerToHost);
+        await rt().call('RemoveContainer', { container_id: id });
+        for (const sub of ['from-host', 'from-container']) await node.exec('umount', ['-l', join(dir, sub)]);
+      });
+    }
+
+    it('refuses bidirectional propagation from a private mount, naming what to make shared', async () => {
+      const privateDir = join(node.dir, 'not-shared');
+      mkdirSync(privateDir);
+      const err = await grpcFailure(
+        rt().call('CreateContainer', {
+          pod_sandbox_id: pod,
+          config: { metadata: { name: 'refused' }, image: { image: BUSYBOX_IMAGE }, mounts: [{ container_path: '/x', host_path: privateDir, propagation: MountPropagation.PROPAGATION_BIDIRECTIONAL }], linux: { security_context: { privileged: true } } },
+        }),
+      );
+      expect(err.code).to.equal(Code.FAILED_PRECONDITION);
+      expect(err.details).to.contain('make-rshared');
+    });
+  });
+});
