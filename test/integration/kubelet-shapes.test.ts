@@ -8,6 +8,7 @@ import type { Init } from '../../cri/service-types.js';
 import { BUSYBOX_IMAGE, busyboxNode } from '../support/busybox-node.js';
 import { grpcFailure } from '../support/grpc.js';
 import { podConfig, podInfo } from '../support/pods.js';
+import { PROPAGATION_CASES, propagationSeen, sharedSource } from '../support/propagation.js';
 import type { TestRegistry } from '../support/registry.js';
 import type { TestNode } from '../support/test-node.js';
 
@@ -48,10 +49,6 @@ describe('what kubelet sends', function () {
     await rt().call('StartContainer', { container_id: id });
     return id;
   };
-  const exec = async (id: string, script: string) => {
-    const r = await rt().call('ExecSync', { container_id: id, cmd: ['sh', '-c', script], timeout: 60n });
-    return { code: r.exit_code, out: Buffer.from(r.stdout).toString() + Buffer.from(r.stderr).toString() };
-  };
 
   before(async () => {
     ({ node, registry } = await busyboxNode());
@@ -87,45 +84,13 @@ describe('what kubelet sends', function () {
     let source: string;
 
     before(async () => {
-      // A shared mount to propagate from and to, as / is on a systemd host (the test node's mounts are private).
-      source = join(node.dir, 'propagation');
-      mkdirSync(source);
-      for (const args of [['-t', 'tmpfs', 'src', source], ['--make-shared', source]]) {
-        const r = await node.exec('mount', args);
-        expect(r.code, r.stderr).to.equal(0);
-      }
+      source = await sharedSource(node);
       pod = (await rt().call('RunPodSandbox', { config: podConfig('propagation') })).pod_sandbox_id;
     });
 
-    /** Directories on the shared tmpfs exist only in the node's mount namespace: made there. */
-    const mkdirInNode = async (path: string) => expect((await node.exec('mkdir', ['-p', path])).code).to.equal(0);
-    const mountOn = async (path: string) => {
-      await mkdirInNode(path);
-      const r = await node.exec('mount', ['-t', 'tmpfs', 'fromhost', path]);
-      expect(r.code, r.stderr).to.equal(0);
-    };
-    const hostSees = (path: string) => node.mountinfo().split('\n').some((l) => l.split(' ')[4] === path);
-
-    for (const [mode, hostToContainer, containerToHost] of [
-      ['PROPAGATION_PRIVATE', false, false],
-      ['PROPAGATION_HOST_TO_CONTAINER', true, false],
-      ['PROPAGATION_BIDIRECTIONAL', true, true],
-    ] as const) {
+    for (const [mode, hostToContainer, containerToHost] of PROPAGATION_CASES) {
       it(`${mode}: host to container ${hostToContainer ? 'yes' : 'no'}, container to host ${containerToHost ? 'yes' : 'no'}`, async () => {
-        const dir = join(source, mode);
-        await mkdirInNode(join(dir, 'from-container'));
-        const id = await run(pod, mode.toLowerCase().replace(/_/g, '-'), {
-          mounts: [{ container_path: '/shared', host_path: dir, propagation: MountPropagation[mode] }],
-          linux: { security_context: { privileged: true } },
-        });
-        await mountOn(join(dir, 'from-host'));
-        const seen = await exec(id, 'grep -c " /shared/from-host " /proc/self/mountinfo || true');
-        expect(seen.out.trim(), 'host to container').to.equal(hostToContainer ? '1' : '0');
-        const made = await exec(id, 'mount -t tmpfs incontainer /shared/from-container && echo mounted');
-        expect(made.out).to.contain('mounted');
-        expect(hostSees(join(dir, 'from-container')), 'container to host').to.equal(containerToHost);
-        await rt().call('RemoveContainer', { container_id: id });
-        for (const sub of ['from-host', 'from-container']) await node.exec('umount', ['-l', join(dir, sub)]);
+        expect(await propagationSeen(node, pod, source, mode)).to.deep.equal({ hostToContainer, containerToHost });
       });
     }
 

@@ -8,6 +8,8 @@ import type { Init } from '../../cri/service-types.js';
 import { BUSYBOX_IMAGE as IMAGE, busyboxNode } from '../support/busybox-node.js';
 import { grpcFailure } from '../support/grpc.js';
 import { podConfig } from '../support/pods.js';
+import { PROPAGATION_CASES, propagationSeen, sharedSource } from '../support/propagation.js';
+import { OciRuntime } from '../../runtime/oci-runtime.js';
 import { run } from '../support/processes.js';
 import type { TestRegistry } from '../support/registry.js';
 import type { TestNode } from '../support/test-node.js';
@@ -179,6 +181,30 @@ for (const driver of ['systemd', 'cgroupfs'] as const) {
         if (driver === 'systemd') await waitFor("conmon's scope to go", () => (existsSync(join(CGROUP_ROOT, 'system.slice', `cradle-conmon-${id}.scope`)) ? undefined : true), 20_000, 200);
         await rt().call('RemovePodSandbox', { pod_sandbox_id: pod.id });
       });
+
+      if (driver === 'systemd') {
+        it(`${handler}: mounts propagate as their mode says, both ways`, async () => {
+          const pod = await newPod(handler);
+          const source = await sharedSource(node, `propagation-${handler}`);
+          for (const [mode, hostToContainer, containerToHost] of PROPAGATION_CASES) {
+            expect(await propagationSeen(node, pod.id, source, mode), mode).to.deep.equal({ hostToContainer, containerToHost });
+          }
+          await rt().call('RemovePodSandbox', { pod_sandbox_id: pod.id });
+        });
+
+        it(`${handler}: signalling a container whose process has just died is not an error`, async () => {
+          const pod = await newPod(handler);
+          const id = await create(pod.id, 'gone', { command: ['sleep', '1000'] });
+          await rt().call('StartContainer', { container_id: id });
+          process.kill(await pidOf(id), 'SIGKILL');
+          // The runtime itself, as the daemon calls it, before or after the exit is recorded.
+          const runtime = new OciRuntime(`/usr/bin/${handler}`, join(node.dir, 'run', handler), true);
+          await waitFor('the process to be gone', async () => ((await runtime.state(id)) === 'stopped' ? true : undefined), 30_000, 100);
+          await runtime.kill(id, 'KILL');
+          await rt().call('StopPodSandbox', { pod_sandbox_id: pod.id });
+          await rt().call('RemovePodSandbox', { pod_sandbox_id: pod.id });
+        });
+      }
 
       it(`${handler}: an OOM kill in the v2 hierarchy is reported as OOMKilled`, async () => {
         const pod = await newPod(handler);
