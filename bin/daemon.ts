@@ -7,27 +7,25 @@ import { packageVersion } from '../core/package-info.js';
 import type { CradleConfig } from '../core/config/config.js';
 import { loadConfig, type ConfigSource } from '../core/config/load.js';
 import { CriServer } from '../cri/server.js';
-import { runtimeInfoHandlers } from '../cri/handlers/runtime-info.js';
 import { NetworkReadiness } from '../network/network-readiness.js';
 import { CniCache } from '../network/cni-cache.js';
 import { PodNetworks } from '../network/pod-network.js';
 import { SandboxManager } from '../sandbox/sandbox-manager.js';
-import { podHandlers } from '../cri/handlers/pods.js';
-import { imageHandlers } from '../cri/handlers/images.js';
 import { ImageService } from '../image/image-service.js';
 import { Storage } from '../storage/storage.js';
 import { ContainerManager } from '../runtime/container-manager.js';
-import { containerHandlers } from '../cri/handlers/containers.js';
-import { podStatsHandlers } from '../cri/handlers/pod-stats.js';
 import { registryHosts } from '../image/registry-hosts.js';
 import { parseQuantity } from '../core/quantity.js';
 import { join } from 'node:path';
 import { RuntimeHandlerRegistry } from '../runtime/runtime-handlers.js';
-import { loadNative } from '../runtime/native/index.js';
+import { loadNative } from '../native/index.js';
 import { InstanceLock } from './instance-lock.js';
 import { StreamingServer } from '../streaming/server.js';
-import { runtimeStreamBackend } from '../streaming/runtime-backend.js';
-import { streamingHandlers } from '../cri/handlers/streaming.js';
+import { streamBackend } from '../orchestration/streaming-backend.js';
+import { ContainerCreation } from '../orchestration/container-creation.js';
+import { PodLifecycle } from '../orchestration/pod-lifecycle.js';
+import { recoverState } from '../orchestration/recovery.js';
+import { imageServiceHandlers, runtimeServiceHandlers, type CriDeps } from '../cri/rpc/index.js';
 import { planReload } from './config-reload.js';
 
 /** A start-up failure the operator can act on: printed as one line, exit 1. */
@@ -93,14 +91,11 @@ export class Daemon {
       logSizeMax: () => parseQuantity(this.config.containers.log_size_max) ?? 0,
       defaultUlimits: () => this.config.containers.default_ulimits,
       appArmorDefaultProfile: () => this.config.containers.apparmor_default_profile,
-      cgroupManager: config.cgroup_manager,
-      sandboxes: this.sandboxes,
-      images: this.images,
-      storage: this.storage,
+      cgroupDriver: config.cgroup_manager,
+      rootfs: this.storage.rootfs,
       runtimes: this.runtimes,
       logger: logger.child({ component: 'runtime' }),
     });
-    this.sandboxes.setContainerHooks(this.containers);
     this.streaming = new StreamingServer(
       {
         address: config.streaming.address,
@@ -108,27 +103,28 @@ export class Daemon {
         idleTimeoutMs: () => parseDuration(this.config.streaming.idle_timeout) ?? 4 * 3600_000,
         tokenTtlMs: () => parseDuration(this.config.streaming.token_ttl) ?? 60_000,
       },
-      runtimeStreamBackend(this.containers, this.sandboxes),
+      streamBackend(this.containers, this.sandboxes),
       logger.child({ component: 'streaming' }),
     );
-    const cgroupManager = config.cgroup_manager;
-    this.server = new CriServer(config.listen, logger.child({ component: 'cri' }), {
-      runtime: {
-        ...podHandlers(this.sandboxes, networks),
-        ...containerHandlers(this.containers),
-        ...podStatsHandlers(this.sandboxes, this.containers),
-        ...streamingHandlers(this.streaming, this.containers, this.sandboxes),
-        ...runtimeInfoHandlers({
-          config: () => this.config,
-          runtimeReadiness: () => this.runtimes.readiness(),
-          networkReadiness: () => this.network.readiness(),
-          runtimeHandlers: () => this.runtimes.list(),
-          defaultRuntimeHandler: () => this.runtimes.defaultHandler,
-          cgroupManager,
-        }),
+    const deps: CriDeps = {
+      sandboxes: this.sandboxes,
+      containers: this.containers,
+      images: this.images,
+      networks,
+      pods: new PodLifecycle(this.sandboxes, this.containers),
+      creation: new ContainerCreation(this.sandboxes, this.images, this.containers),
+      streaming: this.streaming,
+      runtimeInfo: {
+        config: () => this.config,
+        runtimeReadiness: () => this.runtimes.readiness(),
+        networkReadiness: () => this.network.readiness(),
+        runtimeHandlers: () => this.runtimes.list(),
+        defaultRuntimeHandler: () => this.runtimes.defaultHandler,
+        cgroupDriver: config.cgroup_manager,
       },
-      image: imageHandlers(this.images, { mountpoint: this.storage.rootfs.dir, usage: () => this.storage.rootfs.totalUsage() }),
-    });
+      writable: { mountpoint: this.storage.rootfs.dir, usage: () => this.storage.rootfs.totalUsage() },
+    };
+    this.server = new CriServer(config.listen, logger.child({ component: 'cri' }), { runtime: runtimeServiceHandlers(deps), image: imageServiceHandlers(deps) });
   }
 
   get logger() {
@@ -151,11 +147,7 @@ export class Daemon {
 
   private async recover(): Promise<void> {
     await Promise.all([this.runtimes.refresh(this.config), this.network.start()]);
-    await this.storage.load();
-    await Promise.all([this.sandboxes.recover(), this.images.load()]);
-    await this.containers.recover();
-    // Only now is every holder of a layer known: images, and containers' root filesystems.
-    await this.images.collectGarbage();
+    await recoverState({ storage: this.storage, sandboxes: this.sandboxes, images: this.images, containers: this.containers });
     const runtime = this.runtimes.readiness();
     if (!runtime.ready) this.logger.warn('runtime not ready', { reason: runtime.reason, message: runtime.message });
   }

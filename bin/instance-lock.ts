@@ -1,7 +1,7 @@
 import { closeSync, openSync, readFileSync, ftruncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { errnoCode } from '../core/errors.js';
-import { loadNative } from '../runtime/native/index.js';
+import { loadNative } from '../native/index.js';
 
 export class InstanceLockedError extends Error {
   constructor(message: string) {

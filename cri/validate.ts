@@ -124,6 +124,12 @@ export function cidr(field: string, value: string): string {
   return value;
 }
 
+/** An id field that must be set (an unknown id is the domain's NOT_FOUND). */
+export function requireId(field: string, id: string): string {
+  if (id === '') throw new InvalidArgumentError(`${field} is empty`);
+  return id;
+}
+
 export function port(field: string, value: number, allowZero: boolean): number {
   if (!Number.isInteger(value) || value < (allowZero ? 0 : 1) || value > 65535) throw new InvalidArgumentError(`${field} ${value} must be within ${allowZero ? 0 : 1}-65535`);
   return value;

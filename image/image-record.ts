@@ -1,17 +1,5 @@
 import type { VersionedRecord } from '../core/record-store.js';
-
-/** What containers need from an image's config. */
-export interface ImageConfigInfo {
-  entrypoint: string[];
-  cmd: string[];
-  env: string[];
-  workingDir: string;
-  user: string;
-  stopSignal: string;
-  exposedPorts: string[];
-  volumes: string[];
-  labels: Record<string, string>;
-}
+import type { ImageConfigInfo } from '../oci/image-config.js';
 
 export interface ImageRecord extends VersionedRecord {
   schema: 1;

@@ -1,6 +1,6 @@
 import { chmodSync, closeSync, fchmodSync, linkSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
-import type { NativeAddon } from '../runtime/native/index.js';
+import type { NativeAddon } from '../native/index.js';
 import type { TarHeader, TarSink } from './tar-reader.js';
 
 export class UnsafeLayerEntryError extends Error {}

@@ -6,7 +6,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createGunzip } from 'node:zlib';
 import { errorMessage } from '../core/errors.js';
-import { loadNative } from '../runtime/native/index.js';
+import { loadNative } from '../native/index.js';
 import { LayerWriter, UnsafeLayerEntryError } from './layer-writer.js';
 import { TarReader } from './tar-reader.js';
 

@@ -1,8 +1,7 @@
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ClientIO, CommandResult } from '../streaming/remote-command.js';
-import { loadNative } from './native/index.js';
+import type { ClientIO, CommandResult } from './stream-io.js';
+import { loadNative } from '../native/index.js';
+import { resizeTerminal } from './conmon-control.js';
 
 /** conmon's stream bytes at the head of each attach packet (its pipe numbering: stdin 1, stdout 2, stderr 3). */
 const STDOUT_PIPE = 2;
@@ -11,16 +10,6 @@ const STDERR_PIPE = 3;
 const RESIZE_GAP_MS = 25;
 /** conmon reads stdin packets into a buffer of this size. */
 const STDIN_PACKET = 8192;
-
-/** Tells conmon the new terminal size through its control FIFO ("1 <rows> <cols>"). */
-async function resize(bundle: string, rows: number, cols: number): Promise<void> {
-  const fd = await open(join(bundle, 'ctl'), constants.O_WRONLY | constants.O_NONBLOCK);
-  try {
-    await fd.write(`1 ${rows} ${cols}\n`);
-  } finally {
-    await fd.close();
-  }
-}
 
 /**
  * Attaches the client to a running container's own stdio, which conmon
@@ -68,7 +57,7 @@ export function attachStream(bundle: string, tty: boolean, io: ClientIO): Promis
       // One size per read of conmon's FIFO: kubectl sends two at once (size+1, then size, to force a redraw).
       let resizing: Promise<void> = Promise.resolve();
       io.onResize((size) => {
-        resizing = resizing.then(() => resize(bundle, size.height, size.width).catch(() => undefined)).then(() => new Promise((r) => setTimeout(r, RESIZE_GAP_MS)));
+        resizing = resizing.then(() => resizeTerminal(bundle, size.height, size.width).catch(() => undefined)).then(() => new Promise((r) => setTimeout(r, RESIZE_GAP_MS)));
       });
     }
     io.signal.addEventListener('abort', () => {

@@ -1,11 +1,13 @@
 import type { VersionedRecord } from '../core/record-store.js';
-import type { ContainerSpec } from './container-spec.js';
+import type { ContainerSpec } from '../oci/container-spec.js';
 
 export type ContainerState = 'created' | 'running' | 'exited';
 
 export interface ContainerRecord extends VersionedRecord {
   schema: 1;
   sandboxId: string;
+  /** The name reserved for it (name_pod_namespace_uid_attempt); records from before it was kept have none. */
+  name?: string;
   spec: ContainerSpec;
   /** The image id (config digest) the container runs. */
   imageId: string;

@@ -4,13 +4,13 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import tty from 'node:tty';
 import { newId } from '../core/ids.js';
-import type { ClientIO, CommandResult, TerminalSize } from '../streaming/remote-command.js';
+import type { ClientIO, CommandResult, TerminalSize } from './stream-io.js';
 
 /** How long a tty exec waits for the client's terminal size before starting at 80x24. */
 const FIRST_SIZE_WAIT_MS = 1000;
 import { execProcessSpec } from './exec-sync.js';
 import { killAll, processTree } from './process-tree.js';
-import { loadNative } from './native/index.js';
+import { loadNative } from '../native/index.js';
 import type { OciRuntime } from './oci-runtime.js';
 
 export interface ExecStreamRequest {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { nowNs } from '../core/clock.js';
-import { cgroupDir } from './cgroup-paths.js';
-import { CGROUP_V2, pidsCurrent, readCgroupStats, type CgroupStats } from './cgroup-stats.js';
+import { cgroupDir } from '../cgroups/cgroup-paths.js';
+import { CGROUP_V2, pidsCurrent, readCgroupStats, type CgroupStats } from '../cgroups/cgroup-stats.js';
 import { containerState, type ContainerRecord } from './container-record.js';
 
 export interface CgroupSample {

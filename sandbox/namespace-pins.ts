@@ -1,10 +1,11 @@
 import { readlinkSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { errnoCode } from '../core/errors.js';
-import { loadNative, type PinnableNamespace } from '../runtime/native/index.js';
+import { loadNative, type PinnableNamespace } from '../native/index.js';
+import type { NamespacePaths } from '../oci/namespaces.js';
 
 /** Namespace files of a pod: the pinned net/ipc/uts, and the pid namespace of its init. */
-export type Pins = Partial<Record<PinnableNamespace | 'pid', string>>;
+export type Pins = NamespacePaths;
 
 export function pinNamespaces(dir: string, kinds: readonly PinnableNamespace[], hostname: string, sysctls: ReadonlyArray<readonly [string, string]>): Promise<Partial<Record<PinnableNamespace, string>>> {
   if (kinds.length === 0) return Promise.resolve({});

@@ -2,9 +2,10 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { errnoCode, FailedPreconditionError, InternalError } from '../core/errors.js';
 import { within } from '../core/timers.js';
-import { checkCgroupParent, defaultCgroupParent, expandSlice, type CgroupDriver } from '../runtime/cgroup-paths.js';
-import { placeInCgroup, removeCgroup } from '../runtime/cgroup-tree.js';
-import { loadNative } from '../runtime/native/index.js';
+import { checkCgroupParent, defaultCgroupParent, expandSlice } from '../cgroups/cgroup-paths.js';
+import type { CgroupDriver } from '../core/config/config.js';
+import { placeInCgroup, removeCgroup } from '../cgroups/cgroup-tree.js';
+import { loadNative } from '../native/index.js';
 import { isPodInit, type Pins } from './namespace-pins.js';
 
 /** How long a SIGKILLed init may take to be gone before its cgroup is removed anyway. */

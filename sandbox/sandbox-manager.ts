@@ -1,26 +1,22 @@
-import { readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect as netConnect, Socket } from 'node:net';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
+import { checkCgroupParent } from '../cgroups/cgroup-paths.js';
+import type { CgroupDriver } from '../core/config/config.js';
 import { nowNs } from '../core/clock.js';
-import { errnoCode, errorMessage, FailedPreconditionError, InvalidArgumentError } from '../core/errors.js';
+import { errorMessage, InvalidArgumentError } from '../core/errors.js';
 import { failpoint } from '../core/failpoints.js';
-import { IdIndex } from '../core/id-index.js';
-import { matchesSelector } from '../core/labels.js';
 import { newId } from '../core/ids.js';
-import { KeyedLock } from '../core/keyed-lock.js';
+import { matchesSelector } from '../core/labels.js';
 import type { Logger } from '../core/logger.js';
-import { NameRegistrar } from '../core/name-registrar.js';
-import { RecordStore } from '../core/record-store.js';
+import { ObjectStore } from '../core/object-store.js';
 import { UndoStack } from '../core/undo.js';
+import { loadNative, type ExitWatch, type PinnableNamespace } from '../native/index.js';
 import type { PodNetworks } from '../network/pod-network.js';
-import { loadNative, type ExitWatch, type PinnableNamespace } from '../runtime/native/index.js';
-import { checkCgroupParent, type CgroupDriver } from '../runtime/cgroup-paths.js';
-import { isPodInit, pinAlive, pinNamespaces, unmountAndRemove, unpinNamespaces, type Pins } from './namespace-pins.js';
+import { pinNamespaces, unmountAndRemove, unpinNamespaces, type Pins } from './namespace-pins.js';
 import { hostsFile, resolvConf } from './pod-files.js';
 import { removePodInitCgroup, startPodInit, stopPodInit, type PodInitPlacement } from './pod-init.js';
-import { killPodProcesses, mountPointsOf } from './pod-processes.js';
+import { SandboxRecovery } from './sandbox-recovery.js';
 import { isReady, sandboxName, type SandboxRecord, type SandboxSpec, type SandboxState } from './sandbox-spec.js';
 import { validateSysctls } from './sysctls.js';
 
@@ -40,12 +36,6 @@ export interface SandboxManagerOptions {
   logger: Logger;
 }
 
-/** What stopping or removing a pod does to its containers first (set by the container manager). */
-export interface SandboxContainerHooks {
-  stopAll(sandboxId: string): Promise<void>;
-  removeAll(sandboxId: string): Promise<void>;
-}
-
 /** The holder of a name while its pod is being created. */
 const PENDING = '(being created)';
 
@@ -58,29 +48,22 @@ export interface SandboxFilter {
 /**
  * Pod sandbox lifecycle. A sandbox is a set of pinned namespaces (net, ipc,
  * uts), a /dev/shm tmpfs, a CNI attachment, pod files for containers to
- * mount, and a record. Every step of Run registers its undo, so a failed Run
- * leaves nothing behind.
+ * mount, and a record. A request is recorded before its first step and
+ * every step of Run registers its undo, so neither a failed Run nor a
+ * crash leaves anything behind. The pod's containers are not its business:
+ * whoever stops or removes a pod stops or removes them first.
  */
 export class SandboxManager {
-  private readonly sandboxes = new Map<string, SandboxRecord>();
-  private readonly names = new NameRegistrar('pod sandbox');
-  private readonly index = new IdIndex('pod sandbox');
-  private readonly locks = new KeyedLock();
-  private readonly store: RecordStore<SandboxRecord>;
+  private readonly store: ObjectStore<SandboxRecord>;
   /** Runs still in progress, by name: a kubelet retry waits for the first attempt. */
   private readonly inflight = new Map<string, Promise<SandboxRecord>>();
   /** Sandboxes whose RunPodSandbox caller gave up before the answer: its retry gets them. */
   private readonly abandoned = new Set<string>();
-  private hooks: SandboxContainerHooks | undefined;
   /** Exit watches on the PID-namespace inits, by sandbox id. */
   private readonly initWatches = new Map<string, ExitWatch>();
 
   constructor(private readonly opts: SandboxManagerOptions) {
-    this.store = new RecordStore<SandboxRecord>(join(opts.root, 'pods-records'), 'pod sandbox');
-  }
-
-  setContainerHooks(hooks: SandboxContainerHooks): void {
-    this.hooks = hooks;
+    this.store = new ObjectStore<SandboxRecord>(opts.root, 'pods-records', 'pod sandbox');
   }
 
   private podDir(id: string): string {
@@ -100,19 +83,24 @@ export class SandboxManager {
     return join(this.podDir(id), name);
   }
 
+  /** Where a pod's init goes: its cgroup parent, for the daemon's driver. */
+  private placement(spec: SandboxSpec): PodInitPlacement {
+    return { driver: this.opts.cgroupDriver, parent: spec.cgroupParent };
+  }
+
   async run(spec: SandboxSpec, signal?: AbortSignal): Promise<SandboxRecord> {
     const name = sandboxName(spec);
     const pending = this.inflight.get(name);
     if (pending) await pending.catch(() => undefined);
-    const holder = this.names.holder(name);
+    const holder = this.store.names.holder(name);
     if (holder !== undefined && this.abandoned.delete(holder)) {
-      const existing = this.sandboxes.get(holder);
+      const existing = this.store.peek(holder);
       if (existing) {
         this.opts.logger.info('returning the pod sandbox an earlier, abandoned RunPodSandbox created', { id: holder, name });
         return existing;
       }
     }
-    this.names.reserve(name, PENDING);
+    this.store.names.reserve(name, PENDING);
     const attempt = this.create(spec, name);
     this.inflight.set(name, attempt);
     try {
@@ -127,7 +115,7 @@ export class SandboxManager {
   private async create(spec: SandboxSpec, name: string): Promise<SandboxRecord> {
     const { logger, network } = this.opts;
     const undo = new UndoStack();
-    undo.push('release name', () => this.names.release(name, PENDING));
+    undo.push('release name', () => this.store.names.release(name, PENDING));
     try {
       const handler = spec.runtimeHandler || this.opts.defaultRuntimeHandler();
       if (!this.opts.runtimeHandlers().includes(handler)) {
@@ -165,8 +153,8 @@ export class SandboxManager {
         shmMounted: false,
         phase: 'creating',
       };
-      this.store.write(intent);
-      undo.push('forget the pod record', () => this.store.remove(id));
+      this.store.writeRecord(intent);
+      undo.push('forget the pod record', () => this.store.delete(id));
       failpoint('RunPodSandbox/intent-recorded');
 
       const runDir = this.podRunDir(id);
@@ -215,13 +203,10 @@ export class SandboxManager {
       await writeFile(this.podFile(id, 'resolv.conf'), resolvConf(spec.dns, await readHostResolvConf()));
       failpoint('RunPodSandbox/files-written');
 
-      const record: SandboxRecord = { ...intent, state: 'ready', pins, initPid, ips, networkAttached: !hostNetwork, shmMounted: !hostIpc, phase: undefined };
-      this.store.write(record);
+      const record = this.store.save({ ...intent, state: 'ready', pins, initPid, ips, networkAttached: !hostNetwork, shmMounted: !hostIpc, phase: undefined });
       undo.commit();
-      this.names.release(name, PENDING);
-      this.names.reserve(name, id);
-      this.index.add(id);
-      this.sandboxes.set(id, record);
+      this.store.names.release(name, PENDING);
+      this.store.names.reserve(name, id);
       this.watchInit(record);
       logger.info('pod sandbox ready', { id, name, ips });
       return record;
@@ -229,11 +214,6 @@ export class SandboxManager {
       await undo.rollback(logger);
       throw err;
     }
-  }
-
-  /** Where the pod's init goes: its cgroup parent, for the daemon's driver. */
-  private placement(spec: SandboxSpec): PodInitPlacement {
-    return { driver: this.opts.cgroupDriver, parent: spec.cgroupParent };
   }
 
   /** A pod whose PID 1 died can take no more containers: it turns NOTREADY, as soon as it happens. */
@@ -244,11 +224,11 @@ export class SandboxManager {
         rec.id,
         loadNative().watchExit(rec.initPid, () => {
           this.initWatches.delete(rec.id);
-          void this.locks.run(rec.id, async () => {
-            const now = this.sandboxes.get(rec.id);
+          void this.store.locks.run(rec.id, async () => {
+            const now = this.store.peek(rec.id);
             if (!now || now.state !== 'ready' || now.phase !== undefined || now.initPid !== rec.initPid) return;
             this.opts.logger.warn('pod init exited; the pod sandbox is NOTREADY', { id: rec.id, pid: rec.initPid });
-            this.save({ ...now, state: 'notready', initPid: undefined });
+            this.store.save({ ...now, state: 'notready', initPid: undefined });
           });
         }),
       );
@@ -262,22 +242,26 @@ export class SandboxManager {
     this.initWatches.delete(id);
   }
 
+  /** For shutdown: the init watches must not keep the process alive. */
+  stopWatching(): void {
+    for (const id of [...this.initWatches.keys()]) this.unwatchInit(id);
+  }
+
   /** Tears down the network, /dev/shm and namespaces; the record stays (NOTREADY). Unknown ids succeed. */
   async stop(idOrPrefix: string): Promise<void> {
-    const id = this.index.find(idOrPrefix);
+    const id = this.store.find(idOrPrefix);
     if (id === undefined) return;
-    await this.hooks?.stopAll(id);
-    await this.locks.run(id, () => this.stopLocked(id));
+    await this.store.locks.run(id, () => this.stopLocked(id));
   }
 
   private async stopLocked(id: string): Promise<void> {
-    let rec = this.sandboxes.get(id);
+    let rec = this.store.peek(id);
     if (!rec) return;
     const stopped = rec.state === 'notready' && Object.keys(rec.pins).length === 0 && !rec.networkAttached && !rec.shmMounted;
     if (stopped && rec.phase !== 'stopping') return;
     // Recorded first: a crash part-way is finished by recovery, never taken back to READY.
     const phase = rec.phase ?? 'stopping';
-    rec = this.save({ ...rec, phase });
+    rec = this.store.save({ ...rec, phase });
     failpoint('StopPodSandbox/intent-recorded');
     this.unwatchInit(id);
     if (rec.initPid !== undefined && rec.pins.pid !== undefined) await stopPodInit(id, rec.initPid, rec.pins.pid, this.placement(rec.spec));
@@ -286,189 +270,70 @@ export class SandboxManager {
     if (rec.networkAttached) {
       await this.opts.network.detach(id, rec.pins.net ?? '');
       failpoint('StopPodSandbox/network-detached');
-      rec = this.save({ ...rec, networkAttached: false });
+      rec = this.store.save({ ...rec, networkAttached: false });
     }
     if (rec.shmMounted) {
       await unmountAndRemove(this.shmPath(id));
       failpoint('StopPodSandbox/shm-unmounted');
-      rec = this.save({ ...rec, shmMounted: false });
+      rec = this.store.save({ ...rec, shmMounted: false });
     }
     await unpinNamespaces(rec.pins);
-    this.save({ ...rec, pins: {}, initPid: undefined, state: 'notready', phase: phase === 'stopping' ? undefined : phase });
+    this.store.save({ ...rec, pins: {}, initPid: undefined, state: 'notready', phase: phase === 'stopping' ? undefined : phase });
     this.opts.logger.info('pod sandbox stopped', { id });
   }
 
   /** Stops if needed and removes everything of the sandbox. Unknown ids succeed. */
   async remove(idOrPrefix: string): Promise<void> {
-    const id = this.index.find(idOrPrefix);
+    const id = this.store.find(idOrPrefix);
     if (id === undefined) return;
-    await this.hooks?.removeAll(id);
-    await this.locks.run(id, async () => {
-      const rec = this.sandboxes.get(id);
+    await this.store.locks.run(id, async () => {
+      const rec = this.store.peek(id);
       if (!rec) return;
-      this.save({ ...rec, phase: 'removing' });
+      this.store.save({ ...rec, phase: 'removing' });
       failpoint('RemovePodSandbox/intent-recorded');
       await this.stopLocked(id);
       if (rec.spec.namespaces.pid === 'pod') await removePodInitCgroup(id, this.placement(rec.spec));
       await rm(this.podRunDir(id), { recursive: true, force: true });
       await rm(this.podDir(id), { recursive: true, force: true });
       failpoint('RemovePodSandbox/files-removed');
-      this.forget(rec);
+      this.store.delete(id);
+      this.abandoned.delete(id);
       this.opts.logger.info('pod sandbox removed', { id });
     });
   }
 
-  private forget(rec: SandboxRecord): void {
-    this.store.remove(rec.id);
-    this.sandboxes.delete(rec.id);
-    this.index.delete(rec.id);
-    this.names.release(sandboxName(rec.spec), rec.id);
-    this.abandoned.delete(rec.id);
-  }
-
   /** The sandbox for a full id or unique prefix; NotFound otherwise. */
-  /**
-   * A TCP connection to `port` on the pod's loopback (port-forward): made
-   * inside the pod's network namespace, or on the host's for host-network pods.
-   */
-  async connect(idOrPrefix: string, port: number): Promise<Socket> {
-    const pod = this.get(idOrPrefix);
-    if (!isReady(pod)) throw new FailedPreconditionError(`pod sandbox "${pod.id}" is not ready`);
-    if (!pod.pins.net) {
-      return new Promise((resolve, reject) => {
-        const s = netConnect({ host: '127.0.0.1', port }, () => {
-          s.off('error', reject);
-          resolve(s);
-        });
-        s.once('error', reject);
-      });
-    }
-    const fd = await loadNative().connectInNetns(pod.pins.net, port);
-    return new Socket({ fd, readable: true, writable: true });
+  get(idOrPrefix: string): SandboxRecord {
+    return this.store.get(idOrPrefix);
   }
 
-  get(idOrPrefix: string): SandboxRecord {
-    return this.sandboxes.get(this.index.resolve(idOrPrefix)) as SandboxRecord;
+  /** The full id of a known sandbox, by id or unique prefix. */
+  find(idOrPrefix: string): string | undefined {
+    return this.store.find(idOrPrefix);
   }
 
   list(filter: SandboxFilter = {}): SandboxRecord[] {
-    const out: SandboxRecord[] = [];
-    for (const rec of this.sandboxes.values()) {
-      if (filter.id && !rec.id.startsWith(filter.id)) continue;
-      if (filter.state && (isReady(rec) ? 'ready' : 'notready') !== filter.state) continue;
-      if (!matchesSelector(rec.spec.labels, filter.labels)) continue;
-      out.push(rec);
-    }
-    return out;
+    return this.store
+      .values()
+      .filter(
+        (rec) =>
+          (!filter.id || rec.id.startsWith(filter.id)) &&
+          (!filter.state || (isReady(rec) ? 'ready' : 'notready') === filter.state) &&
+          matchesSelector(rec.spec.labels, filter.labels),
+      );
   }
 
-  private save(rec: SandboxRecord): SandboxRecord {
-    this.store.write(rec);
-    this.sandboxes.set(rec.id, rec);
-    return rec;
-  }
-
-  /**
-   * Rebuilds the in-memory view from records. A request a crash cut short
-   * is finished (stop, remove) or undone (create) first. Pins that no
-   * longer exist (the run dir was emptied by a reboot) make a pod NOTREADY;
-   * directories, mounts and CNI attachments without a record are cleaned up.
-   */
+  /** Rebuilds the in-memory view from records and what really exists (see SandboxRecovery). */
   async recover(): Promise<void> {
-    const { logger } = this.opts;
-    const mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
-    const mounts = mountPointsOf(mountinfo);
-    for (const loaded of this.store.loadAll(logger)) {
-      let rec: SandboxRecord | undefined = loaded;
-      if (rec.phase !== undefined) rec = await this.finishInterrupted(rec, mounts);
-      if (!rec) continue;
-      const pinsAlive = Object.values(rec.pins).every((p) => pinAlive(p, mountinfo));
-      if (rec.state === 'ready' && !pinsAlive) {
-        logger.warn('pod sandbox lost its namespaces (host rebooted?); it is NOTREADY now', { id: rec.id });
-        rec = { ...rec, state: 'notready', pins: {}, initPid: undefined, shmMounted: false };
-        this.store.write(rec);
-      } else if (rec.state === 'ready' && rec.initPid !== undefined && !isPodInit(rec.initPid, rec.pins.pid ?? '')) {
-        logger.warn('pod init exited while the daemon was down; the pod sandbox is NOTREADY', { id: rec.id, pid: rec.initPid });
-        rec = { ...rec, state: 'notready', initPid: undefined };
-        this.store.write(rec);
-      }
-      this.sandboxes.set(rec.id, rec);
-      if (rec.state === 'ready') this.watchInit(rec);
-      this.index.add(rec.id);
-      // A pod being removed keeps no name: kubelet may create its successor meanwhile.
-      if (rec.phase !== 'removing') this.names.reserve(sandboxName(rec.spec), rec.id);
-    }
-    await this.removeOrphanDirs(mounts);
-    await this.opts.network.collectOrphans(new Set(this.sandboxes.keys()));
-    await this.opts.network.collectGarbage([...this.sandboxes.values()].filter((r) => r.networkAttached).map((r) => r.id));
-    logger.info('pod sandboxes recovered', { count: this.sandboxes.size });
-  }
-
-  /**
-   * A create, stop or remove the daemon died in. Whatever the record says,
-   * everything of the pod outside it is released by where it must be: the
-   * processes in its pinned namespaces (the init, whose pid a cut-short
-   * create never recorded), the CNI attachment (the cache holds what ADD
-   * was given, written before ADD ran), /dev/shm and the pins. A stop ends
-   * NOTREADY; a create or remove leaves nothing.
-   */
-  private async finishInterrupted(rec: SandboxRecord, mounts: ReadonlySet<string>): Promise<SandboxRecord | undefined> {
-    const { logger } = this.opts;
-    logger.info('finishing a pod sandbox request the daemon was stopped in', { id: rec.id, phase: rec.phase });
-    const nsDir = join(this.podRunDir(rec.id), 'ns');
-    await killPodProcesses(nsDir, mounts);
-    await removePodInitCgroup(rec.id, this.placement(rec.spec));
-    const netns = join(nsDir, 'net');
-    let networkAttached = false;
-    await this.opts.network.detach(rec.id, mounts.has(netns) ? netns : '').catch((err: unknown) => {
-      networkAttached = true;
-      logger.warn('cannot release the network of an interrupted pod sandbox; StopPodSandbox will try again', { id: rec.id, error: errorMessage(err) });
-    });
-    await unmountAndRemove(this.shmPath(rec.id));
-    for (const name of await readdir(nsDir).catch(() => [] as string[])) await unmountAndRemove(join(nsDir, name));
-    if (rec.phase === 'stopping') {
-      const stopped: SandboxRecord = { ...rec, state: 'notready', pins: {}, initPid: undefined, networkAttached, shmMounted: false, phase: undefined };
-      this.store.write(stopped);
-      return stopped;
-    }
-    if (networkAttached) {
-      // Kept as a stopped pod, so that RemovePodSandbox (kubelet retries it) tries the network again.
-      const kept: SandboxRecord = { ...rec, state: 'notready', pins: {}, initPid: undefined, networkAttached, shmMounted: false, phase: rec.phase === 'creating' ? 'removing' : rec.phase };
-      this.store.write(kept);
-      return kept;
-    }
-    await rm(this.podRunDir(rec.id), { recursive: true, force: true });
-    await rm(this.podDir(rec.id), { recursive: true, force: true });
-    this.store.remove(rec.id);
-    return undefined;
-  }
-
-  private async removeOrphanDirs(mounts: ReadonlySet<string>): Promise<void> {
-    for (const base of [join(this.opts.runroot, 'pods'), join(this.opts.root, 'pods')]) {
-      let entries: string[];
-      try {
-        entries = await readdir(base);
-      } catch (err) {
-        if (errnoCode(err) === 'ENOENT') continue;
-        throw err;
-      }
-      for (const id of entries) {
-        if (this.sandboxes.has(id)) continue;
-        const dir = join(base, id);
-        this.opts.logger.info('removing what an interrupted RunPodSandbox left', { dir });
-        await killPodProcesses(join(dir, 'ns'), mounts);
-        // Deepest first, so nested mounts come off before their parents.
-        for (const mp of [...mounts].filter((m) => m.startsWith(dir + '/')).sort().reverse()) {
-          await unmountAndRemove(mp).catch((err: unknown) => this.opts.logger.warn('cannot unmount orphan', { path: mp, error: errorMessage(err) }));
-        }
-        await rm(dir, { recursive: true, force: true });
-      }
-    }
-  }
-
-  /** For shutdown: the init watches must not keep the process alive. */
-  stopWatching(): void {
-    for (const id of [...this.initWatches.keys()]) this.unwatchInit(id);
+    await new SandboxRecovery({
+      store: this.store,
+      root: this.opts.root,
+      runroot: this.opts.runroot,
+      network: this.opts.network,
+      placement: (spec) => this.placement(spec),
+      watchInit: (rec) => this.watchInit(rec),
+      logger: this.opts.logger,
+    }).run();
   }
 }
 

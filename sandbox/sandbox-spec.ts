@@ -1,9 +1,8 @@
 import type { VersionedRecord } from '../core/record-store.js';
 import type { DnsConfig, PortMapping } from '../network/pod-network.js';
+import type { NamespaceMode } from '../oci/namespaces.js';
 import type { Pins } from './namespace-pins.js';
 
-/** Where a pod's namespace comes from: its own (pod), each container's own, the host's, or another container's. */
-export type NamespaceMode = 'pod' | 'container' | 'node' | 'target';
 
 /** What a pod asks for: the CRI PodSandboxConfig in domain terms. */
 export interface SandboxSpec {

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../core/errors.js';
-import type { NamespaceMode } from './sandbox-spec.js';
+import type { NamespaceMode } from '../oci/namespaces.js';
 
 /**
  * Sysctls that belong to a namespace a pod owns, and so may differ per pod.

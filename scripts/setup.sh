@@ -58,15 +58,15 @@ fi
 # npm ci (which also builds the addon through the install script) only when
 # package-lock.json changed since the last run.
 stamp=node_modules/.cradle-lock.sha256
-want=$(sha256sum package-lock.json package.json runtime/native/binding.gyp | sha256sum | cut -d' ' -f1)
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -f runtime/native/build/Release/cradle_native.node ]; then
+want=$(sha256sum package-lock.json package.json native/binding.gyp | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -f native/build/Release/cradle_native.node ]; then
   log "installing npm dependencies and building the native addon"
   npm ci --no-audit --no-fund --loglevel=error
   echo "$want" > "$stamp"
 fi
 
 # The addon's sources may have changed without the lock file changing.
-if [ -n "$(find runtime/native/src -newer runtime/native/build/Release/cradle_native.node -print -quit)" ]; then
+if [ -n "$(find native/src -newer native/build/Release/cradle_native.node -print -quit)" ]; then
   log "rebuilding the native addon"
   npm run --silent build:native >/dev/null
 fi

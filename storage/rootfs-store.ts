@@ -5,7 +5,7 @@ import { errnoCode, errorMessage, NotFoundError } from '../core/errors.js';
 import { ensureDir } from '../core/fs-util.js';
 import type { Logger } from '../core/logger.js';
 import { RecordStore, type VersionedRecord } from '../core/record-store.js';
-import { loadNative } from '../runtime/native/index.js';
+import { loadNative } from '../native/index.js';
 import { diskUsage, type DiskUsage } from './disk-usage.js';
 import type { LayerReferences } from './layer-references.js';
 import type { LayerStore } from './layer-store.js';

@@ -1,5 +1,6 @@
-import type { Readable, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import type { Logger } from '../core/logger.js';
+import type { ClientIO, CommandResult, TerminalSize } from '../runtime/stream-io.js';
 import type { SpdySession, SpdyStream } from './spdy-session.js';
 
 /** Kubernetes' remote command sub-protocols, newest first. */
@@ -12,26 +13,6 @@ export interface StreamOptions {
   stderr: boolean;
   tty: boolean;
 }
-
-export interface TerminalSize {
-  width: number;
-  height: number;
-}
-
-/** What a command or attach session sees of the client. */
-export interface ClientIO {
-  /** Bytes the client types; ends when the client closes stdin. */
-  stdin: Readable | undefined;
-  stdout: Writable | undefined;
-  stderr: Writable | undefined;
-  /** Terminal sizes the client sends (tty only), in order. */
-  onResize(listener: (size: TerminalSize) => void): void;
-  /** Aborted when the client goes away. */
-  signal: AbortSignal;
-}
-
-/** The outcome kubectl shows: an exit code, or an error message. */
-export type CommandResult = { exitCode: number } | { error: string };
 
 /** How long a client may take to open the streams it announced. */
 const STREAM_SETUP_TIMEOUT_MS = 30_000;

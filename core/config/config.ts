@@ -4,8 +4,9 @@ import { validate, type Spec } from './schema.js';
 import { parseUlimit } from '../ulimit.js';
 import { errorMessage } from '../errors.js';
 
-export const CGROUP_MANAGERS = ['cgroupfs', 'systemd'] as const;
-export type CgroupManager = (typeof CGROUP_MANAGERS)[number];
+/** The cgroup drivers (`cgroup_manager`), as kubelet's --cgroup-driver names them. */
+export const CGROUP_DRIVERS = ['cgroupfs', 'systemd'] as const;
+export type CgroupDriver = (typeof CGROUP_DRIVERS)[number];
 
 export interface RuntimeHandlerConfig {
   /** The OCI runtime binary (runc, crun). */
@@ -19,7 +20,7 @@ export interface CradleConfig {
   root: string;
   runroot: string;
   listen: string;
-  cgroup_manager: CgroupManager;
+  cgroup_manager: CgroupDriver;
   default_runtime: string;
   shutdown_timeout: string;
   log: { level: LogLevel; format: LogFormat };
@@ -40,7 +41,7 @@ export const CONFIG_SPEC: Spec = {
     root: absolutePath,
     runroot: absolutePath,
     listen: absolutePath,
-    cgroup_manager: { type: 'enum', values: CGROUP_MANAGERS },
+    cgroup_manager: { type: 'enum', values: CGROUP_DRIVERS },
     default_runtime: { type: 'string' },
     shutdown_timeout: { type: 'duration' },
     log: {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { InvalidArgumentError } from '../../core/errors.js';
-import { cgroupDir, checkCgroupParent, containerCgroupsPath, expandSlice, isSystemdCgroupsPath } from '../../runtime/cgroup-paths.js';
+import { cgroupDir, checkCgroupParent, containerCgroupsPath, expandSlice, isSystemdCgroupsPath } from '../../cgroups/cgroup-paths.js';
 
 describe('cgroup paths per driver', () => {
   it('expands a slice name into its parent slices as systemd nests them', () => {

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { parsePressure, readCgroupStats } from '../../runtime/cgroup-stats.js';
+import { parsePressure, readCgroupStats } from '../../cgroups/cgroup-stats.js';
 
 /** Writes cgroup files under a fake hierarchy root. */
 function files(root: string, entries: Record<string, string>): void {

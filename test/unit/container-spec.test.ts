@@ -3,13 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { InvalidArgumentError } from '../../core/errors.js';
-import type { ImageConfigInfo } from '../../image/image-record.js';
-import { capabilitiesInMask, DEFAULT_CAPABILITIES, resolveCapabilities } from '../../runtime/capabilities.js';
-import type { ContainerSpec } from '../../runtime/container-spec.js';
-import { DEFAULT_MASKED_PATHS, ociSpec, processArgs, processEnv, type SpecContext } from '../../runtime/oci-spec.js';
+import type { ImageConfigInfo } from '../../oci/image-config.js';
+import { capabilitiesInMask, DEFAULT_CAPABILITIES, resolveCapabilities } from '../../oci/capabilities.js';
+import type { ContainerSpec } from '../../oci/container-spec.js';
+import { DEFAULT_MASKED_PATHS, ociSpec, processArgs, processEnv, type SpecContext } from '../../oci/oci-spec.js';
 import { parseUlimit } from '../../core/ulimit.js';
-import { runtimeDefaultProfile } from '../../runtime/seccomp.js';
-import { resolveUser } from '../../runtime/user.js';
+import { runtimeDefaultProfile } from '../../oci/seccomp.js';
+import { resolveUser } from '../../oci/user.js';
 
 const image: ImageConfigInfo = { entrypoint: ['/entry'], cmd: ['default-arg'], env: ['PATH=/bin', 'A=image'], workingDir: '/work', user: '', stopSignal: '', exposedPorts: [], volumes: [], labels: {} };
 

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { FailedPreconditionError, InvalidArgumentError } from '../../core/errors.js';
-import { appArmorChoice } from '../../cri/handlers/containers.js';
+import { appArmorChoice } from '../../cri/convert/security-profiles.js';
 import { SecurityProfile_ProfileType } from '../../cri/generated/api.js';
-import { appArmorProfile, relabelTree, selinuxLabels, type HostLsm } from '../../runtime/lsm.js';
+import { appArmorProfile, relabelTree, selinuxLabels, type HostLsm } from '../../oci/lsm.js';
 
 const host = (over: Partial<HostLsm> = {}): HostLsm => ({ appArmor: true, selinux: true, appArmorProfiles: () => new Set(['cradle-default', 'custom']), ...over });
 

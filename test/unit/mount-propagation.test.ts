@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { FailedPreconditionError } from '../../core/errors.js';
-import { checkPropagation, mountOf, parseMountinfo, rootfsPropagation } from '../../runtime/mount-propagation.js';
+import { checkPropagation, mountOf, parseMountinfo, rootfsPropagation } from '../../oci/mount-propagation.js';
 
 const MOUNTINFO = [
   '22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw',

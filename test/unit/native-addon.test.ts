@@ -2,7 +2,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { ADDON_PATH, loadNative, NativeAddonError } from '../../runtime/native/index.js';
+import { ADDON_PATH, loadNative, NativeAddonError } from '../../native/index.js';
 import { run } from '../support/processes.js';
 
 describe('native addon', () => {

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../core/errors.js';
-import type { ImageConfigInfo } from '../image/image-record.js';
-import type { Pins } from '../sandbox/namespace-pins.js';
+import type { ImageConfigInfo } from './image-config.js';
+import type { NamespacePaths } from './namespaces.js';
 import type { ContainerSpec, HostDevice, MountSpec } from './container-spec.js';
 import type { ProcessUser } from './user.js';
 import { rootfsPropagation } from './mount-propagation.js';
@@ -22,7 +22,7 @@ export interface SpecContext {
   user: ProcessUser;
   capabilities: string[];
   /** The pod's namespace files; a missing kind is the host's. */
-  pins: Pins;
+  pins: NamespacePaths;
   podHostname: string;
   podFiles: { hostname: string; hosts: string; resolvConf: string; shm: string | undefined };
   cgroupsPath: string;

@@ -1,24 +1,34 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseUlimit } from '../core/ulimit.js';
-import type { ImageRecord } from '../image/image-record.js';
-import type { SandboxRecord } from '../sandbox/sandbox-spec.js';
+import type { ImageConfigInfo } from './image-config.js';
+import type { NamespacePaths } from './namespaces.js';
 import type { ContainerSpec } from './container-spec.js';
 import { allHostDevices, hostDevice } from './devices.js';
 import { ensureImageVolumes } from './image-volumes.js';
 import { appArmorProfile, relabelTree, selinuxLabels, type HostLsm } from './lsm.js';
-import { loadNative } from './native/index.js';
+import { loadNative } from '../native/index.js';
 import { ociSpec } from './oci-spec.js';
 import { resolveUser } from './user.js';
+
+/** What a container takes from its pod: names, namespaces and the files it bind-mounts. */
+export interface PodContext {
+  id: string;
+  name: string;
+  namespace: string;
+  uid: string;
+  hostname: string;
+  namespaces: NamespacePaths;
+  files: { hostname: string; hosts: string; resolvConf: string; shm: string | undefined };
+}
 
 /** Everything a container's OCI config is made from. */
 export interface BundleInput {
   id: string;
   spec: ContainerSpec;
-  image: ImageRecord;
+  imageConfig: ImageConfigInfo;
   rootfs: string;
-  pod: SandboxRecord;
-  podFiles: { hostname: string; hosts: string; resolvConf: string; shm: string | undefined };
+  pod: PodContext;
   cgroupsPath: string;
   capabilities: string[];
   oomScoreAdjFloor: number | undefined;
@@ -35,25 +45,25 @@ export interface BundleInput {
  * the OCI spec itself.
  */
 export async function writeBundleConfig(bundle: string, b: BundleInput): Promise<void> {
-  const { spec, image, pod } = b;
+  const { spec, imageConfig, pod } = b;
   const user = resolveUser(b.rootfs, {
     runAsUser: spec.security.runAsUser,
     runAsGroup: spec.security.runAsGroup,
     runAsUsername: spec.security.runAsUsername,
-    imageUser: image.config.user,
+    imageUser: imageConfig.user,
     supplementalGroups: spec.security.supplementalGroups,
   });
   const selinux = selinuxLabels(spec.security.selinux, b.lsm, spec.security.privileged);
   const config = ociSpec({
     id: b.id,
     spec,
-    image: image.config,
+    image: imageConfig,
     rootfs: b.rootfs,
     user,
     capabilities: b.capabilities,
-    pins: pod.pins,
-    podHostname: pod.spec.hostname,
-    podFiles: b.podFiles,
+    pins: pod.namespaces,
+    podHostname: pod.hostname,
+    podFiles: pod.files,
     cgroupsPath: b.cgroupsPath,
     oomScoreAdjFloor: b.oomScoreAdjFloor,
     sysctls: {},
@@ -66,13 +76,13 @@ export async function writeBundleConfig(bundle: string, b: BundleInput): Promise
       'io.kubernetes.cri.container-type': 'container',
       'io.kubernetes.cri.container-name': spec.name,
       'io.kubernetes.cri.sandbox-id': pod.id,
-      'io.kubernetes.cri.sandbox-name': pod.spec.name,
-      'io.kubernetes.cri.sandbox-namespace': pod.spec.namespace,
-      'io.kubernetes.cri.sandbox-uid': pod.spec.uid,
+      'io.kubernetes.cri.sandbox-name': pod.name,
+      'io.kubernetes.cri.sandbox-namespace': pod.namespace,
+      'io.kubernetes.cri.sandbox-uid': pod.uid,
       'io.kubernetes.cri.image-name': spec.image,
     },
   });
-  await ensureImageVolumes(b.rootfs, image.config.volumes, spec.mounts);
+  await ensureImageVolumes(b.rootfs, imageConfig.volumes, spec.mounts);
   if (selinux.mountLabel) {
     const native = loadNative();
     for (const m of spec.mounts.filter((x) => x.selinuxRelabel)) await relabelTree(m.hostPath, selinux.mountLabel, (p, label) => native.lsetxattr(p, 'security.selinux', Buffer.from(label)));

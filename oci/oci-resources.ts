@@ -1,4 +1,4 @@
-import type { ContainerResources } from './container-spec.js';
+import type { ContainerResources } from '../cgroups/resource-limits.js';
 
 /**
  * CRI resources as the OCI runtime spec's `linux.resources` (cpu, memory,

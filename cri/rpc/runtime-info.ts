@@ -1,9 +1,11 @@
 import type { Condition } from '../../core/condition.js';
-import type { CgroupManager, CradleConfig } from '../../core/config/config.js';
+import type { CgroupDriver as DriverName, CradleConfig } from '../../core/config/config.js';
 import { packageVersion } from '../../core/package-info.js';
 import type { RuntimeHandlerInfo } from '../../runtime/runtime-handlers.js';
 import { CgroupDriver, type RuntimeCondition, type RuntimeHandler, type RuntimeServiceMethods } from '../generated/api.js';
 import type { Init, ServiceHandlers } from '../service-types.js';
+import type { PodNetworks } from '../../network/pod-network.js';
+import { cidr as validCidr } from '../validate.js';
 
 /** What the runtime-wide RPCs read; every method is a memory read. */
 export interface RuntimeInfoSource {
@@ -13,7 +15,7 @@ export interface RuntimeInfoSource {
   runtimeHandlers(): readonly RuntimeHandlerInfo[];
   defaultRuntimeHandler(): string;
   /** Fixed at start: kubelet reads it once and must not see it change. */
-  cgroupManager: CgroupManager;
+  cgroupDriver: DriverName;
 }
 
 /** The CRI API version kubelet expects in VersionResponse.version. */
@@ -33,7 +35,8 @@ function handlerEntry(name: string, info: RuntimeHandlerInfo): Init<RuntimeHandl
   };
 }
 
-export function runtimeInfoHandlers(source: RuntimeInfoSource): ServiceHandlers<RuntimeServiceMethods> {
+/** Version, Status, RuntimeConfig and UpdateRuntimeConfig: the runtime as a whole. */
+export function runtimeInfoHandlers(source: RuntimeInfoSource, networks: PodNetworks): ServiceHandlers<RuntimeServiceMethods> {
   return {
     Version: async () => ({
       version: KUBELET_API_VERSION,
@@ -58,7 +61,14 @@ export function runtimeInfoHandlers(source: RuntimeInfoSource): ServiceHandlers<
     },
 
     RuntimeConfig: async () => ({
-      linux: { cgroup_driver: source.cgroupManager === 'systemd' ? CgroupDriver.SYSTEMD : CgroupDriver.CGROUPFS },
+      linux: { cgroup_driver: source.cgroupDriver === 'systemd' ? CgroupDriver.SYSTEMD : CgroupDriver.CGROUPFS },
     }),
+
+    UpdateRuntimeConfig: async (req) => {
+      const cidr = req.runtime_config?.network_config?.pod_cidr;
+      // Dual-stack nodes get both networks, comma-separated, as kubelet joins them.
+      if (cidr) networks.setPodCidr(cidr.split(',').map((c, i) => validCidr(`runtime_config.network_config.pod_cidr[${i}]`, c.trim())).join(','));
+      return {};
+    },
   };
 }

@@ -1,9 +1,9 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { packageRoot } from '../../core/package-info.js';
-import { errorMessage } from '../../core/errors.js';
+import { packageRoot } from '../core/package-info.js';
+import { errorMessage } from '../core/errors.js';
 
-/** The C++ addon's surface (runtime/native/src): syscalls Node lacks. */
+/** The C++ addon's surface (native/src): syscalls Node lacks. */
 export interface NativeConstants {
   LOCK_SH: number;
   LOCK_EX: number;
@@ -87,7 +87,7 @@ export interface ExitWatch {
 
 const EXPECTED_ABI = 5;
 
-export const ADDON_PATH = join(packageRoot, 'runtime', 'native', 'build', 'Release', 'cradle_native.node');
+export const ADDON_PATH = join(packageRoot, 'native', 'build', 'Release', 'cradle_native.node');
 
 export class NativeAddonError extends Error {
   constructor(message: string) {

@@ -1,4 +1,5 @@
-import type { NamespaceMode } from '../sandbox/sandbox-spec.js';
+import type { ContainerResources } from '../cgroups/resource-limits.js';
+import type { NamespaceMode } from './namespaces.js';
 import type { AppArmorChoice, SelinuxOptions } from './lsm.js';
 import type { SeccompChoice } from './seccomp.js';
 
@@ -13,20 +14,6 @@ export interface MountSpec {
   propagation: Propagation;
   /** Give the host path the container's SELinux mount label first (where SELinux is on). */
   selinuxRelabel: boolean;
-}
-
-export interface ContainerResources {
-  cpuPeriod: number;
-  cpuQuota: number;
-  cpuShares: number;
-  memoryLimit: number;
-  memorySwapLimit: number;
-  oomScoreAdj: number;
-  cpusetCpus: string;
-  cpusetMems: string;
-  hugepageLimits: Array<{ pageSize: string; limit: number }>;
-  /** cgroup v2 files and values, passed to the runtime as they are. */
-  unified: Record<string, string>;
 }
 
 export interface DeviceSpec {

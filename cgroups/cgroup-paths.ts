@@ -1,7 +1,6 @@
 import { join } from 'node:path';
+import type { CgroupDriver } from '../core/config/config.js';
 import { InvalidArgumentError } from '../core/errors.js';
-
-export type CgroupDriver = 'cgroupfs' | 'systemd';
 
 /** Where a pod's containers go when kubelet names no cgroup parent. */
 export function defaultCgroupParent(driver: CgroupDriver): string {

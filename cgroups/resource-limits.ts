@@ -1,7 +1,21 @@
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from '../core/errors.js';
 import { CGROUP_V2 } from './cgroup-stats.js';
-import type { ContainerResources } from './container-spec.js';
+
+/** A container's cgroup limits, as CRI's LinuxContainerResources gives them. */
+export interface ContainerResources {
+  cpuPeriod: number;
+  cpuQuota: number;
+  cpuShares: number;
+  memoryLimit: number;
+  memorySwapLimit: number;
+  oomScoreAdj: number;
+  cpusetCpus: string;
+  cpusetMems: string;
+  hugepageLimits: Array<{ pageSize: string; limit: number }>;
+  /** cgroup v2 files and values, passed to the runtime as they are. */
+  unified: Record<string, string>;
+}
 
 /** Below this the runtime's own init does not fit in the cgroup (CRI-O refuses the same). */
 export const MIN_MEMORY_LIMIT = 12 * 1024 * 1024;

@@ -1,0 +1,23 @@
+import type { ImageService } from '../../image/image-service.js';
+import type { PodNetworks } from '../../network/pod-network.js';
+import type { ContainerCreation } from '../../orchestration/container-creation.js';
+import type { PodLifecycle } from '../../orchestration/pod-lifecycle.js';
+import type { ContainerManager } from '../../runtime/container-manager.js';
+import type { SandboxManager } from '../../sandbox/sandbox-manager.js';
+import type { DiskUsage } from '../../storage/disk-usage.js';
+import type { StreamingServer } from '../../streaming/server.js';
+import type { RuntimeInfoSource } from './runtime-info.js';
+
+/** What the RPCs of both services reach: the domains, and the orchestration where they meet. */
+export interface CriDeps {
+  sandboxes: SandboxManager;
+  containers: ContainerManager;
+  images: ImageService;
+  networks: PodNetworks;
+  pods: PodLifecycle;
+  creation: ContainerCreation;
+  streaming: StreamingServer;
+  runtimeInfo: RuntimeInfoSource;
+  /** The containers' writable layers, for ImageFsInfo: where they are and what they use. */
+  writable: { mountpoint: string; usage(): Promise<DiskUsage> };
+}
