@@ -153,7 +153,13 @@ async function main(argv: string[]): Promise<number> {
       const count = positiveInt('count', values.count ?? '100');
       const concurrency = positiveInt('concurrency', values.concurrency ?? '1');
       const scenario = oneOf<Scenario>('scenario', values.scenario ?? 'version', SCENARIOS) as Scenario;
-      const result = await runBench({ endpoint: values.endpoint ?? DEFAULT_SOCKET, scenario, count, concurrency, hostNetwork: values['host-network'] === true });
+      const result = await runBench({
+        endpoint: values.endpoint ?? DEFAULT_SOCKET,
+        scenario,
+        count,
+        concurrency,
+        hostNetwork: values['host-network'] === true,
+      });
       process.stdout.write(values.json ? JSON.stringify(result, (_k, v: unknown) => v) + '\n' : formatBench(result));
       return result.rows.some((r) => r.errors > 0) ? 1 : 0;
     }

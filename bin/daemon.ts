@@ -124,7 +124,10 @@ export class Daemon {
       },
       writable: { mountpoint: this.storage.rootfs.dir, usage: () => this.storage.rootfs.totalUsage() },
     };
-    this.server = new CriServer(config.listen, logger.child({ component: 'cri' }), { runtime: runtimeServiceHandlers(deps), image: imageServiceHandlers(deps) });
+    this.server = new CriServer(config.listen, logger.child({ component: 'cri' }), {
+      runtime: runtimeServiceHandlers(deps),
+      image: imageServiceHandlers(deps),
+    });
   }
 
   get logger() {

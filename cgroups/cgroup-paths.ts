@@ -16,7 +16,8 @@ function isSliceName(name: string): boolean {
 }
 
 /** Names a cgroup directory must not take: the kernel's own files in it. */
-const INTERFACE_FILE = /^(cgroup|cpu|cpuacct|cpuset|memory|io|blkio|pids|hugetlb|rdma|misc|devices|freezer|net_cls|net_prio|perf_event)\.|^(tasks|notify_on_release|release_agent)$/;
+const INTERFACE_FILE =
+  /^(cgroup|cpu|cpuacct|cpuset|memory|io|blkio|pids|hugetlb|rdma|misc|devices|freezer|net_cls|net_prio|perf_event)\.|^(tasks|notify_on_release|release_agent)$/;
 
 /**
  * kubelet's cgroup_parent must be written for the driver it shares with the
@@ -31,23 +32,31 @@ const INTERFACE_FILE = /^(cgroup|cpu|cpuacct|cpuset|memory|io|blkio|pids|hugetlb
  */
 export function checkCgroupParent(driver: CgroupDriver, parent: string): string {
   if (parent === '') return parent;
-  if (/\p{Cc}/u.test(parent) || parent.length > 4096) throw new InvalidArgumentError(`cgroup_parent ${JSON.stringify(parent.slice(0, 80))} holds control characters or is too long`);
+  if (/\p{Cc}/u.test(parent) || parent.length > 4096)
+    throw new InvalidArgumentError(`cgroup_parent ${JSON.stringify(parent.slice(0, 80))} holds control characters or is too long`);
   if (driver === 'systemd') {
     const elements = parent.startsWith('/') ? parent.slice(1).split('/') : [parent];
     if (!elements.every(isSliceName)) {
-      throw new InvalidArgumentError(`cgroup_parent ${JSON.stringify(parent)} is not a systemd slice (like "kubepods-besteffort-pod1234.slice" or "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1234.slice"); is kubelet's --cgroup-driver "systemd" like Cradle's cgroup_manager?`);
+      throw new InvalidArgumentError(
+        `cgroup_parent ${JSON.stringify(parent)} is not a systemd slice (like "kubepods-besteffort-pod1234.slice" or "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1234.slice"); is kubelet's --cgroup-driver "systemd" like Cradle's cgroup_manager?`,
+      );
     }
     return elements[elements.length - 1] as string;
   }
   if (!parent.startsWith('/') || parent.endsWith('.slice')) {
-    throw new InvalidArgumentError(`cgroup_parent ${JSON.stringify(parent)} is not an absolute cgroupfs path (like "/kubepods/besteffort/pod1234"); is kubelet's --cgroup-driver "cgroupfs" like Cradle's cgroup_manager?`);
+    throw new InvalidArgumentError(
+      `cgroup_parent ${JSON.stringify(parent)} is not an absolute cgroupfs path (like "/kubepods/besteffort/pod1234"); is kubelet's --cgroup-driver "cgroupfs" like Cradle's cgroup_manager?`,
+    );
   }
   if (parent === '/sys/fs/cgroup' || parent.startsWith('/sys/fs/cgroup/')) {
-    throw new InvalidArgumentError(`cgroup_parent ${JSON.stringify(parent)} is a filesystem path; give the path below the cgroup hierarchy's root, like "/kubepods/besteffort/pod1234"`);
+    throw new InvalidArgumentError(
+      `cgroup_parent ${JSON.stringify(parent)} is a filesystem path; give the path below the cgroup hierarchy's root, like "/kubepods/besteffort/pod1234"`,
+    );
   }
   const elements = parent === '/' ? [] : parent.slice(1).replace(/\/$/, '').split('/');
   for (const e of elements) {
-    if (e === '' || e === '.' || e === '..' || INTERFACE_FILE.test(e)) throw new InvalidArgumentError(`cgroup_parent ${JSON.stringify(parent)}: ${JSON.stringify(e)} cannot name a cgroup`);
+    if (e === '' || e === '.' || e === '..' || INTERFACE_FILE.test(e))
+      throw new InvalidArgumentError(`cgroup_parent ${JSON.stringify(parent)}: ${JSON.stringify(e)} cannot name a cgroup`);
   }
   return parent;
 }

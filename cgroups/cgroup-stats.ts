@@ -86,7 +86,17 @@ export async function readCgroupStats(dir: string, root = ROOT, v2 = CGROUP_V2):
   if (v2) {
     const at = (f: string) => read(join(root, dir, f));
     const [cpu, current, stat, max, swap, swapMax, cpuPsi, memPsi, ioPsi] = await Promise.all(
-      ['cpu.stat', 'memory.current', 'memory.stat', 'memory.max', 'memory.swap.current', 'memory.swap.max', 'cpu.pressure', 'memory.pressure', 'io.pressure'].map(at),
+      [
+        'cpu.stat',
+        'memory.current',
+        'memory.stat',
+        'memory.max',
+        'memory.swap.current',
+        'memory.swap.max',
+        'cpu.pressure',
+        'memory.pressure',
+        'io.pressure',
+      ].map(at),
     );
     if (cpu === undefined || current === undefined) return undefined;
     const m = keyed(stat);

@@ -72,9 +72,7 @@ export class RpcAdapter {
     const impl: grpc.UntypedServiceImplementation = {};
     for (const method of methodsOf(serviceFullName)) {
       const handler = handlers[method.name];
-      impl[method.name] = method.serverStreaming
-        ? this.streaming(method.name, handler)
-        : this.unary(method.name, handler);
+      impl[method.name] = method.serverStreaming ? this.streaming(method.name, handler) : this.unary(method.name, handler);
     }
     return impl;
   }

@@ -9,8 +9,12 @@ export interface CallOptions {
   timeoutMs?: number;
 }
 
-type Unary<Methods> = { [K in keyof Methods]: Methods[K] extends MethodShape ? (Methods[K]['serverStreaming'] extends false ? K : never) : never }[keyof Methods];
-type Streaming<Methods> = { [K in keyof Methods]: Methods[K] extends MethodShape ? (Methods[K]['serverStreaming'] extends true ? K : never) : never }[keyof Methods];
+type Unary<Methods> = {
+  [K in keyof Methods]: Methods[K] extends MethodShape ? (Methods[K]['serverStreaming'] extends false ? K : never) : never;
+}[keyof Methods];
+type Streaming<Methods> = {
+  [K in keyof Methods]: Methods[K] extends MethodShape ? (Methods[K]['serverStreaming'] extends true ? K : never) : never;
+}[keyof Methods];
 type Req<Methods, K extends keyof Methods> = Methods[K] extends MethodShape ? Methods[K]['request'] : never;
 type Res<Methods, K extends keyof Methods> = Methods[K] extends MethodShape ? Methods[K]['response'] : never;
 
@@ -20,7 +24,12 @@ class ServiceClient<Methods> {
   constructor(private readonly client: GenericClient) {}
 
   call<K extends Unary<Methods> & string>(method: K, request: Init<Req<Methods, K>>, options: CallOptions = {}): Promise<Res<Methods, K>> {
-    const fn = this.client[method] as (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
+    const fn = this.client[method] as (
+      req: unknown,
+      meta: grpc.Metadata,
+      opts: grpc.CallOptions,
+      cb: (err: grpc.ServiceError | null, res: unknown) => void,
+    ) => void;
     const callOptions: grpc.CallOptions = options.timeoutMs === undefined ? {} : { deadline: Date.now() + options.timeoutMs };
     return new Promise((resolve, reject) => {
       fn.call(this.client, request, new grpc.Metadata(), callOptions, (err, res) => (err ? reject(err) : resolve(res as Res<Methods, K>)));

@@ -35,12 +35,14 @@ export function noNul(field: string, value: string): string {
 }
 
 export function dnsLabel(field: string, value: string): string {
-  if (value.length > 63 || !DNS1123_LABEL.test(value)) throw new InvalidArgumentError(`${field} ${show(value)} is not a DNS-1123 label (lowercase letters, digits and "-", at most 63)`);
+  if (value.length > 63 || !DNS1123_LABEL.test(value))
+    throw new InvalidArgumentError(`${field} ${show(value)} is not a DNS-1123 label (lowercase letters, digits and "-", at most 63)`);
   return value;
 }
 
 export function dnsSubdomain(field: string, value: string): string {
-  if (value.length > 253 || !DNS1123_SUBDOMAIN.test(value)) throw new InvalidArgumentError(`${field} ${show(value)} is not a DNS-1123 subdomain (lowercase letters, digits, "-" and ".", at most 253)`);
+  if (value.length > 253 || !DNS1123_SUBDOMAIN.test(value))
+    throw new InvalidArgumentError(`${field} ${show(value)} is not a DNS-1123 subdomain (lowercase letters, digits, "-" and ".", at most 253)`);
   return value;
 }
 
@@ -50,19 +52,22 @@ export function dnsSubdomain(field: string, value: string): string {
  * leave a path element or a pair.
  */
 export function objectName(field: string, value: string): string {
-  if (value.length > 253 || !/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(value)) throw new InvalidArgumentError(`${field} ${show(value)} is not a name (letters, digits, "-", "_" and ".", at most 253)`);
+  if (value.length > 253 || !/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(value))
+    throw new InvalidArgumentError(`${field} ${show(value)} is not a name (letters, digits, "-", "_" and ".", at most 253)`);
   return value;
 }
 
 /** A pod uid: kubelet's are UUIDs or hashes; nothing that could end a CNI_ARGS pair or a path element. */
 export function podUid(field: string, value: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(value)) throw new InvalidArgumentError(`${field} ${show(value)} is not a uid (letters, digits, ".", "_" and "-", at most 128)`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(value))
+    throw new InvalidArgumentError(`${field} ${show(value)} is not a uid (letters, digits, ".", "_" and "-", at most 128)`);
   return value;
 }
 
 export function hostname(field: string, value: string): string {
   if (value === '') return value;
-  if (value.length > MAX_HOSTNAME || !HOSTNAME.test(value)) throw new InvalidArgumentError(`${field} ${show(value)} is not a host name (RFC 1123, at most ${MAX_HOSTNAME} characters)`);
+  if (value.length > MAX_HOSTNAME || !HOSTNAME.test(value))
+    throw new InvalidArgumentError(`${field} ${show(value)} is not a host name (RFC 1123, at most ${MAX_HOSTNAME} characters)`);
   return value;
 }
 
@@ -87,7 +92,8 @@ export function ipAddress(field: string, value: string): string {
 /** A DNS search domain (a trailing dot is fine). */
 export function searchDomain(field: string, value: string): string {
   const name = value.endsWith('.') ? value.slice(0, -1) : value;
-  if (name.length === 0 || name.length > 253 || !HOSTNAME.test(name.replace(/_/g, 'x'))) throw new InvalidArgumentError(`${field} ${show(value)} is not a DNS domain`);
+  if (name.length === 0 || name.length > 253 || !HOSTNAME.test(name.replace(/_/g, 'x')))
+    throw new InvalidArgumentError(`${field} ${show(value)} is not a DNS domain`);
   return value;
 }
 
@@ -120,7 +126,8 @@ export function cidr(field: string, value: string): string {
   const [ip = '', prefix = '', ...rest] = value.split('/');
   const family = isIP(ip);
   const bits = Number(prefix);
-  if (family === 0 || rest.length > 0 || !/^\d{1,3}$/.test(prefix) || bits > (family === 4 ? 32 : 128)) throw new InvalidArgumentError(`${field} ${show(value)} is not a CIDR (like "10.244.1.0/24")`);
+  if (family === 0 || rest.length > 0 || !/^\d{1,3}$/.test(prefix) || bits > (family === 4 ? 32 : 128))
+    throw new InvalidArgumentError(`${field} ${show(value)} is not a CIDR (like "10.244.1.0/24")`);
   return value;
 }
 
@@ -131,6 +138,7 @@ export function requireId(field: string, id: string): string {
 }
 
 export function port(field: string, value: number, allowZero: boolean): number {
-  if (!Number.isInteger(value) || value < (allowZero ? 0 : 1) || value > 65535) throw new InvalidArgumentError(`${field} ${value} must be within ${allowZero ? 0 : 1}-65535`);
+  if (!Number.isInteger(value) || value < (allowZero ? 0 : 1) || value > 65535)
+    throw new InvalidArgumentError(`${field} ${value} must be within ${allowZero ? 0 : 1}-65535`);
   return value;
 }

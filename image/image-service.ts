@@ -160,7 +160,12 @@ export class ImageService {
         async ({ desc, chain, diffId }) => {
           // Streamed from the registry into the layer directory; the compressed blob is not kept.
           await this.opts.storage.layers.ensure(chain, diffId, (dest) =>
-            this.unpackWithRetries(dest, diffId, async () => ({ kind: 'http', ...(await client.blobRequest(desc.digest, fetched.endpoint)), digest: desc.digest, size: desc.size })),
+            this.unpackWithRetries(dest, diffId, async () => ({
+              kind: 'http',
+              ...(await client.blobRequest(desc.digest, fetched.endpoint)),
+              digest: desc.digest,
+              size: desc.size,
+            })),
           );
         },
       );
@@ -194,7 +199,12 @@ export class ImageService {
   }
 
   /** Writes the record (merging names into an existing image) and moves the tag off any other image. */
-  private commit(ref: ImageReference, id: string, manifestDigest: string, content: Pick<ImageRecord, 'size' | 'layers' | 'os' | 'architecture' | 'config'>): ImageRecord {
+  private commit(
+    ref: ImageReference,
+    id: string,
+    manifestDigest: string,
+    content: Pick<ImageRecord, 'size' | 'layers' | 'os' | 'architecture' | 'config'>,
+  ): ImageRecord {
     const tag = taggedName(ref);
     const digestRef = digestName(ref, manifestDigest);
     if (tag) {

@@ -1,4 +1,19 @@
-import { chmodSync, closeSync, fchmodSync, linkSync, lchownSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  fchmodSync,
+  linkSync,
+  lchownSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeSync,
+  type Stats,
+} from 'node:fs';
 import { join, posix } from 'node:path';
 import type { NativeAddon } from '../native/index.js';
 import type { TarHeader, TarSink } from './tar-reader.js';
@@ -119,7 +134,8 @@ export class LayerWriter implements TarSink {
       case 'char':
       case 'block':
       case 'fifo': {
-        const kind = header.type === 'char' ? this.native.constants.S_IFCHR : header.type === 'block' ? this.native.constants.S_IFBLK : this.native.constants.S_IFIFO;
+        const kind =
+          header.type === 'char' ? this.native.constants.S_IFCHR : header.type === 'block' ? this.native.constants.S_IFBLK : this.native.constants.S_IFIFO;
         this.native.mknod(path, kind | header.mode, header.devmajor, header.devminor);
         this.inodes++;
         break;
@@ -164,4 +180,3 @@ export class LayerWriter implements TarSink {
     for (const { path, mtime } of this.dirTimes.reverse()) lutimesSync(path, mtime, mtime);
   }
 }
-

@@ -10,7 +10,9 @@ export const MEDIA = {
 } as const;
 
 /** What a manifest request accepts, most wanted first. */
-export const MANIFEST_ACCEPT = [MEDIA.ociIndex, MEDIA.ociManifest, MEDIA.dockerList, MEDIA.dockerManifest, MEDIA.dockerSchema1Signed, MEDIA.dockerSchema1].join(', ');
+export const MANIFEST_ACCEPT = [MEDIA.ociIndex, MEDIA.ociManifest, MEDIA.dockerList, MEDIA.dockerManifest, MEDIA.dockerSchema1Signed, MEDIA.dockerSchema1].join(
+  ', ',
+);
 
 export interface Descriptor {
   mediaType: string;
@@ -36,7 +38,9 @@ export function parseManifest(image: string, contentType: string, body: Buffer):
   }
   const mediaType = (typeof doc.mediaType === 'string' ? doc.mediaType : '') || contentType.split(';')[0]?.trim() || '';
   if (doc.schemaVersion === 1 || mediaType === MEDIA.dockerSchema1 || mediaType === MEDIA.dockerSchema1Signed) {
-    throw new InvalidArgumentError(`image ${image} has a Docker schema 1 manifest, which is not supported (deprecated since 2017); push it again as schema 2 or OCI`);
+    throw new InvalidArgumentError(
+      `image ${image} has a Docker schema 1 manifest, which is not supported (deprecated since 2017); push it again as schema 2 or OCI`,
+    );
   }
   if (Array.isArray(doc.manifests)) {
     if (!doc.manifests.every(isDescriptor)) throw new InvalidArgumentError(`image ${image}: malformed index`);
@@ -58,7 +62,8 @@ const ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm',
 
 export function hostPlatform(): Platform {
   const architecture = ARCH[process.arch] ?? process.arch;
-  const variant = architecture === 'arm64' ? 'v8' : architecture === 'arm' ? `v${(process.config.variables as { arm_version?: string }).arm_version ?? '7'}` : undefined;
+  const variant =
+    architecture === 'arm64' ? 'v8' : architecture === 'arm' ? `v${(process.config.variables as { arm_version?: string }).arm_version ?? '7'}` : undefined;
   return { os: 'linux', architecture, variant };
 }
 
@@ -68,5 +73,7 @@ export function selectPlatform(image: string, manifests: readonly Descriptor[], 
   const exact = candidates.find((m) => !m.platform?.variant || !platform.variant || m.platform.variant === platform.variant);
   if (exact) return exact;
   const offered = manifests.map((m) => [m.platform?.os, m.platform?.architecture, m.platform?.variant].filter(Boolean).join('/')).join(', ');
-  throw new InvalidArgumentError(`image ${image} has no manifest for ${platform.os}/${platform.architecture}${platform.variant ? '/' + platform.variant : ''} (it has: ${offered || 'none'})`);
+  throw new InvalidArgumentError(
+    `image ${image} has no manifest for ${platform.os}/${platform.architecture}${platform.variant ? '/' + platform.variant : ''} (it has: ${offered || 'none'})`,
+  );
 }

@@ -117,7 +117,10 @@ export class RegistryClient {
       const res = await this.request(endpoint, `/blobs/${digest}`, {}, 0, 'HEAD');
       await res.body?.cancel();
       const token = this.tokens.get(endpoint.base);
-      return { url: `${endpoint.base}/v2/${this.ref.repository}/blobs/${digest}`, headers: { 'user-agent': 'cradle', ...(token ? { authorization: token } : {}) } };
+      return {
+        url: `${endpoint.base}/v2/${this.ref.repository}/blobs/${digest}`,
+        headers: { 'user-agent': 'cradle', ...(token ? { authorization: token } : {}) },
+      };
     });
   }
 
@@ -152,7 +155,11 @@ export class RegistryClient {
       const challenge = parseChallenge(res.headers.get('www-authenticate') ?? '');
       await res.body?.cancel();
       if (attempt === 0 && challenge && (await this.authorize(endpoint, challenge))) return this.request(endpoint, path, headers, 1, method);
-      throw new EndpointError(endpoint.base, 'unauthorized', this.auth ? 'credentials were refused (401)' : 'authentication required (401) and no credentials were given');
+      throw new EndpointError(
+        endpoint.base,
+        'unauthorized',
+        this.auth ? 'credentials were refused (401)' : 'authentication required (401) and no credentials were given',
+      );
     }
     if (res.status === 404) {
       await res.body?.cancel();
@@ -221,7 +228,8 @@ export class RegistryClient {
     } catch (err) {
       throw new EndpointError(endpoint.base, 'unreachable', `token service ${realmUrl.origin}: ${errorMessage(err)}`);
     }
-    if (res.status === 401 || res.status === 403) throw new EndpointError(endpoint.base, 'unauthorized', `the token service refused the credentials (${res.status})`);
+    if (res.status === 401 || res.status === 403)
+      throw new EndpointError(endpoint.base, 'unauthorized', `the token service refused the credentials (${res.status})`);
     if (!res.ok) throw new EndpointError(endpoint.base, 'server', `token service answered HTTP ${res.status}`);
     const body = (await res.json()) as { token?: unknown; access_token?: unknown };
     const token = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : undefined;

@@ -69,7 +69,12 @@ export interface NativeAddon {
   openpty(rows: number, cols: number): { master: number; slave: number };
   /** TIOCSWINSZ on a terminal. */
   setWinsize(fd: number, rows: number, cols: number): void;
-  pinNamespaces(dir: string, kinds: readonly PinnableNamespace[], hostname: string, sysctls: ReadonlyArray<readonly [string, string]>): Promise<Partial<Record<PinnableNamespace, string>>>;
+  pinNamespaces(
+    dir: string,
+    kinds: readonly PinnableNamespace[],
+    hostname: string,
+    sysctls: ReadonlyArray<readonly [string, string]>,
+  ): Promise<Partial<Record<PinnableNamespace, string>>>;
 }
 
 export type PinnableNamespace = 'net' | 'ipc' | 'uts';

@@ -54,7 +54,12 @@ export async function addNetworkList(network: CniNetworkConfig, att: CniAttachme
  * plugin does not leak what the others hold (an IP lease, iptables rules);
  * the first failure is reported.
  */
-export async function delNetworkList(network: CniNetworkConfig, att: CniAttachment, cached: Record<string, unknown> | undefined, opts: CniExecOptions): Promise<void> {
+export async function delNetworkList(
+  network: CniNetworkConfig,
+  att: CniAttachment,
+  cached: Record<string, unknown> | undefined,
+  opts: CniExecOptions,
+): Promise<void> {
   const prev = versionAtLeast(network.cniVersion, 0, 4) ? cached : undefined;
   let first: unknown;
   for (const plugin of [...network.plugins].reverse()) {
@@ -117,7 +122,9 @@ export async function gcNetworkList(network: CniNetworkConfig, valid: readonly V
 export async function checkPluginVersions(network: CniNetworkConfig, opts: CniExecOptions): Promise<void> {
   for (const plugin of network.plugins) {
     const out = await invokePlugin(plugin.type, { cniVersion: network.cniVersion }, invocation('VERSION', NO_CONTAINER, opts));
-    const supported = Array.isArray(out?.supportedVersions) ? (out.supportedVersions as unknown[]).filter((v): v is string => typeof v === 'string') : undefined;
+    const supported = Array.isArray(out?.supportedVersions)
+      ? (out.supportedVersions as unknown[]).filter((v): v is string => typeof v === 'string')
+      : undefined;
     if (supported && !supported.includes(network.cniVersion)) {
       throw new Error(`CNI plugin ${plugin.type} does not support cniVersion ${network.cniVersion} (it supports ${supported.join(', ')})`);
     }

@@ -65,33 +65,35 @@ export async function invokePlugin(type: string, config: object, inv: CniInvocat
   if (inv.netns || inv.command === 'DEL') env.CNI_NETNS = inv.netns;
   if (inv.ifName) env.CNI_IFNAME = inv.ifName;
   if (inv.args) env.CNI_ARGS = inv.args;
-  const { code, stdout, stderr, timedOut } = await new Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }>((resolve, reject) => {
-    // Its own process group: on timeout the plugin and anything it started
-    // are killed together, and nothing holds its pipes open afterwards.
-    const child = spawn(path, [], { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-(child.pid as number), 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
-      resolve({ code: null, stdout: out, stderr: err, timedOut: true });
-    }, timerMs(inv.timeoutMs));
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(new InternalError(`cannot run CNI plugin ${path}: ${errorMessage(e)}`));
-    });
-    child.on('close', (c) => {
-      clearTimeout(timer);
-      resolve({ code: c, stdout: out, stderr: err, timedOut: false });
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(JSON.stringify(config));
-  });
+  const { code, stdout, stderr, timedOut } = await new Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }>(
+    (resolve, reject) => {
+      // Its own process group: on timeout the plugin and anything it started
+      // are killed together, and nothing holds its pipes open afterwards.
+      const child = spawn(path, [], { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+      let out = '';
+      let err = '';
+      const timer = setTimeout(() => {
+        try {
+          process.kill(-(child.pid as number), 'SIGKILL');
+        } catch {
+          child.kill('SIGKILL');
+        }
+        resolve({ code: null, stdout: out, stderr: err, timedOut: true });
+      }, timerMs(inv.timeoutMs));
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.on('error', (e) => {
+        clearTimeout(timer);
+        reject(new InternalError(`cannot run CNI plugin ${path}: ${errorMessage(e)}`));
+      });
+      child.on('close', (c) => {
+        clearTimeout(timer);
+        resolve({ code: c, stdout: out, stderr: err, timedOut: false });
+      });
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(JSON.stringify(config));
+    },
+  );
   if (timedOut) throw new DeadlineExceededError(`CNI plugin ${type} ${inv.command} did not finish within ${inv.timeoutMs} ms`);
   let parsed: unknown;
   try {
@@ -101,7 +103,7 @@ export async function invokePlugin(type: string, config: object, inv: CniInvocat
   }
   if (code !== 0) {
     const e = (parsed ?? {}) as PluginError;
-    const msg = typeof e.msg === 'string' ? e.msg : (stderr.trim() || stdout.trim() || 'no error output');
+    const msg = typeof e.msg === 'string' ? e.msg : stderr.trim() || stdout.trim() || 'no error output';
     throw new CniPluginError(type, inv.command, code, typeof e.code === 'number' ? e.code : undefined, msg, typeof e.details === 'string' ? e.details : '');
   }
   if (parsed !== undefined && (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))) {

@@ -26,7 +26,11 @@ export async function interfaceCounters(pid: number): Promise<InterfaceCounters[
     if (colon < 0) continue;
     const name = line.slice(0, colon).trim();
     if (name === 'lo') continue;
-    const f = line.slice(colon + 1).trim().split(/\s+/).map((x) => BigInt(x));
+    const f = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/)
+      .map((x) => BigInt(x));
     // receive: bytes packets errs drop fifo frame compressed multicast; transmit: bytes packets errs ...
     out.push({ name, rxBytes: f[0] ?? 0n, rxErrors: f[2] ?? 0n, txBytes: f[8] ?? 0n, txErrors: f[10] ?? 0n });
   }

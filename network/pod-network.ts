@@ -39,7 +39,8 @@ export const POD_IFNAME = 'eth0';
  */
 export function cniArgs(pairs: ReadonlyArray<readonly [string, string]>): string {
   for (const [k, v] of pairs) {
-    if (/[;=\p{Cc}]/u.test(v)) throw new InvalidArgumentError(`${k} ${JSON.stringify(v)} cannot be passed to CNI plugins: it holds ";", "=" or a control character`);
+    if (/[;=\p{Cc}]/u.test(v))
+      throw new InvalidArgumentError(`${k} ${JSON.stringify(v)} cannot be passed to CNI plugins: it holds ";", "=" or a control character`);
   }
   return pairs.map(([k, v]) => `${k}=${v}`).join(';');
 }
@@ -94,7 +95,15 @@ export class PodNetworks {
       capabilityArgs: this.capabilityArgs(req),
     };
     const opts = this.exec();
-    const entry = { schema: 1 as const, id: CniCache.key(req.podId, POD_IFNAME), containerId: req.podId, ifName: POD_IFNAME, network, args: att.args, capabilityArgs: att.capabilityArgs };
+    const entry = {
+      schema: 1 as const,
+      id: CniCache.key(req.podId, POD_IFNAME),
+      containerId: req.podId,
+      ifName: POD_IFNAME,
+      network,
+      args: att.args,
+      capabilityArgs: att.capabilityArgs,
+    };
     // Written before ADD: plugins may take an IP and a veth before a crash, and DEL needs to know what to release.
     this.cache.save({ ...entry, result: undefined });
     failpoint('RunPodSandbox/cni-add-intent');
@@ -130,7 +139,11 @@ export class PodNetworks {
     const network = this.readiness.defaultNetwork();
     if (!network) return;
     try {
-      await gcNetworkList(network, livePods.map((id) => ({ containerID: id, ifname: POD_IFNAME })), this.exec());
+      await gcNetworkList(
+        network,
+        livePods.map((id) => ({ containerID: id, ifname: POD_IFNAME })),
+        this.exec(),
+      );
     } catch (err) {
       this.logger.warn('CNI GC failed', { network: network.name, error: errorMessage(err) });
     }

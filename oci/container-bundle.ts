@@ -85,7 +85,8 @@ export async function writeBundleConfig(bundle: string, b: BundleInput): Promise
   await ensureImageVolumes(b.rootfs, imageConfig.volumes, spec.mounts);
   if (selinux.mountLabel) {
     const native = loadNative();
-    for (const m of spec.mounts.filter((x) => x.selinuxRelabel)) await relabelTree(m.hostPath, selinux.mountLabel, (p, label) => native.lsetxattr(p, 'security.selinux', Buffer.from(label)));
+    for (const m of spec.mounts.filter((x) => x.selinuxRelabel))
+      await relabelTree(m.hostPath, selinux.mountLabel, (p, label) => native.lsetxattr(p, 'security.selinux', Buffer.from(label)));
   }
   await writeFile(join(bundle, 'config.json'), JSON.stringify(config));
 }

@@ -17,7 +17,8 @@ export async function ensureImageVolumes(rootfs: string, volumes: readonly strin
       dir = join(dir, part);
       try {
         const st = lstatSync(dir);
-        if (st.isSymbolicLink() || !st.isDirectory()) throw new InvalidArgumentError(`image volume ${v} passes through ${JSON.stringify(part)}, which is not a directory`);
+        if (st.isSymbolicLink() || !st.isDirectory())
+          throw new InvalidArgumentError(`image volume ${v} passes through ${JSON.stringify(part)}, which is not a directory`);
       } catch (err) {
         if (err instanceof InvalidArgumentError) throw err;
         await mkdir(dir, { mode: 0o755 });

@@ -82,7 +82,8 @@ export function appArmorProfile(choice: AppArmorChoice, host: HostLsm, defaultPr
 export function selinuxLabels(options: SelinuxOptions | undefined, host: HostLsm, privileged: boolean): { processLabel?: string; mountLabel?: string } {
   if (!host.selinux || !options || !(options.user || options.role || options.type || options.level)) return {};
   for (const [k, v] of Object.entries(options)) {
-    if (/[\s:]/.test(k === 'level' ? v.replace(/:/g, '') : v)) throw new InvalidArgumentError(`selinux_options.${k} ${JSON.stringify(v)} is not a label component`);
+    if (/[\s:]/.test(k === 'level' ? v.replace(/:/g, '') : v))
+      throw new InvalidArgumentError(`selinux_options.${k} ${JSON.stringify(v)} is not a label component`);
   }
   const user = options.user || 'system_u';
   const level = options.level || 's0';
@@ -91,7 +92,27 @@ export function selinuxLabels(options: SelinuxOptions | undefined, host: HostLsm
 }
 
 /** Host directories no container may relabel: the host would stop working. */
-const NEVER_RELABEL = new Set(['/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var']);
+const NEVER_RELABEL = new Set([
+  '/',
+  '/bin',
+  '/boot',
+  '/dev',
+  '/etc',
+  '/home',
+  '/lib',
+  '/lib32',
+  '/lib64',
+  '/opt',
+  '/proc',
+  '/root',
+  '/run',
+  '/sbin',
+  '/srv',
+  '/sys',
+  '/tmp',
+  '/usr',
+  '/var',
+]);
 
 /**
  * A mount with selinux_relabel gets the container's mount label on every

@@ -61,10 +61,14 @@ export function checkPropagation(mounts: readonly MountSpec[], mountinfo = readF
     const source = mountOf(realpathSync(m.hostPath), table);
     if (!source) continue;
     if (m.propagation === 'bidirectional' && !source.shared) {
-      throw new FailedPreconditionError(`mount ${m.containerPath}: bidirectional propagation needs ${m.hostPath} on a shared mount, but ${source.path} is not shared (mount --make-rshared ${source.path})`);
+      throw new FailedPreconditionError(
+        `mount ${m.containerPath}: bidirectional propagation needs ${m.hostPath} on a shared mount, but ${source.path} is not shared (mount --make-rshared ${source.path})`,
+      );
     }
     if (m.propagation === 'host-to-container' && !source.shared && !source.slave) {
-      throw new FailedPreconditionError(`mount ${m.containerPath}: host-to-container propagation needs ${m.hostPath} on a shared or slave mount, but ${source.path} is private (mount --make-rshared ${source.path})`);
+      throw new FailedPreconditionError(
+        `mount ${m.containerPath}: host-to-container propagation needs ${m.hostPath} on a shared or slave mount, but ${source.path} is private (mount --make-rshared ${source.path})`,
+      );
     }
   }
 }

@@ -9,7 +9,19 @@ import { seccompSection } from './seccomp.js';
 import type { Rlimit } from '../core/ulimit.js';
 
 /** The paths kubelet asks to mask when it sends none itself (crictl sends none). */
-export const DEFAULT_MASKED_PATHS = ['/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap'];
+export const DEFAULT_MASKED_PATHS = [
+  '/proc/acpi',
+  '/proc/asound',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/sys/firmware',
+  '/sys/devices/virtual/powercap',
+];
 export const DEFAULT_READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
 
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -40,7 +52,6 @@ export interface SpecContext {
   appArmorProfile: string | undefined;
   selinux: { processLabel?: string; mountLabel?: string };
 }
-
 
 /** command overrides Entrypoint; args override Cmd (kubelet's rule). */
 export function processArgs(spec: ContainerSpec, image: ImageConfigInfo): string[] {
@@ -88,7 +99,11 @@ export function ociSpec(ctx: SpecContext): Record<string, unknown> {
   podMount('/etc/resolv.conf', ctx.podFiles.resolvConf, sec.readonlyRootfs);
   podMount('/dev/shm', ctx.podFiles.shm ?? '/dev/shm', false);
   for (const m of spec.mounts) {
-    mounts.push(m.recursiveReadOnly ? { destination: m.containerPath, type: 'bind', source: m.hostPath, options: ['rbind', 'rprivate', 'rro'] } : bind(m.containerPath, m.hostPath, m.readonly, PROPAGATION[m.propagation]));
+    mounts.push(
+      m.recursiveReadOnly
+        ? { destination: m.containerPath, type: 'bind', source: m.hostPath, options: ['rbind', 'rprivate', 'rro'] }
+        : bind(m.containerPath, m.hostPath, m.readonly, PROPAGATION[m.propagation]),
+    );
   }
 
   const namespaces: object[] = [{ type: 'mount' }];
@@ -136,7 +151,10 @@ export function ociSpec(ctx: SpecContext): Record<string, unknown> {
       resources: {
         devices: sec.privileged
           ? [{ allow: true, access: 'rwm' }]
-          : [{ allow: false, access: 'rwm' }, ...ctx.devices.map((d) => ({ allow: true, type: d.type, major: d.major, minor: d.minor, access: d.permissions }))],
+          : [
+              { allow: false, access: 'rwm' },
+              ...ctx.devices.map((d) => ({ allow: true, type: d.type, major: d.major, minor: d.minor, access: d.permissions })),
+            ],
         ...ociResources(r),
       },
       ...(seccomp ? { seccomp } : {}),

@@ -57,7 +57,9 @@ export function attachStream(bundle: string, tty: boolean, io: ClientIO): Promis
       // One size per read of conmon's FIFO: kubectl sends two at once (size+1, then size, to force a redraw).
       let resizing: Promise<void> = Promise.resolve();
       io.onResize((size) => {
-        resizing = resizing.then(() => resizeTerminal(bundle, size.height, size.width).catch(() => undefined)).then(() => new Promise((r) => setTimeout(r, RESIZE_GAP_MS)));
+        resizing = resizing
+          .then(() => resizeTerminal(bundle, size.height, size.width).catch(() => undefined))
+          .then(() => new Promise((r) => setTimeout(r, RESIZE_GAP_MS)));
       });
     }
     io.signal.addEventListener('abort', () => {

@@ -49,20 +49,33 @@ const STDERR_CAP = 64 * 1024;
  */
 export function launchWithConmon(l: ConmonLaunch): Promise<number> {
   const args = [
-    '--api-version', '1',
-    '-c', l.id,
-    '-u', l.id,
-    '-n', l.name,
-    '-r', l.runtime,
+    '--api-version',
+    '1',
+    '-c',
+    l.id,
+    '-u',
+    l.id,
+    '-n',
+    l.name,
+    '-r',
+    l.runtime,
     ...l.runtimeArgs.flatMap((a) => ['--runtime-arg', a]),
-    '-b', l.bundle,
-    '-p', `${l.bundle}/pidfile`,
-    '-P', conmonPidFile(l.bundle),
-    '--exit-dir', l.exitDir,
-    '--persist-dir', l.persistDir,
-    '--socket-dir-path', l.socketDir,
-    '-l', `k8s-file:${l.logPath}`,
-    '--log-level', 'warning',
+    '-b',
+    l.bundle,
+    '-p',
+    `${l.bundle}/pidfile`,
+    '-P',
+    conmonPidFile(l.bundle),
+    '--exit-dir',
+    l.exitDir,
+    '--persist-dir',
+    l.persistDir,
+    '--socket-dir-path',
+    l.socketDir,
+    '-l',
+    `k8s-file:${l.logPath}`,
+    '--log-level',
+    'warning',
   ];
   if (l.logSizeMax > 0) args.push('--log-size-max', String(l.logSizeMax));
   if (l.tty) args.push('-t');
@@ -70,7 +83,9 @@ export function launchWithConmon(l: ConmonLaunch): Promise<number> {
   if (l.stdin && l.leaveStdinOpen) args.push('--leave-stdin-open');
   if (l.scope) args.push('--systemd-cgroup');
   // systemd-run --scope registers the scope and then execs conmon: the sync pipe passes through.
-  const [command, ...argv] = l.scope ? ['systemd-run', '--scope', `--unit=${l.scope}`, '--slice=system.slice', '--collect', '--quiet', '--', l.conmon, ...args] : [l.conmon, ...args];
+  const [command, ...argv] = l.scope
+    ? ['systemd-run', '--scope', `--unit=${l.scope}`, '--slice=system.slice', '--collect', '--quiet', '--', l.conmon, ...args]
+    : [l.conmon, ...args];
   return new Promise((resolve, reject) => {
     const child = spawn(command as string, argv, {
       cwd: l.bundle,

@@ -128,7 +128,8 @@ export class ContainerManager {
     if (isAbsolute(spec.logPath)) throw new InvalidArgumentError(`log_path ${JSON.stringify(spec.logPath)} must be relative to the pod's log directory`);
     const path = normalize(join(logDirectory, spec.logPath));
     const rel = relative(logDirectory, path);
-    if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) throw new InvalidArgumentError(`log_path ${JSON.stringify(spec.logPath)} leaves the pod's log directory`);
+    if (rel === '' || rel.startsWith('..') || isAbsolute(rel))
+      throw new InvalidArgumentError(`log_path ${JSON.stringify(spec.logPath)} leaves the pod's log directory`);
     return path;
   }
 
@@ -137,9 +138,11 @@ export class ContainerManager {
     for (const m of spec.mounts) {
       if (!existsSync(m.hostPath)) throw new InvalidArgumentError(`mount host path ${JSON.stringify(m.hostPath)} does not exist`);
       if (m.recursiveReadOnly) {
-        if (!m.readonly || m.propagation !== 'private') throw new InvalidArgumentError(`mount ${m.containerPath}: recursive_read_only needs readonly and private propagation`);
+        if (!m.readonly || m.propagation !== 'private')
+          throw new InvalidArgumentError(`mount ${m.containerPath}: recursive_read_only needs readonly and private propagation`);
         const handler = this.opts.runtimes.list().find((h) => h.name === (runtimeHandler || this.opts.runtimes.defaultHandler));
-        if (!handler?.features.recursiveReadOnlyMounts) throw new InvalidArgumentError(`mount ${m.containerPath}: the runtime handler does not support recursive read-only mounts`);
+        if (!handler?.features.recursiveReadOnlyMounts)
+          throw new InvalidArgumentError(`mount ${m.containerPath}: the runtime handler does not support recursive read-only mounts`);
       }
     }
     checkPropagation(spec.mounts);
@@ -346,13 +349,15 @@ export class ContainerManager {
   }
 
   list(filter: ContainerFilter = {}): ContainerRecord[] {
-    return this.store.values().filter(
-      (rec) =>
-        (!filter.id || rec.id.startsWith(filter.id)) &&
-        (!filter.sandboxId || rec.sandboxId.startsWith(filter.sandboxId)) &&
-        (!filter.state || containerState(rec) === filter.state) &&
-        matchesSelector(rec.spec.labels, filter.labels),
-    );
+    return this.store
+      .values()
+      .filter(
+        (rec) =>
+          (!filter.id || rec.id.startsWith(filter.id)) &&
+          (!filter.sandboxId || rec.sandboxId.startsWith(filter.sandboxId)) &&
+          (!filter.state || containerState(rec) === filter.state) &&
+          matchesSelector(rec.spec.labels, filter.labels),
+      );
   }
 
   private running(idOrPrefix: string): ContainerRecord {
@@ -419,7 +424,10 @@ export class ContainerManager {
    * `legacy` answers for records written before containers kept their
    * name and held their image's layers.
    */
-  async recover(legacy: { podMetadata(sandboxId: string): { name: string; namespace: string; uid: string } | undefined; imageLayers(imageId: string): readonly string[] | undefined }): Promise<void> {
+  async recover(legacy: {
+    podMetadata(sandboxId: string): { name: string; namespace: string; uid: string } | undefined;
+    imageLayers(imageId: string): readonly string[] | undefined;
+  }): Promise<void> {
     await new ContainerRecovery({
       store: this.store,
       exits: this.exits,

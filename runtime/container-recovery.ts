@@ -113,7 +113,12 @@ export class ContainerRecovery {
       if (!rec || rec.finishedAt !== undefined || rec.pid === undefined) continue;
       const bundle = join(this.c.teardown.bundlesDir, rec.id);
       if ((await isAlive(rec.pid)) || existsSync(join(this.c.exits.dir, rec.id)) || (await conmonAlive(bundle, rec.id))) continue;
-      this.c.finish(rec, { finishedAt: nowNs(), exitCode: 255, reason: 'Error', message: 'the container and its monitor (conmon) ended without recording an exit code' });
+      this.c.finish(rec, {
+        finishedAt: nowNs(),
+        exitCode: 255,
+        reason: 'Error',
+        message: 'the container and its monitor (conmon) ended without recording an exit code',
+      });
     }
   }
 }

@@ -108,7 +108,8 @@ export async function execSync(req: ExecRequest): Promise<ExecResult> {
     });
     clearTimeout(timer);
     if (status instanceof Error) throw new InternalError(`cannot run ${req.runtime.path}: ${status.message}`);
-    if (timedOut) throw new DeadlineExceededError(`command ${JSON.stringify(req.cmd.join(' '))} in container "${req.id}" timed out after ${req.timeoutSeconds}s`);
+    if (timedOut)
+      throw new DeadlineExceededError(`command ${JSON.stringify(req.cmd.join(' '))} in container "${req.id}" timed out after ${req.timeoutSeconds}s`);
     const exitCode = status.code ?? 128 + (status.signal === 'SIGKILL' ? 9 : 15);
     const failed = startFailure(exitCode, stderr.bytes().toString());
     if (failed) return { stdout: Buffer.alloc(0), stderr: Buffer.from(`${failed.reason}\n`), exitCode: failed.exitCode };

@@ -17,7 +17,7 @@ function probeFeatures(path: string): Promise<HandlerFeatures> {
       let options: unknown[] = [];
       if (!err) {
         try {
-          options = ((JSON.parse(stdout) as { mountOptions?: unknown[] }).mountOptions ?? []);
+          options = (JSON.parse(stdout) as { mountOptions?: unknown[] }).mountOptions ?? [];
         } catch {
           options = [];
         }

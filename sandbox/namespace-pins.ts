@@ -7,7 +7,12 @@ import type { NamespacePaths } from '../oci/namespaces.js';
 /** Namespace files of a pod: the pinned net/ipc/uts, and the pid namespace of its init. */
 export type Pins = NamespacePaths;
 
-export function pinNamespaces(dir: string, kinds: readonly PinnableNamespace[], hostname: string, sysctls: ReadonlyArray<readonly [string, string]>): Promise<Partial<Record<PinnableNamespace, string>>> {
+export function pinNamespaces(
+  dir: string,
+  kinds: readonly PinnableNamespace[],
+  hostname: string,
+  sysctls: ReadonlyArray<readonly [string, string]>,
+): Promise<Partial<Record<PinnableNamespace, string>>> {
   if (kinds.length === 0) return Promise.resolve({});
   return loadNative().pinNamespaces(dir, kinds, hostname, sysctls);
 }

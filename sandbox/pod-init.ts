@@ -36,14 +36,41 @@ export function podInitCgroup(podId: string, p: PodInitPlacement): string {
 
 /** A transient scope holding `pid` in `slice`, asked of systemd over D-Bus (busctl ships with systemd). */
 function startScope(unit: string, slice: string, pid: number): Promise<void> {
-  const args = ['call', '--quiet', 'org.freedesktop.systemd1', '/org/freedesktop/systemd1', 'org.freedesktop.systemd1.Manager', 'StartTransientUnit', 'ssa(sv)a(sa(sv))', unit, 'fail', '2', 'Slice', 's', slice, 'PIDs', 'au', '1', String(pid), '0'];
+  const args = [
+    'call',
+    '--quiet',
+    'org.freedesktop.systemd1',
+    '/org/freedesktop/systemd1',
+    'org.freedesktop.systemd1.Manager',
+    'StartTransientUnit',
+    'ssa(sv)a(sa(sv))',
+    unit,
+    'fail',
+    '2',
+    'Slice',
+    's',
+    slice,
+    'PIDs',
+    'au',
+    '1',
+    String(pid),
+    '0',
+  ];
   return new Promise((resolve, reject) => {
-    execFile('busctl', args, { timeout: 30_000 }, (err, _out, stderr) => (err ? reject(new InternalError(`cannot put the pod init in ${slice}/${unit}: ${stderr.trim() || err.message}`)) : resolve()));
+    execFile('busctl', args, { timeout: 30_000 }, (err, _out, stderr) =>
+      err ? reject(new InternalError(`cannot put the pod init in ${slice}/${unit}: ${stderr.trim() || err.message}`)) : resolve(),
+    );
   });
 }
 
 /** Starts the init inside the pod's namespaces (`pins`) and pins its PID namespace at `pidPin`, then moves it into the pod's cgroup. */
-export async function startPodInit(podId: string, initPath: string, pins: Pins, pidPin: string, placement: PodInitPlacement): Promise<{ pid: number; pin: string }> {
+export async function startPodInit(
+  podId: string,
+  initPath: string,
+  pins: Pins,
+  pidPin: string,
+  placement: PodInitPlacement,
+): Promise<{ pid: number; pin: string }> {
   const joined = [pins.net, pins.ipc, pins.uts].filter((p): p is string => p !== undefined);
   let init: { pid: number; pin: string };
   try {
@@ -53,7 +80,8 @@ export async function startPodInit(podId: string, initPath: string, pins: Pins, 
     throw err;
   }
   try {
-    if (placement.driver === 'systemd') await startScope(scopeName(podId), checkCgroupParent('systemd', placement.parent) || defaultCgroupParent('systemd'), init.pid);
+    if (placement.driver === 'systemd')
+      await startScope(scopeName(podId), checkCgroupParent('systemd', placement.parent) || defaultCgroupParent('systemd'), init.pid);
     else await placeInCgroup(init.pid, podInitCgroup(podId, placement));
   } catch (err) {
     await stopPodInit(podId, init.pid, init.pin, placement);

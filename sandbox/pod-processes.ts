@@ -61,5 +61,10 @@ export async function killPodProcesses(nsDir: string, mountPoints: ReadonlySet<s
 
 /** Mount points from a mountinfo text. */
 export function mountPointsOf(mountinfo: string): Set<string> {
-  return new Set(mountinfo.split('\n').map((l) => l.split(' ')[4] ?? '').filter((p) => p !== ''));
+  return new Set(
+    mountinfo
+      .split('\n')
+      .map((l) => l.split(' ')[4] ?? '')
+      .filter((p) => p !== ''),
+  );
 }

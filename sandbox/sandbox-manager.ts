@@ -186,7 +186,13 @@ export class SandboxManager {
         const native = loadNative();
         const shm = this.shmPath(id);
         await mkdir(shm, { mode: 0o1777 });
-        await native.mount('shm', shm, 'tmpfs', native.constants.MS_NOSUID | native.constants.MS_NODEV | native.constants.MS_NOEXEC, `mode=1777,size=${this.opts.shmSizeBytes()}`);
+        await native.mount(
+          'shm',
+          shm,
+          'tmpfs',
+          native.constants.MS_NOSUID | native.constants.MS_NODEV | native.constants.MS_NOEXEC,
+          `mode=1777,size=${this.opts.shmSizeBytes()}`,
+        );
         undo.push('unmount /dev/shm', () => unmountAndRemove(shm));
         failpoint('RunPodSandbox/shm-mounted');
       }

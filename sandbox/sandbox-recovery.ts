@@ -119,7 +119,10 @@ export class SandboxRecovery {
         this.c.logger.info('removing what an interrupted RunPodSandbox left', { dir });
         await killPodProcesses(join(dir, 'ns'), mounts);
         // Deepest first, so nested mounts come off before their parents.
-        for (const mp of [...mounts].filter((m) => m.startsWith(dir + '/')).sort().reverse()) {
+        for (const mp of [...mounts]
+          .filter((m) => m.startsWith(dir + '/'))
+          .sort()
+          .reverse()) {
           await unmountAndRemove(mp).catch((err: unknown) => this.c.logger.warn('cannot unmount orphan', { path: mp, error: errorMessage(err) }));
         }
         await rm(dir, { recursive: true, force: true });

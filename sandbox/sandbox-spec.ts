@@ -3,7 +3,6 @@ import type { DnsConfig, PortMapping } from '../network/pod-network.js';
 import type { NamespaceMode } from '../oci/namespaces.js';
 import type { Pins } from './namespace-pins.js';
 
-
 /** What a pod asks for: the CRI PodSandboxConfig in domain terms. */
 export interface SandboxSpec {
   name: string;

@@ -206,4 +206,3 @@ export async function unmount(path: string): Promise<void> {
     if (errnoCode(err) !== 'EINVAL' && errnoCode(err) !== 'ENOENT') throw err;
   }
 }
-

@@ -79,7 +79,10 @@ export async function serveRemoteCommand(
   const sizes: TerminalSize[] = [];
 
   const ready = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the client opened ${[...streams.keys()].join(', ') || 'no streams'} of ${[...wanted].join(', ')} in time`)), STREAM_SETUP_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => reject(new Error(`the client opened ${[...streams.keys()].join(', ') || 'no streams'} of ${[...wanted].join(', ')} in time`)),
+      STREAM_SETUP_TIMEOUT_MS,
+    );
     timer.unref();
     abort.signal.addEventListener('abort', () => {
       clearTimeout(timer);
@@ -93,10 +96,13 @@ export async function serveRemoteCommand(
       }
       streams.set(type, s);
       if (type === 'resize') {
-        s.on('data', resizeParser((size) => {
-          sizes.push(size);
-          for (const l of resizeListeners) l(size);
-        }));
+        s.on(
+          'data',
+          resizeParser((size) => {
+            sizes.push(size);
+            for (const l of resizeListeners) l(size);
+          }),
+        );
       }
       if (streams.size === wanted.size) {
         clearTimeout(timer);

@@ -25,9 +25,7 @@ export const RstStatus = { PROTOCOL_ERROR: 1, INVALID_STREAM: 2, REFUSED_STREAM:
 
 export const SETTINGS_INITIAL_WINDOW_SIZE = 7;
 
-export type Frame =
-  | { kind: 'control'; type: number; flags: number; payload: Buffer }
-  | { kind: 'data'; streamId: number; flags: number; payload: Buffer };
+export type Frame = { kind: 'control'; type: number; flags: number; payload: Buffer } | { kind: 'data'; streamId: number; flags: number; payload: Buffer };
 
 const MAX_PAYLOAD = 0xffffff;
 
@@ -81,7 +79,8 @@ function u32(...values: number[]): Buffer {
 }
 
 export const frames = {
-  synReply: (streamId: number, headerBlock: Buffer, fin = false) => controlFrame(FrameType.SYN_REPLY, fin ? FLAG_FIN : 0, Buffer.concat([u32(streamId & 0x7fffffff), headerBlock])),
+  synReply: (streamId: number, headerBlock: Buffer, fin = false) =>
+    controlFrame(FrameType.SYN_REPLY, fin ? FLAG_FIN : 0, Buffer.concat([u32(streamId & 0x7fffffff), headerBlock])),
   rstStream: (streamId: number, status: number) => controlFrame(FrameType.RST_STREAM, 0, u32(streamId & 0x7fffffff, status)),
   ping: (id: number) => controlFrame(FrameType.PING, 0, u32(id)),
   goAway: (lastStreamId: number, status = 0) => controlFrame(FrameType.GOAWAY, 0, u32(lastStreamId & 0x7fffffff, status)),

@@ -68,10 +68,12 @@ async function main(): Promise<void> {
     if (hostFiles.length > 0) process.stdout.write(`\nhost: ${totals.passed} passed, ${totals.failed} failed\n\n`);
     const { runVmLane } = await import('./vm/lane.js');
     const vmFilters = filters.filter((x) => laneFiles.some((f) => relative(testRoot, f).includes(x)));
-    add(await runVmLane(vmFilters, (s) => process.stdout.write(s)).catch((err: unknown) => {
-      process.stdout.write(`vm lane: ${err instanceof Error ? err.message : String(err)}\n`);
-      return { passed: 0, failed: 1, skipped: 0 };
-    }));
+    add(
+      await runVmLane(vmFilters, (s) => process.stdout.write(s)).catch((err: unknown) => {
+        process.stdout.write(`vm lane: ${err instanceof Error ? err.message : String(err)}\n`);
+        return { passed: 0, failed: 1, skipped: 0 };
+      }),
+    );
   }
   process.stdout.write(`\n${totals.passed} passed, ${totals.failed} failed${totals.skipped > 0 ? `, ${totals.skipped} skipped` : ''}\n`);
   process.exitCode = totals.failed > 0 || totals.passed === 0 ? 1 : 0;

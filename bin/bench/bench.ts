@@ -80,7 +80,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       case 'pods': {
         const run = randomBytes(4).toString('hex');
         const ids: string[] = new Array<string>(opts.count).fill('');
-        const nsOptions = opts.hostNetwork ? { network: NamespaceMode.NODE, pid: NamespaceMode.CONTAINER, ipc: NamespaceMode.POD } : { pid: NamespaceMode.CONTAINER };
+        const nsOptions = opts.hostNetwork
+          ? { network: NamespaceMode.NODE, pid: NamespaceMode.CONTAINER, ipc: NamespaceMode.POD }
+          : { pid: NamespaceMode.CONTAINER };
         rows.push(
           await phase('RunPodSandbox', opts.count, opts.concurrency, async (i) => {
             const res = await client.runtime.call(
@@ -100,8 +102,16 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
           }),
         );
         const live = ids.filter((id) => id !== '');
-        rows.push(await phase('StopPodSandbox', live.length, opts.concurrency, (i) => client.runtime.call('StopPodSandbox', { pod_sandbox_id: live[i] as string }, { timeoutMs })));
-        rows.push(await phase('RemovePodSandbox', live.length, opts.concurrency, (i) => client.runtime.call('RemovePodSandbox', { pod_sandbox_id: live[i] as string }, { timeoutMs })));
+        rows.push(
+          await phase('StopPodSandbox', live.length, opts.concurrency, (i) =>
+            client.runtime.call('StopPodSandbox', { pod_sandbox_id: live[i] as string }, { timeoutMs }),
+          ),
+        );
+        rows.push(
+          await phase('RemovePodSandbox', live.length, opts.concurrency, (i) =>
+            client.runtime.call('RemovePodSandbox', { pod_sandbox_id: live[i] as string }, { timeoutMs }),
+          ),
+        );
         break;
       }
     }
@@ -112,10 +122,15 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
 }
 
 export function formatBench(result: BenchResult): string {
-  const lines = [`${result.scenario} x${result.count} at concurrency ${result.concurrency} against ${result.endpoint}`, 'rpc                 p50 ms   p95 ms   p99 ms   max ms   calls/s  errors'];
+  const lines = [
+    `${result.scenario} x${result.count} at concurrency ${result.concurrency} against ${result.endpoint}`,
+    'rpc                 p50 ms   p95 ms   p99 ms   max ms   calls/s  errors',
+  ];
   for (const r of result.rows) {
     const f = (n: number) => n.toFixed(1).padStart(8);
-    lines.push(`${r.rpc.padEnd(18)}${f(r.summary.p50)} ${f(r.summary.p95)} ${f(r.summary.p99)} ${f(r.summary.max)} ${r.throughput.toFixed(1).padStart(9)} ${String(r.errors).padStart(7)}`);
+    lines.push(
+      `${r.rpc.padEnd(18)}${f(r.summary.p50)} ${f(r.summary.p95)} ${f(r.summary.p99)} ${f(r.summary.max)} ${r.throughput.toFixed(1).padStart(9)} ${String(r.errors).padStart(7)}`,
+    );
     if (r.firstError) lines.push(`  first error: ${r.firstError}`);
   }
   return lines.join('\n') + '\n';

@@ -187,9 +187,12 @@ function checkWhole(config: CradleConfig): string[] {
   const names = Object.keys(config.runtimes);
   if (names.length === 0) problems.push('effective config: runtimes: expected at least one [runtimes.NAME] table, found none');
   else if (!(config.default_runtime in config.runtimes)) {
-    problems.push(`effective config: default_runtime: expected one of the configured runtimes (${names.join(', ')}), found ${JSON.stringify(config.default_runtime)}`);
+    problems.push(
+      `effective config: default_runtime: expected one of the configured runtimes (${names.join(', ')}), found ${JSON.stringify(config.default_runtime)}`,
+    );
   }
-  if (config.root === config.runroot) problems.push(`effective config: runroot: expected a directory other than root, found ${JSON.stringify(config.runroot)} for both`);
+  if (config.root === config.runroot)
+    problems.push(`effective config: runroot: expected a directory other than root, found ${JSON.stringify(config.runroot)} for both`);
   for (const u of config.containers.default_ulimits) {
     try {
       parseUlimit(u);

@@ -12,7 +12,10 @@ function signalName(s: Signal): string {
   if (s === Signal.SIGNAL_RUNTIME_DEFAULT) return '';
   const name = Signal[s];
   if (name === undefined) throw new InvalidArgumentError(`unknown stop signal ${s}`);
-  return name.replace(/^SIGNAL_/, '').replace(/PLUS(\d+)$/, '+$1').replace(/MINUS(\d+)$/, '-$1');
+  return name
+    .replace(/^SIGNAL_/, '')
+    .replace(/PLUS(\d+)$/, '+$1')
+    .replace(/MINUS(\d+)$/, '-$1');
 }
 
 function pidMode(mode: NamespaceMode | undefined): ContainerSpec['security']['pidMode'] {
@@ -41,7 +44,8 @@ export function containerSpecFrom(config: ContainerConfig | undefined): Containe
   const runAsGroup = sec?.run_as_group ? unixId('run_as_group', sec.run_as_group.value) : undefined;
   const runAsUsername = plain('run_as_username', sec?.run_as_username ?? '', 256);
   // kubelet never sends a group alone: without a user it would pair with whatever user the image names.
-  if (runAsGroup !== undefined && runAsUser === undefined && runAsUsername === '') throw new InvalidArgumentError('run_as_group needs run_as_user or run_as_username');
+  if (runAsGroup !== undefined && runAsUser === undefined && runAsUsername === '')
+    throw new InvalidArgumentError('run_as_group needs run_as_user or run_as_username');
   return {
     name: config.metadata.name,
     attempt: config.metadata.attempt,
@@ -73,8 +77,13 @@ export function containerSpecFrom(config: ContainerConfig | undefined): Containe
     }),
     devices: config.devices.map((d, i) => {
       // Empty permissions mean "rwm", an empty container path the host path (as crictl sends them).
-      if (!/^[rwm]{0,3}$/.test(d.permissions)) throw new InvalidArgumentError(`config.devices[${i}].permissions ${JSON.stringify(d.permissions)} must be some of "rwm"`);
-      return { containerPath: optionalAbsolutePath(`config.devices[${i}].container_path`, d.container_path), hostPath: absolutePath(`config.devices[${i}].host_path`, d.host_path), permissions: d.permissions };
+      if (!/^[rwm]{0,3}$/.test(d.permissions))
+        throw new InvalidArgumentError(`config.devices[${i}].permissions ${JSON.stringify(d.permissions)} must be some of "rwm"`);
+      return {
+        containerPath: optionalAbsolutePath(`config.devices[${i}].container_path`, d.container_path),
+        hostPath: absolutePath(`config.devices[${i}].host_path`, d.host_path),
+        permissions: d.permissions,
+      };
     }),
     labels: stringMap('config.labels', config.labels),
     annotations: stringMap('config.annotations', config.annotations),
@@ -99,9 +108,10 @@ export function containerSpecFrom(config: ContainerConfig | undefined): Containe
       targetId: sec?.namespace_options?.target_id ?? '',
       seccomp: seccompChoice(sec?.seccomp, sec?.seccomp_profile_path ?? ''),
       appArmor: appArmorChoice(sec?.apparmor, sec?.apparmor_profile ?? ''),
-      selinux: sec?.selinux_options ? { user: sec.selinux_options.user, role: sec.selinux_options.role, type: sec.selinux_options.type, level: sec.selinux_options.level } : undefined,
+      selinux: sec?.selinux_options
+        ? { user: sec.selinux_options.user, role: sec.selinux_options.role, type: sec.selinux_options.type, level: sec.selinux_options.level }
+        : undefined,
     },
     stopSignal: signalName(config.stop_signal),
   };
 }
-

@@ -66,5 +66,8 @@ export function containerStatus(rec: ContainerRecord): Init<ContainerStatus> {
 
 /** ContainerStatus's verbose info: what a person debugging a node wants to see. */
 export function containerInfo(rec: ContainerRecord): string {
-  return JSON.stringify({ pid: rec.pid, sandboxId: rec.sandboxId, runtimeHandler: rec.runtimeHandler, stopSignal: rec.stopSignal, spec: rec.spec }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  return JSON.stringify(
+    { pid: rec.pid, sandboxId: rec.sandboxId, runtimeHandler: rec.runtimeHandler, stopSignal: rec.stopSignal, spec: rec.spec },
+    (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v),
+  );
 }

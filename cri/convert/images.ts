@@ -50,5 +50,3 @@ export function filteredImages(images: ImageService, filter: ImageFilter | undef
   const rec = images.resolve(wanted);
   return rec ? [rec] : [];
 }
-
-

@@ -3,7 +3,19 @@ import type { PortMapping } from '../../network/pod-network.js';
 import type { NamespaceMode as DomainNamespaceMode } from '../../oci/namespaces.js';
 import type { SandboxSpec } from '../../sandbox/sandbox-spec.js';
 import { NamespaceMode, Protocol, type PodSandboxConfig } from '../generated/api.js';
-import { dnsLabel, dnsSubdomain, hostname, ipAddress, optionalAbsolutePath, plain, podUid, port, resolverOption, searchDomain, stringMap } from '../validate.js';
+import {
+  dnsLabel,
+  dnsSubdomain,
+  hostname,
+  ipAddress,
+  optionalAbsolutePath,
+  plain,
+  podUid,
+  port,
+  resolverOption,
+  searchDomain,
+  stringMap,
+} from '../validate.js';
 
 const NAMESPACE_MODES: Record<NamespaceMode, DomainNamespaceMode> = {
   [NamespaceMode.POD]: 'pod',
@@ -80,4 +92,3 @@ export function sandboxSpecFrom(config: PodSandboxConfig | undefined, runtimeHan
     sysctls: stringMap('config.linux.sysctls', config.linux?.sysctls ?? {}),
   };
 }
-

@@ -36,7 +36,11 @@ export function podInfo(rec: SandboxRecord, sandboxes: SandboxManager): string {
       ips: rec.ips,
       networkAttached: rec.networkAttached,
       shm: rec.shmMounted ? sandboxes.shmPath(rec.id) : '',
-      files: { hostname: sandboxes.podFile(rec.id, 'hostname'), hosts: sandboxes.podFile(rec.id, 'hosts'), resolvConf: sandboxes.podFile(rec.id, 'resolv.conf') },
+      files: {
+        hostname: sandboxes.podFile(rec.id, 'hostname'),
+        hosts: sandboxes.podFile(rec.id, 'hosts'),
+        resolvConf: sandboxes.podFile(rec.id, 'resolv.conf'),
+      },
       config: rec.spec,
     },
     null,

@@ -23,4 +23,3 @@ function resourceValues(res: LinuxContainerResources | undefined): ContainerReso
     unified: { ...(res?.unified ?? {}) },
   };
 }
-

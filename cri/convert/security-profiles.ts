@@ -49,4 +49,3 @@ export function appArmorChoice(profile: SecurityProfile | undefined, legacy: str
   if (legacy.startsWith('localhost/') && legacy.length > 'localhost/'.length) return { kind: 'localhost', profile: legacy.slice('localhost/'.length) };
   throw new InvalidArgumentError(`apparmor_profile ${JSON.stringify(legacy)} is not runtime/default, unconfined or localhost/<name>`);
 }
-

@@ -20,7 +20,8 @@ export function criStats(rec: ContainerRecord, sample: ContainerStatsSample, lay
   const timestamp = sample.timestamp;
   // As cAdvisor reports it: what the limit leaves beyond the working set; unset without a limit.
   const available = cg?.memoryLimit !== undefined ? (cg.memoryLimit > cg.workingSet ? cg.memoryLimit - cg.workingSet : 0n) : undefined;
-  const swapAvailable = cg?.swapLimit !== undefined && cg.swapUsage !== undefined ? (cg.swapLimit > cg.swapUsage ? cg.swapLimit - cg.swapUsage : 0n) : undefined;
+  const swapAvailable =
+    cg?.swapLimit !== undefined && cg.swapUsage !== undefined ? (cg.swapLimit > cg.swapUsage ? cg.swapLimit - cg.swapUsage : 0n) : undefined;
   return {
     attributes: { id: rec.id, metadata: { name: rec.spec.name, attempt: rec.spec.attempt }, labels: rec.spec.labels, annotations: rec.spec.annotations },
     cpu: { timestamp, usage_core_nano_seconds: u(cg?.cpuUsageNs ?? 0n), usage_nano_cores: u(sample.nanoCores ?? 0n), psi: criPsi(cg?.psi.cpu) },
@@ -36,7 +37,12 @@ export function criStats(rec: ContainerRecord, sample: ContainerStatsSample, lay
     },
     swap: { timestamp, swap_usage_bytes: u(cg?.swapUsage), swap_available_bytes: u(swapAvailable) },
     io: { timestamp, psi: criPsi(cg?.psi.io) },
-    writable_layer: { timestamp: sample.timestamp, fs_id: { mountpoint: layerMountpoint }, used_bytes: u(sample.writable.bytes), inodes_used: u(sample.writable.inodes) },
+    writable_layer: {
+      timestamp: sample.timestamp,
+      fs_id: { mountpoint: layerMountpoint },
+      used_bytes: u(sample.writable.bytes),
+      inodes_used: u(sample.writable.inodes),
+    },
   };
 }
 
@@ -51,10 +57,21 @@ export async function podStats(pod: SandboxRecord, containers: ContainerManager)
   // Any process in the pod's network namespace tells its interfaces: the pod init, or a running container.
   const inNetns = pod.initPid ?? recs.find((r) => containerState(r) === 'running' && r.pid !== undefined)?.pid;
   const ifaces = pod.pins.net && inNetns !== undefined ? ((await interfaceCounters(inNetns)) ?? []) : [];
-  const iface = (i: (typeof ifaces)[number]) => ({ name: i.name, rx_bytes: u(i.rxBytes), rx_errors: u(i.rxErrors), tx_bytes: u(i.txBytes), tx_errors: u(i.txErrors) });
+  const iface = (i: (typeof ifaces)[number]) => ({
+    name: i.name,
+    rx_bytes: u(i.rxBytes),
+    rx_errors: u(i.rxErrors),
+    tx_bytes: u(i.txBytes),
+    tx_errors: u(i.txErrors),
+  });
   const eth0 = ifaces.find((i) => i.name === 'eth0') ?? ifaces[0];
   return {
-    attributes: { id: pod.id, metadata: { name: pod.spec.name, uid: pod.spec.uid, namespace: pod.spec.namespace, attempt: pod.spec.attempt }, labels: pod.spec.labels, annotations: pod.spec.annotations },
+    attributes: {
+      id: pod.id,
+      metadata: { name: pod.spec.name, uid: pod.spec.uid, namespace: pod.spec.namespace, attempt: pod.spec.attempt },
+      labels: pod.spec.labels,
+      annotations: pod.spec.annotations,
+    },
     linux: {
       cpu: { timestamp, usage_core_nano_seconds: u(sum((s) => s.sample.cgroup?.cpuUsageNs)), usage_nano_cores: u(sum((s) => s.sample.nanoCores)) },
       memory: {
@@ -71,4 +88,3 @@ export async function podStats(pod: SandboxRecord, containers: ContainerManager)
     },
   };
 }
-

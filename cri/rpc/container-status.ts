@@ -23,7 +23,11 @@ export function containerStatusHandlers(d: CriDeps): ServiceHandlers<RuntimeServ
     },
 
     // ListContainersResponse.containers is field 1.
-    ListContainers: async (req) => encodedRepeated(1, listed(req.filter).map((r) => encoded.get(r))) as Init<ListContainersResponse>,
+    ListContainers: async (req) =>
+      encodedRepeated(
+        1,
+        listed(req.filter).map((r) => encoded.get(r)),
+      ) as Init<ListContainersResponse>,
 
     StreamContainers: async function* (req) {
       const all = listed(req.filter).map(containerListItem);

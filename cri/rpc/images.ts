@@ -50,8 +50,12 @@ export function imageHandlers(d: CriDeps): ServiceHandlers<ImageServiceMethods> 
       const timestamp = nowNs();
       const layers = await writable.usage();
       return {
-        image_filesystems: [{ timestamp, fs_id: { mountpoint: images.dir }, used_bytes: { value: BigInt(usage.bytes) }, inodes_used: { value: BigInt(usage.inodes) } }],
-        container_filesystems: [{ timestamp, fs_id: { mountpoint: writable.mountpoint }, used_bytes: { value: BigInt(layers.bytes) }, inodes_used: { value: BigInt(layers.inodes) } }],
+        image_filesystems: [
+          { timestamp, fs_id: { mountpoint: images.dir }, used_bytes: { value: BigInt(usage.bytes) }, inodes_used: { value: BigInt(usage.inodes) } },
+        ],
+        container_filesystems: [
+          { timestamp, fs_id: { mountpoint: writable.mountpoint }, used_bytes: { value: BigInt(layers.bytes) }, inodes_used: { value: BigInt(layers.inodes) } },
+        ],
       };
     },
   };

@@ -20,7 +20,11 @@ export function podStatusHandlers(d: CriDeps): ServiceHandlers<RuntimeServiceMet
     },
 
     // ListPodSandboxResponse.items is field 1.
-    ListPodSandbox: async (req) => encodedRepeated(1, d.sandboxes.list(podFilter(req.filter)).map((r) => encoded.get(r))) as Init<ListPodSandboxResponse>,
+    ListPodSandbox: async (req) =>
+      encodedRepeated(
+        1,
+        d.sandboxes.list(podFilter(req.filter)).map((r) => encoded.get(r)),
+      ) as Init<ListPodSandboxResponse>,
 
     StreamPodSandboxes: async function* (req) {
       const items = d.sandboxes.list(podFilter(req.filter)).map(podListItem);

@@ -67,7 +67,13 @@ export function runtimeInfoHandlers(source: RuntimeInfoSource, networks: PodNetw
     UpdateRuntimeConfig: async (req) => {
       const cidr = req.runtime_config?.network_config?.pod_cidr;
       // Dual-stack nodes get both networks, comma-separated, as kubelet joins them.
-      if (cidr) networks.setPodCidr(cidr.split(',').map((c, i) => validCidr(`runtime_config.network_config.pod_cidr[${i}]`, c.trim())).join(','));
+      if (cidr)
+        networks.setPodCidr(
+          cidr
+            .split(',')
+            .map((c, i) => validCidr(`runtime_config.network_config.pod_cidr[${i}]`, c.trim()))
+            .join(','),
+        );
       return {};
     },
   };

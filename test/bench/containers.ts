@@ -63,7 +63,9 @@ async function bench(runtime: string, socket: string, pid: number, pods: number,
         const pod = (await c.runtime.call('RunPodSandbox', { config }, { timeoutMs: 60_000 })).pod_sandbox_id;
         podIds.push(pod);
         const t0 = performance.now();
-        const id = (await c.runtime.call('CreateContainer', { pod_sandbox_id: pod, config: containerConfig('app'), sandbox_config: config }, { timeoutMs: 60_000 })).container_id;
+        const id = (
+          await c.runtime.call('CreateContainer', { pod_sandbox_id: pod, config: containerConfig('app'), sandbox_config: config }, { timeoutMs: 60_000 })
+        ).container_id;
         await c.runtime.call('StartContainer', { container_id: id }, { timeoutMs: 60_000 });
         createStart.push(performance.now() - t0);
       }),
@@ -141,9 +143,15 @@ async function main(): Promise<void> {
   }
   process.stdout.write(`| runtime | measure | p50 ms | p95 ms |\n| --- | --- | --- | --- |\n`);
   for (const r of results) {
-    for (const row of r.rows) process.stdout.write(`| ${r.runtime} | ${row.rpc} (x${row.summary.count}) | ${row.summary.p50.toFixed(1)} | ${row.summary.p95.toFixed(1)} |\n`);
-    process.stdout.write(`| ${r.runtime} | ListContainers with ${listed} containers (x${r.list.count}) | ${r.list.p50.toFixed(2)} | ${r.list.p95.toFixed(2)} |\n`);
-    if (r.listServer) process.stdout.write(`| ${r.runtime} | ListContainers, inside the daemon (x${r.listServer.count}) | ${r.listServer.p50.toFixed(2)} | ${r.listServer.p95.toFixed(2)} |\n`);
+    for (const row of r.rows)
+      process.stdout.write(`| ${r.runtime} | ${row.rpc} (x${row.summary.count}) | ${row.summary.p50.toFixed(1)} | ${row.summary.p95.toFixed(1)} |\n`);
+    process.stdout.write(
+      `| ${r.runtime} | ListContainers with ${listed} containers (x${r.list.count}) | ${r.list.p50.toFixed(2)} | ${r.list.p95.toFixed(2)} |\n`,
+    );
+    if (r.listServer)
+      process.stdout.write(
+        `| ${r.runtime} | ListContainers, inside the daemon (x${r.listServer.count}) | ${r.listServer.p50.toFixed(2)} | ${r.listServer.p95.toFixed(2)} |\n`,
+      );
   }
   process.stdout.write(`\n| runtime | daemon RSS idle MiB | with ${pods} running containers MiB |\n| --- | --- | --- |\n`);
   for (const r of results) process.stdout.write(`| ${r.runtime} | ${r.rssIdle.toFixed(1)} | ${r.rssBusy.toFixed(1)} |\n`);

@@ -26,7 +26,9 @@ async function main(): Promise<void> {
     const containerd = ContainerdPeer.available() ? new ContainerdPeer(peerNode) : undefined;
     await containerd?.start();
     for (const concurrency of concurrencies) {
-      for (const [runtime, endpoint] of [['cradle', cradleNode.socket], ...(containerd ? [['containerd', containerd.socket]] : [])] as Array<[string, string]>) {
+      for (const [runtime, endpoint] of [['cradle', cradleNode.socket], ...(containerd ? [['containerd', containerd.socket]] : [])] as Array<
+        [string, string]
+      >) {
         const result = await runBench({ endpoint, scenario: 'pods', count, concurrency });
         process.stderr.write(`${runtime}: ${formatBench(result)}`);
         results.push({ runtime, result });
@@ -42,7 +44,9 @@ async function main(): Promise<void> {
   process.stdout.write('| runtime | concurrency | rpc | p50 ms | p95 ms | calls/s | errors |\n| --- | --- | --- | --- | --- | --- | --- |\n');
   for (const { runtime, result } of results) {
     for (const r of result.rows) {
-      process.stdout.write(`| ${runtime} | ${result.concurrency} | ${r.rpc} | ${r.summary.p50.toFixed(1)} | ${r.summary.p95.toFixed(1)} | ${r.throughput.toFixed(1)} | ${r.errors} |\n`);
+      process.stdout.write(
+        `| ${runtime} | ${result.concurrency} | ${r.rpc} | ${r.summary.p50.toFixed(1)} | ${r.summary.p95.toFixed(1)} | ${r.throughput.toFixed(1)} | ${r.errors} |\n`,
+      );
     }
   }
 }

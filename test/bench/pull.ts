@@ -53,7 +53,10 @@ async function main(): Promise<void> {
       { Cmd: ['true'] },
     );
     layout.tag('big', desc);
-    const manifest = JSON.parse(readFileSync(join(layout.dir, 'blobs', 'sha256', desc.digest.slice(7)), 'utf8')) as { layers: Array<{ size: number }>; config: { size: number } };
+    const manifest = JSON.parse(readFileSync(join(layout.dir, 'blobs', 'sha256', desc.digest.slice(7)), 'utf8')) as {
+      layers: Array<{ size: number }>;
+      config: { size: number };
+    };
     total = manifest.layers.reduce((n, l) => n + l.size, manifest.config.size);
     return { repository: 'bench/big', tag: 'big' };
   };
@@ -64,10 +67,14 @@ async function main(): Promise<void> {
     if (r) results.push(r);
   });
   process.stdout.write(`image: 5 layers, ${(total / 1e6).toFixed(1)} MB compressed (random data, gzip)\n`);
-  process.stdout.write('| runtime | pull s | MB/s | ListImages during pull p50 ms | p99 ms | max ms | samples |\n| --- | --- | --- | --- | --- | --- | --- |\n');
+  process.stdout.write(
+    '| runtime | pull s | MB/s | ListImages during pull p50 ms | p99 ms | max ms | samples |\n| --- | --- | --- | --- | --- | --- | --- |\n',
+  );
   for (const r of results) {
     const l = r.listDuringPull;
-    process.stdout.write(`| ${r.runtime} | ${r.seconds.toFixed(2)} | ${r.mbPerSecond.toFixed(1)} | ${l.p50.toFixed(2)} | ${l.p99.toFixed(2)} | ${l.max.toFixed(2)} | ${l.count} |\n`);
+    process.stdout.write(
+      `| ${r.runtime} | ${r.seconds.toFixed(2)} | ${r.mbPerSecond.toFixed(1)} | ${l.p50.toFixed(2)} | ${l.p99.toFixed(2)} | ${l.max.toFixed(2)} | ${l.count} |\n`,
+    );
   }
 }
 

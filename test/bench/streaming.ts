@@ -27,9 +27,19 @@ async function bench(runtime: string, node: TestNode, socket: string, port: numb
   const kubectl = new Kubectl(node, port, socket);
   try {
     await c.image.call('PullImage', { image: { image: IMAGE } }, { timeoutMs: 120_000 });
-    const config = { metadata: { name: 'bench', namespace: 'bench', uid: `bench-${runtime}-${process.pid}`, attempt: 0 }, hostname: 'bench', log_directory: join(node.dir, 'bench-logs') };
+    const config = {
+      metadata: { name: 'bench', namespace: 'bench', uid: `bench-${runtime}-${process.pid}`, attempt: 0 },
+      hostname: 'bench',
+      log_directory: join(node.dir, 'bench-logs'),
+    };
     const pod = (await c.runtime.call('RunPodSandbox', { config }, { timeoutMs: 60_000 })).pod_sandbox_id;
-    const app = (await c.runtime.call('CreateContainer', { pod_sandbox_id: pod, config: { metadata: { name: 'app' }, image: { image: IMAGE }, command: ['sleep', '3600'], log_path: 'app.log' }, sandbox_config: config })).container_id;
+    const app = (
+      await c.runtime.call('CreateContainer', {
+        pod_sandbox_id: pod,
+        config: { metadata: { name: 'app' }, image: { image: IMAGE }, command: ['sleep', '3600'], log_path: 'app.log' },
+        sandbox_config: config,
+      })
+    ).container_id;
     await c.runtime.call('StartContainer', { container_id: app });
     await kubectl.start();
     kubectl.addPod('bench', 'bench', pod, { app });
@@ -43,7 +53,9 @@ async function bench(runtime: string, node: TestNode, socket: string, port: numb
     const bytes = mib * 1024 * 1024;
     const t0 = performance.now();
     // wc inside the node counts what came through, so the output never has to sit in memory here.
-    const r = await node.exec('sh', ['-c', `${kubectlCommand(kubectl)} exec -n bench bench -c app -- head -c ${bytes} /dev/zero | wc -c`], { timeoutMs: 600_000 });
+    const r = await node.exec('sh', ['-c', `${kubectlCommand(kubectl)} exec -n bench bench -c app -- head -c ${bytes} /dev/zero | wc -c`], {
+      timeoutMs: 600_000,
+    });
     const seconds = (performance.now() - t0) / 1000;
     if (Number(r.stdout.trim()) !== bytes) throw new Error(`${runtime}: ${r.stdout.trim()} bytes came through, expected ${bytes}: ${r.stderr}`);
     await c.runtime.call('StopPodSandbox', { pod_sandbox_id: pod }, { timeoutMs: 60_000 });
@@ -73,7 +85,9 @@ async function main(): Promise<void> {
     const r = await withContainerd(peer, (containerd) => bench('containerd', peer, containerd.socket, 16444, execs, mib));
     if (r) results.push(r);
   });
-  process.stdout.write(`| runtime | kubectl exec -- true (x${execs}) p50 ms | p95 ms | exec output throughput MiB/s (${mib} MiB) |\n| --- | --- | --- | --- |\n`);
+  process.stdout.write(
+    `| runtime | kubectl exec -- true (x${execs}) p50 ms | p95 ms | exec output throughput MiB/s (${mib} MiB) |\n| --- | --- | --- | --- |\n`,
+  );
   for (const r of results) process.stdout.write(`| ${r.runtime} | ${r.exec.p50.toFixed(1)} | ${r.exec.p95.toFixed(1)} | ${r.mibPerSecond.toFixed(1)} |\n`);
 }
 

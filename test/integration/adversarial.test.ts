@@ -34,10 +34,21 @@ function summarize(value: unknown, depth = 0): string {
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...(${value.length})` : value);
   if (value instanceof Uint8Array) return `<${value.length} bytes>`;
-  if (Array.isArray(value)) return depth > 3 ? '[...]' : `[${value.slice(0, 4).map((v) => summarize(v, depth + 1)).join(', ')}${value.length > 4 ? `, ...(${value.length})` : ''}]`;
+  if (Array.isArray(value))
+    return depth > 3
+      ? '[...]'
+      : `[${value
+          .slice(0, 4)
+          .map((v) => summarize(v, depth + 1))
+          .join(', ')}${value.length > 4 ? `, ...(${value.length})` : ''}]`;
   if (typeof value === 'object' && value !== null) {
     const entries = Object.entries(value);
-    return depth > 3 ? '{...}' : `{${entries.slice(0, 8).map(([k, v]) => `${summarize(k)}: ${summarize(v, depth + 1)}`).join(', ')}${entries.length > 8 ? `, ...(${entries.length})` : ''}}`;
+    return depth > 3
+      ? '{...}'
+      : `{${entries
+          .slice(0, 8)
+          .map(([k, v]) => `${summarize(k)}: ${summarize(v, depth + 1)}`)
+          .join(', ')}${entries.length > 8 ? `, ...(${entries.length})` : ''}}`;
   }
   return String(value);
 }
@@ -54,7 +65,12 @@ function methods(): Method[] {
   for (const service of [RuntimeServiceName, ImageServiceName]) {
     for (const m of criRoot().lookupService(service).methodsArray) {
       m.resolve();
-      out.push({ service, name: m.name, requestType: (m.resolvedRequestType as { fullName: string }).fullName.slice(1), serverStreaming: m.responseStream === true });
+      out.push({
+        service,
+        name: m.name,
+        requestType: (m.resolvedRequestType as { fullName: string }).fullName.slice(1),
+        serverStreaming: m.responseStream === true,
+      });
     }
   }
   return out;
@@ -96,7 +112,9 @@ describe('adversarial input', function () {
         stream.on('error', (err: grpc.ServiceError) => resolve({ code: err.code, details: err.details }));
         stream.on('end', () => resolve({ code: grpc.status.OK, details: '' }));
       } else {
-        raw.makeUnaryRequest(path, identity, identity, bytes, new grpc.Metadata(), { deadline }, (err, res) => resolve(err ? { code: err.code, details: err.details } : { code: grpc.status.OK, details: '', response: res }));
+        raw.makeUnaryRequest(path, identity, identity, bytes, new grpc.Metadata(), { deadline }, (err, res) =>
+          resolve(err ? { code: err.code, details: err.details } : { code: grpc.status.OK, details: '', response: res }),
+        );
       }
     });
   };
@@ -115,7 +133,10 @@ describe('adversarial input', function () {
         image: { image: BUSYBOX_IMAGE },
         command: ['sleep', '60'],
         log_path: 'c.log',
-        linux: { resources: { cpu_period: 100000n, cpu_quota: 50000n, memory_limit_in_bytes: 64n * 1024n * 1024n }, security_context: { run_as_user: { value: 1000n } } },
+        linux: {
+          resources: { cpu_period: 100000n, cpu_quota: 50000n, memory_limit_in_bytes: 64n * 1024n * 1024n },
+          security_context: { run_as_user: { value: 1000n } },
+        },
       },
       sandbox_config: podConfig('fixture'),
     },
@@ -134,7 +155,12 @@ describe('adversarial input', function () {
     UpdateRuntimeConfig: { runtime_config: { network_config: { pod_cidr: '10.89.0.0/24' } } },
     PullImage: {
       image: { image: random.pick([BUSYBOX_IMAGE, `127.0.0.1:5001/test/busybox:v1`, '127.0.0.1:5000/test/nothing:v1']) },
-      auth: random.pick([{ username: 'alice', password: secret }, { auth: Buffer.from(`alice:${secret}`).toString('base64') }, { identity_token: token }, { registry_token: token }]),
+      auth: random.pick([
+        { username: 'alice', password: secret },
+        { auth: Buffer.from(`alice:${secret}`).toString('base64') },
+        { identity_token: token },
+        { registry_token: token },
+      ]),
     },
     ImageStatus: { image: { image: BUSYBOX_IMAGE }, verbose: true },
     RemoveImage: { image: { image: '127.0.0.1:5000/test/nothing:v1' } },
@@ -151,7 +177,10 @@ describe('adversarial input', function () {
       },
     }));
     const { readFileSync: read, writeFileSync } = await import('node:fs');
-    writeFileSync(node.configPath, read(node.configPath, 'utf8').replace('insecure_registries = ["127.0.0.1:5000"]', 'insecure_registries = ["127.0.0.1:5000", "127.0.0.1:5001"]'));
+    writeFileSync(
+      node.configPath,
+      read(node.configPath, 'utf8').replace('insecure_registries = ["127.0.0.1:5000"]', 'insecure_registries = ["127.0.0.1:5000", "127.0.0.1:5001"]'),
+    );
     await node.stopDaemon();
     await node.startDaemon();
     await makeFixture();
@@ -168,7 +197,12 @@ describe('adversarial input', function () {
   /** A pod with a running container for requests to aim at. */
   const makeFixture = async () => {
     const pod = (await rt().call('RunPodSandbox', { config: podConfig('fixture') })).pod_sandbox_id;
-    const container = (await rt().call('CreateContainer', { pod_sandbox_id: pod, config: { metadata: { name: 'fixture' }, image: { image: BUSYBOX_IMAGE }, command: ['sleep', '3600'], log_path: 'fixture.log' } })).container_id;
+    const container = (
+      await rt().call('CreateContainer', {
+        pod_sandbox_id: pod,
+        config: { metadata: { name: 'fixture' }, image: { image: BUSYBOX_IMAGE }, command: ['sleep', '3600'], log_path: 'fixture.log' },
+      })
+    ).container_id;
     await rt().call('StartContainer', { container_id: container });
     fixture = { pod, container };
   };
@@ -181,15 +215,20 @@ describe('adversarial input', function () {
       await rt().call('RemovePodSandbox', { pod_sandbox_id: fixture.pod });
       await makeFixture();
     }
-    for (const c of (await rt().call('ListContainers', {})).containers) if (c.id !== fixture.container) await rt().call('RemoveContainer', { container_id: c.id });
+    for (const c of (await rt().call('ListContainers', {})).containers)
+      if (c.id !== fixture.container) await rt().call('RemoveContainer', { container_id: c.id });
     for (const p of (await rt().call('ListPodSandbox', {})).items) if (p.id !== fixture.pod) await rt().call('RemovePodSandbox', { pod_sandbox_id: p.id });
-    for (const i of (await node.client().image.call('ListImages', {})).images) if (!i.repo_tags.includes(BUSYBOX_IMAGE)) await node.client().image.call('RemoveImage', { image: { image: i.id } });
+    for (const i of (await node.client().image.call('ListImages', {})).images)
+      if (!i.repo_tags.includes(BUSYBOX_IMAGE)) await node.client().image.call('RemoveImage', { image: { image: i.id } });
   };
 
   it('refuses each request a probe of runtimes found getting through, naming the field', async () => {
     const IA = grpc.status.INVALID_ARGUMENT;
     const pod = (extra: Plain) => ({ config: { ...podConfig('probe'), ...extra } });
-    const ctr = (extra: Plain) => ({ pod_sandbox_id: fixture.pod, config: { metadata: { name: 'probe' }, image: { image: BUSYBOX_IMAGE }, command: ['true'], log_path: 'probe.log', ...extra } });
+    const ctr = (extra: Plain) => ({
+      pod_sandbox_id: fixture.pod,
+      config: { metadata: { name: 'probe' }, image: { image: BUSYBOX_IMAGE }, command: ['true'], log_path: 'probe.log', ...extra },
+    });
     const res = (r: Plain) => ctr({ linux: { resources: r } });
     const sec = (c: Plain) => ctr({ linux: { security_context: c } });
     const corpus: Array<[string, Plain, grpc.status, string]> = [
@@ -274,7 +313,9 @@ describe('adversarial input', function () {
       if (roll < 0.08) {
         // Bytes that are no message at all, or a message cut short.
         const valid = codec.encode(t ?? {});
-        bytes = random.chance(0.5) ? Buffer.from(Array.from({ length: random.int(1, 64) }, () => random.int(0, 255))) : valid.subarray(0, Math.max(1, valid.length - random.int(1, 8)));
+        bytes = random.chance(0.5)
+          ? Buffer.from(Array.from({ length: random.int(1, 64) }, () => random.int(0, 255)))
+          : valid.subarray(0, Math.max(1, valid.length - random.int(1, 8)));
         const hex = bytes.toString('hex').slice(0, 60);
         shown = () => `bytes ${hex}`;
       } else if (roll < 0.12) {
@@ -293,14 +334,18 @@ describe('adversarial input', function () {
       const r = await send(m, bytes);
       const key = `${m.name} ${grpc.status[r.code]}`;
       counts.set(key, (counts.get(key) ?? 0) + 1);
-      if (!acceptable(m.name, r.code)) failures.push(`case ${i} (seed ${seed}): ${m.name} answered ${grpc.status[r.code]}: ${r.details.slice(0, 300)}\n    request: ${shown()}`);
+      if (!acceptable(m.name, r.code))
+        failures.push(`case ${i} (seed ${seed}): ${m.name} answered ${grpc.status[r.code]}: ${r.details.slice(0, 300)}\n    request: ${shown()}`);
       if (i % 50 === 49) {
         expect((await rt().call('Version', {}, { timeoutMs: 30_000 })).runtime_name, `the daemon answers after case ${i}`).to.equal('cradle');
         await sweep();
       }
     }
     await sweep();
-    const summary = [...counts.entries()].sort().map(([k, n]) => `${k}: ${n}`).join(', ');
+    const summary = [...counts.entries()]
+      .sort()
+      .map(([k, n]) => `${k}: ${n}`)
+      .join(', ');
     process.stdout.write(`      outcomes: ${summary}\n`);
     expect(failures).to.deep.equal([]);
   });
@@ -311,7 +356,14 @@ describe('adversarial input', function () {
     expect(r.code).to.equal(grpc.status.RESOURCE_EXHAUSTED);
     // Streams opened and dropped at once, or left unread, many times over.
     for (let i = 0; i < 50; i++) {
-      const stream = raw.makeServerStreamRequest('/runtime.v1.RuntimeService/StreamContainers', (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), new grpc.Metadata(), {});
+      const stream = raw.makeServerStreamRequest(
+        '/runtime.v1.RuntimeService/StreamContainers',
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        Buffer.alloc(0),
+        new grpc.Metadata(),
+        {},
+      );
       if (i % 2 === 0) stream.cancel();
       stream.on('error', () => undefined);
     }

@@ -24,9 +24,15 @@ describe('containers', function () {
 
   const rt = () => node.client().runtime;
   const create = async (name: string, extra: Init<ContainerConfig> = {}) =>
-    (await rt().call('CreateContainer', { pod_sandbox_id: pod, config: { metadata: { name }, image: { image: IMAGE }, log_path: `${name}/0.log`, ...extra } })).container_id;
+    (await rt().call('CreateContainer', { pod_sandbox_id: pod, config: { metadata: { name }, image: { image: IMAGE }, log_path: `${name}/0.log`, ...extra } }))
+      .container_id;
   const status = (id: string) => rt().call('ContainerStatus', { container_id: id });
-  const exited = (id: string) => waitFor(`container ${id.slice(0, 12)} to exit`, async () => ((await status(id)).status?.state === ContainerState.CONTAINER_EXITED ? true : undefined), 20_000);
+  const exited = (id: string) =>
+    waitFor(
+      `container ${id.slice(0, 12)} to exit`,
+      async () => ((await status(id)).status?.state === ContainerState.CONTAINER_EXITED ? true : undefined),
+      20_000,
+    );
   const logLines = (name: string) =>
     existsSync(join(logDir, name, '0.log'))
       ? readFileSync(join(logDir, name, '0.log'), 'utf8')
@@ -36,7 +42,11 @@ describe('containers', function () {
 
   before(async () => {
     node = await TestNode.create();
-    writeFileSync(node.configPath, testConfigToml(node.dir) + '\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n[containers]\nlog_size_max = "1Mi"\ndefault_ulimits = ["nofile=4321:4321"]\n');
+    writeFileSync(
+      node.configPath,
+      testConfigToml(node.dir) +
+        '\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n[containers]\nlog_size_max = "1Mi"\ndefault_ulimits = ["nofile=4321:4321"]\n',
+    );
     writeConflist(node, bridgeConflist(node));
     registry = new TestRegistry(node);
     await registry.start();
@@ -93,7 +103,9 @@ describe('containers', function () {
   });
 
   it('keeps a log file within log_size_max', async () => {
-    const id = await create('chatty', { command: ['sh', '-c', 'i=0; while [ $i -lt 30000 ]; do echo "line $i of a chatty container, padded to make it longer"; i=$((i+1)); done'] });
+    const id = await create('chatty', {
+      command: ['sh', '-c', 'i=0; while [ $i -lt 30000 ]; do echo "line $i of a chatty container, padded to make it longer"; i=$((i+1)); done'],
+    });
     await rt().call('StartContainer', { container_id: id });
     await exited(id);
     const { statSync } = await import('node:fs');
@@ -103,7 +115,10 @@ describe('containers', function () {
   });
 
   it('stops a container with the stop signal it asks for', async () => {
-    const id = await create('usr1', { command: ['sh', '-c', 'trap "echo got-usr1; exit 0" USR1; trap "" TERM; while true; do sleep 0.1; done'], stop_signal: Signal.SIGNAL_SIGUSR1 });
+    const id = await create('usr1', {
+      command: ['sh', '-c', 'trap "echo got-usr1; exit 0" USR1; trap "" TERM; while true; do sleep 0.1; done'],
+      stop_signal: Signal.SIGNAL_SIGUSR1,
+    });
     await rt().call('StartContainer', { container_id: id });
     await new Promise((r) => setTimeout(r, 300));
     await rt().call('StopContainer', { container_id: id, timeout: 10n });
@@ -162,7 +177,11 @@ describe('containers', function () {
     };
     expect(await run('seccomp-unconfined', { profile_type: SecurityProfile_ProfileType.Unconfined })).to.include('allowed');
     expect(await run('seccomp-default', { profile_type: SecurityProfile_ProfileType.RuntimeDefault })).to.include('blocked');
-    const missing = await grpcFailure(create('seccomp-missing', { linux: { security_context: { seccomp: { profile_type: SecurityProfile_ProfileType.Localhost, localhost_ref: '/nonexistent/profile.json' } } } }));
+    const missing = await grpcFailure(
+      create('seccomp-missing', {
+        linux: { security_context: { seccomp: { profile_type: SecurityProfile_ProfileType.Localhost, localhost_ref: '/nonexistent/profile.json' } } },
+      }),
+    );
     expect(missing.code).to.equal(Code.INVALID_ARGUMENT);
     expect(missing.details).to.contain('/nonexistent/profile.json');
   });
@@ -173,7 +192,12 @@ describe('containers', function () {
     expect(existsSync('/sys/fs/selinux/enforce')).to.equal(false);
     const id = await create('lsm', {
       command: ['sh', '-c', 'echo confined-or-not'],
-      linux: { security_context: { apparmor: { profile_type: SecurityProfile_ProfileType.Localhost, localhost_ref: 'localhost/custom' }, selinux_options: { user: '', role: '', type: 'container_t', level: 's0:c1,c2' } } },
+      linux: {
+        security_context: {
+          apparmor: { profile_type: SecurityProfile_ProfileType.Localhost, localhost_ref: 'localhost/custom' },
+          selinux_options: { user: '', role: '', type: 'container_t', level: 's0:c1,c2' },
+        },
+      },
     });
     const spec = JSON.parse(readFileSync(join(node.dir, 'run', 'containers', id, 'config.json'), 'utf8')) as { process: object; linux: object };
     expect(spec.process).to.not.have.any.keys('apparmorProfile', 'selinuxLabel');
@@ -204,16 +228,31 @@ describe('containers', function () {
   });
 
   it('joins the PID namespace of a target container', async () => {
-    const isolated = (await rt().call('RunPodSandbox', { config: podConfig('pid-target', { log_directory: logDir, linux: { security_context: { namespace_options: { pid: NamespaceMode.CONTAINER } } } }) })).pod_sandbox_id;
+    const isolated = (
+      await rt().call('RunPodSandbox', {
+        config: podConfig('pid-target', { log_directory: logDir, linux: { security_context: { namespace_options: { pid: NamespaceMode.CONTAINER } } } }),
+      })
+    ).pod_sandbox_id;
     const run = async (name: string, extra: Init<ContainerConfig>) => {
-      const id = (await rt().call('CreateContainer', { pod_sandbox_id: isolated, config: { metadata: { name }, image: { image: IMAGE }, log_path: `${name}/0.log`, ...extra } })).container_id;
+      const id = (
+        await rt().call('CreateContainer', {
+          pod_sandbox_id: isolated,
+          config: { metadata: { name }, image: { image: IMAGE }, log_path: `${name}/0.log`, ...extra },
+        })
+      ).container_id;
       await rt().call('StartContainer', { container_id: id });
       return id;
     };
     const target = await run('target', { command: ['sleep', '303'] });
     const own = await run('own', { command: ['sleep', '304'] });
-    const joined = await run('joined', { command: ['sleep', '305'], linux: { security_context: { namespace_options: { pid: NamespaceMode.TARGET, target_id: target } } } });
-    const ps = (id: string) => rt().call('ExecSync', { container_id: id, cmd: ['ps', '-o', 'args'], timeout: 10n }).then((r) => Buffer.from(r.stdout).toString());
+    const joined = await run('joined', {
+      command: ['sleep', '305'],
+      linux: { security_context: { namespace_options: { pid: NamespaceMode.TARGET, target_id: target } } },
+    });
+    const ps = (id: string) =>
+      rt()
+        .call('ExecSync', { container_id: id, cmd: ['ps', '-o', 'args'], timeout: 10n })
+        .then((r) => Buffer.from(r.stdout).toString());
     expect(await ps(joined)).to.contain('sleep 303');
     expect(await ps(own)).not.to.contain('sleep 303');
     await rt().call('RemovePodSandbox', { pod_sandbox_id: isolated });
@@ -251,7 +290,10 @@ describe('containers', function () {
         await exited(id);
         await rt().call('RemoveContainer', { container_id: id });
         // stdout and stderr interleave in the log: look for the verdict on stdout.
-        return logLines(name).find((l) => / stdout F (wrote|refused)$/.test(l))?.split(' ').pop();
+        return logLines(name)
+          .find((l) => / stdout F (wrote|refused)$/.test(l))
+          ?.split(' ')
+          .pop();
       };
       expect(await attempt('plain-ro', false)).to.equal('wrote');
       expect(await attempt('rro', true)).to.equal('refused');
@@ -263,7 +305,10 @@ describe('containers', function () {
   });
 
   it('refuses writes to a read-only root filesystem', async () => {
-    const id = await create('ro', { command: ['sh', '-c', 'touch /newfile && echo wrote || echo refused'], linux: { security_context: { readonly_rootfs: true } } });
+    const id = await create('ro', {
+      command: ['sh', '-c', 'touch /newfile && echo wrote || echo refused'],
+      linux: { security_context: { readonly_rootfs: true } },
+    });
     await rt().call('StartContainer', { container_id: id });
     await exited(id);
     expect(logLines('ro').some((l) => l.endsWith('refused'))).to.equal(true);
@@ -271,14 +316,20 @@ describe('containers', function () {
   });
 
   it('refuses a missing host path and a log path outside the pod log directory, leaving nothing', async () => {
-    const rootfsMounts = () => node.mountinfo().split('\n').filter((l) => l.includes(join(node.dir, 'root', 'containers')));
+    const rootfsMounts = () =>
+      node
+        .mountinfo()
+        .split('\n')
+        .filter((l) => l.includes(join(node.dir, 'root', 'containers')));
     const before = rootfsMounts();
     const missing = await grpcFailure(create('badmount', { mounts: [{ container_path: '/data', host_path: '/nonexistent/cradle' }] }));
     expect(missing.code).to.equal(Code.INVALID_ARGUMENT);
     expect(missing.details).to.contain('/nonexistent/cradle');
     const escape = await grpcFailure(create('badlog', { log_path: '../../etc/evil.log' }));
     expect(escape.code).to.equal(Code.INVALID_ARGUMENT);
-    expect((await rt().call('ListContainers', { filter: { label_selector: {} } })).containers.filter((c) => ['badmount', 'badlog'].includes(c.metadata?.name ?? ''))).to.deep.equal([]);
+    expect(
+      (await rt().call('ListContainers', { filter: { label_selector: {} } })).containers.filter((c) => ['badmount', 'badlog'].includes(c.metadata?.name ?? '')),
+    ).to.deep.equal([]);
     expect(rootfsMounts()).to.deep.equal(before);
   });
 
@@ -329,7 +380,10 @@ describe('containers', function () {
     expect(Date.now() - t0).to.be.below(45_000);
     // Killed, with what it started; a dead one may linger as a zombie until it is reaped.
     const live = await rt().call('ExecSync', { container_id: id, cmd: ['ps', '-o', 'stat,args'], timeout: 10n });
-    const sleeps = Buffer.from(live.stdout).toString().split('\n').filter((l) => /sleep 60/.test(l) && !l.trim().startsWith('Z'));
+    const sleeps = Buffer.from(live.stdout)
+      .toString()
+      .split('\n')
+      .filter((l) => /sleep 60/.test(l) && !l.trim().startsWith('Z'));
     expect(sleeps).to.deep.equal([]);
     await rt().call('StopContainer', { container_id: id, timeout: 0n });
     expect((await grpcFailure(rt().call('ExecSync', { container_id: id, cmd: ['true'] }))).code).to.equal(Code.FAILED_PRECONDITION);
@@ -421,7 +475,7 @@ describe('containers', function () {
     await rt().call('RemoveContainer', { container_id: id });
   });
 
-  it('reports the containers\' writable layers in ImageFsInfo', async () => {
+  it("reports the containers' writable layers in ImageFsInfo", async () => {
     const id = await create('writer', { command: ['sh', '-c', 'head -c 300000 /dev/zero > /big; sleep 300'] });
     await rt().call('StartContainer', { container_id: id });
     await waitFor('the file', async () => {
@@ -446,7 +500,7 @@ describe('containers', function () {
     expect((await grpcFailure(status(id))).code).to.equal(Code.NOT_FOUND);
   });
 
-  it('stops and removes a pod\'s containers with the pod', async () => {
+  it("stops and removes a pod's containers with the pod", async () => {
     // A fresh pod: the reboot before left the shared one NOTREADY.
     pod = (await rt().call('RunPodSandbox', { config: podConfig('ctr-pod-2', { log_directory: logDir }) })).pod_sandbox_id;
     const id = await create('with-pod', { command: ['sleep', '300'] });

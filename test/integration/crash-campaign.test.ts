@@ -32,7 +32,8 @@ function namedSteps(): string[] {
     for (const name of readdirSync(dir)) {
       const path = join(dir, name);
       if (statSync(path).isDirectory()) walk(path);
-      else if (name.endsWith('.ts') && !name.endsWith('.d.ts')) for (const m of readFileSync(path, 'utf8').matchAll(/failpoint\('([^']+)'\)/g)) steps.add(m[1] as string);
+      else if (name.endsWith('.ts') && !name.endsWith('.d.ts'))
+        for (const m of readFileSync(path, 'utf8').matchAll(/failpoint\('([^']+)'\)/g)) steps.add(m[1] as string);
     }
   };
   for (const dir of ['core', 'cri', 'image', 'network', 'runtime', 'sandbox', 'storage', 'streaming']) walk(join(packageRoot, dir));
@@ -63,7 +64,12 @@ describe('crash campaign', function () {
   const rt = () => node.client().runtime;
   const img = () => node.client().image;
   const runPod = async (config: Init<PodSandboxConfig>) => (await rt().call('RunPodSandbox', { config })).pod_sandbox_id;
-  const containerConfig = (name: string, command = ['sleep', '600'], image = BUSYBOX_IMAGE): Init<ContainerConfig> => ({ metadata: { name }, image: { image }, command, log_path: `${name}.log` });
+  const containerConfig = (name: string, command = ['sleep', '600'], image = BUSYBOX_IMAGE): Init<ContainerConfig> => ({
+    metadata: { name },
+    image: { image },
+    command,
+    log_path: `${name}.log`,
+  });
   const layerCount = () => readdirSync(join(node.dir, 'root', 'images', 'layers')).length;
   const createIn = async (pod: string, config: Init<ContainerConfig>) => (await rt().call('CreateContainer', { pod_sandbox_id: pod, config })).container_id;
   const containerState = async (id: string) => (await rt().call('ContainerStatus', { container_id: id })).status?.state;
@@ -91,16 +97,22 @@ describe('crash campaign', function () {
   /** What must hold after any restart. */
   const checkNode = async (when: string) => {
     // Removed root filesystems are deleted in the background; give that a moment, bounded.
-    const leaks = await waitFor(`no leaks ${when}`, async () => {
-      const found = await findLeaks(node, cgroupBaseline);
-      return found.length === 0 ? found : undefined;
-    }, 30_000).catch(async () => findLeaks(node, cgroupBaseline));
+    const leaks = await waitFor(
+      `no leaks ${when}`,
+      async () => {
+        const found = await findLeaks(node, cgroupBaseline);
+        return found.length === 0 ? found : undefined;
+      },
+      30_000,
+    ).catch(async () => findLeaks(node, cgroupBaseline));
     expect(leaks, `leaks ${when} (seed ${seed})`).to.deep.equal([]);
     // Every container is listed as the OCI runtime sees it: running exactly when it runs.
     for (const c of (await rt().call('ListContainers', {})).containers) {
       const r = await node.exec('runc', ['--root', join(node.dir, 'run', 'runc'), 'state', c.id]);
       const status = r.code === 0 ? (JSON.parse(r.stdout) as { status: string }).status : 'gone';
-      expect(status === 'running', `container ${c.id.slice(0, 12)} is ${ContainerState[c.state]} but the runtime says ${status} (${when})`).to.equal(c.state === ContainerState.CONTAINER_RUNNING);
+      expect(status === 'running', `container ${c.id.slice(0, 12)} is ${ContainerState[c.state]} but the runtime says ${status} (${when})`).to.equal(
+        c.state === ContainerState.CONTAINER_RUNNING,
+      );
     }
     expect(await containerState(bystander.container), `the bystander ${when}`).to.equal(ContainerState.CONTAINER_RUNNING);
     const ps = await rt().call('ExecSync', { container_id: bystander.container, cmd: ['true'], timeout: 60n });
@@ -230,7 +242,12 @@ describe('crash campaign', function () {
     ({ node, registry } = await busyboxNode({
       beforeStart: async (n, r) => {
         const layout = new OciLayout(join(n.dir, 'extra-layout'));
-        const extra = { entries: [{ name: 'extra/', type: 'dir' as const }, { name: 'extra/marker', content: 'extra layer\n' }] };
+        const extra = {
+          entries: [
+            { name: 'extra/', type: 'dir' as const },
+            { name: 'extra/marker', content: 'extra layer\n' },
+          ],
+        };
         layout.tag('v1', layout.image([{ entries: busyboxEntries() }, extra], { Cmd: ['sh'], Env: ['PATH=/bin'] }));
         await r.push(layout.dir, 'v1', 'test/extra');
       },
@@ -248,7 +265,11 @@ describe('crash campaign', function () {
   });
 
   it('names a step in every request that changes state', () => {
-    for (const rpc of Object.keys(scenarios)) expect(steps.some((s) => s.startsWith(`${rpc}/`)), rpc).to.equal(true);
+    for (const rpc of Object.keys(scenarios))
+      expect(
+        steps.some((s) => s.startsWith(`${rpc}/`)),
+        rpc,
+      ).to.equal(true);
     for (const s of steps) expect(Object.keys(scenarios), s).to.include(s.split('/')[0]);
   });
 

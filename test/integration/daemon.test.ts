@@ -11,7 +11,6 @@ import { grpcFailure } from '../support/grpc.js';
 
 const packageVersion = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
 
-
 const CONFLIST = JSON.stringify({
   cniVersion: '1.0.0',
   name: 'cradle-test',
@@ -54,10 +53,14 @@ describe('cradle daemon over its socket', function () {
   it('turns NetworkReady true when a CNI config appears', async () => {
     writeFileSync(join(node.cniConfDir, '10-cradle.conflist'), CONFLIST);
     // The conf dir is watched: the wait is for that event, bounded generously for a busy machine.
-    await waitFor('NetworkReady', async () => {
-      const s = await node.client().runtime.call('Status', {});
-      return s.status?.conditions.find((c) => c.type === 'NetworkReady')?.status ? true : undefined;
-    }, 30_000);
+    await waitFor(
+      'NetworkReady',
+      async () => {
+        const s = await node.client().runtime.call('Status', {});
+        return s.status?.conditions.find((c) => c.type === 'NetworkReady')?.status ? true : undefined;
+      },
+      30_000,
+    );
   });
 
   it('adds the effective config to Status when verbose', async () => {

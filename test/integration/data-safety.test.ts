@@ -26,7 +26,12 @@ describe('data safety', function () {
   const img = () => node.client().image;
   const runPod = async (name: string, handler = '') => (await rt().call('RunPodSandbox', { config: podConfig(name), runtime_handler: handler })).pod_sandbox_id;
   const create = async (pod: string, name: string, extra: Init<ContainerConfig> = {}) =>
-    (await rt().call('CreateContainer', { pod_sandbox_id: pod, config: { metadata: { name }, image: { image: BUSYBOX_IMAGE }, command: ['sleep', '300'], log_path: `${name}.log`, ...extra } })).container_id;
+    (
+      await rt().call('CreateContainer', {
+        pod_sandbox_id: pod,
+        config: { metadata: { name }, image: { image: BUSYBOX_IMAGE }, command: ['sleep', '300'], log_path: `${name}.log`, ...extra },
+      })
+    ).container_id;
   const state = async (id: string) => (await rt().call('ContainerStatus', { container_id: id })).status?.state;
   const daemonRss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${node.daemon.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
 
@@ -98,7 +103,7 @@ describe('data safety', function () {
   });
 
   it('brings labels and annotations back unchanged after a restart, whatever their keys', async () => {
-    const tricky = { $bigint: '1', '$$x': 'two dollars', plain: 'yes' };
+    const tricky = { $bigint: '1', $$x: 'two dollars', plain: 'yes' };
     const pod = (await rt().call('RunPodSandbox', { config: podConfig('tricky', { labels: { $bigint: '1' }, annotations: tricky }) })).pod_sandbox_id;
     const id = await create(pod, 'tricky', { labels: { $bigint: '1' }, annotations: tricky });
     await node.stopDaemon('SIGKILL');

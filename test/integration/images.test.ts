@@ -54,10 +54,25 @@ credentials_file = "${node.dir}/auth.json"
     await Promise.all([registry.start(), secure.start(), tokenRegistry.start()]);
 
     layout = new OciLayout(join(node.dir, 'layout'));
-    const base: TarEntry[] = [...busyboxEntries(), { name: 'etc/motd', content: 'welcome\n' }, { name: 'var/cache/', type: 'dir' }, { name: 'var/cache/old', content: 'stale' }];
+    const base: TarEntry[] = [
+      ...busyboxEntries(),
+      { name: 'etc/motd', content: 'welcome\n' },
+      { name: 'var/cache/', type: 'dir' },
+      { name: 'var/cache/old', content: 'stale' },
+    ];
     built.base = layout.image([{ entries: base }], { Entrypoint: ['/bin/sh'], Env: ['PATH=/bin'], User: '1000', Labels: { purpose: 'test' } });
     built.whiteout = layout.image(
-      [{ entries: base }, { entries: [{ name: 'etc/.wh.motd', content: '' }, { name: 'var/cache/', type: 'dir' }, { name: 'var/cache/.wh..wh..opq', content: '' }, { name: 'var/cache/new', content: 'fresh' }] }],
+      [
+        { entries: base },
+        {
+          entries: [
+            { name: 'etc/.wh.motd', content: '' },
+            { name: 'var/cache/', type: 'dir' },
+            { name: 'var/cache/.wh..wh..opq', content: '' },
+            { name: 'var/cache/new', content: 'fresh' },
+          ],
+        },
+      ],
       { Cmd: ['sh'] },
     );
     built.mixed = layout.image(
@@ -72,7 +87,17 @@ credentials_file = "${node.dir}/auth.json"
     const arm = layout.image([{ entries: [{ name: 'arch', content: 'arm64' }] }], {}, { os: 'linux', architecture: 'arm64', variant: 'v8' });
     built.amd = amd;
     built.multi = layout.index([amd, arm]);
-    built.escape = layout.image([{ entries: [{ name: 'ok', content: 'fine' }, { name: '../escape', content: 'evil' }] }], {});
+    built.escape = layout.image(
+      [
+        {
+          entries: [
+            { name: 'ok', content: 'fine' },
+            { name: '../escape', content: 'evil' },
+          ],
+        },
+      ],
+      {},
+    );
     built.corrupt = layout.image([{ entries: [{ name: 'data', content: 'x'.repeat(5000) }] }], {});
     built.crash = layout.image(
       Array.from({ length: 24 }, (_, i) => ({ entries: [{ name: `blob-${i}`, content: randomBytes(400_000) }], compression: 'none' as const })),
@@ -161,7 +186,7 @@ credentials_file = "${node.dir}/auth.json"
     expect(viaAuth.image_ref).to.equal(built.base?.configDigest);
   });
 
-  it('gets Bearer tokens from the registry\'s token service with a password, an identity token or a registry token', async () => {
+  it("gets Bearer tokens from the registry's token service with a password, an identity token or a registry token", async () => {
     const image = '127.0.0.1:5002/tokens/busybox:base';
     const anonymous = await grpcFailure(pull(image));
     expect(anonymous.code).to.equal(Code.UNAUTHENTICATED);
@@ -214,7 +239,12 @@ credentials_file = "${node.dir}/auth.json"
   it('shows nothing of a pull the daemon was killed in the middle of, and cleans its files at the next start', async () => {
     const before = layerDirs().sort();
     const pulling = pull('127.0.0.1:5000/test/crash:crash').catch(() => undefined);
-    await waitFor('the pull to be under way', () => (layerDirs().length > before.length || readdirSync(join(imagesDir(), 'ingest')).length > 0 ? true : undefined), 20_000, 5);
+    await waitFor(
+      'the pull to be under way',
+      () => (layerDirs().length > before.length || readdirSync(join(imagesDir(), 'ingest')).length > 0 ? true : undefined),
+      20_000,
+      5,
+    );
     await node.stopDaemon('SIGKILL');
     await pulling;
     await node.startDaemon();
@@ -233,7 +263,8 @@ credentials_file = "${node.dir}/auth.json"
   });
 
   it('refuses a blob corrupted in the registry and stores nothing', async () => {
-    const layerDigest = JSON.parse(readFileSync(join(layout.dir, 'blobs', 'sha256', (built.corrupt?.digest ?? '').slice(7)), 'utf8')).layers[0].digest as string;
+    const layerDigest = JSON.parse(readFileSync(join(layout.dir, 'blobs', 'sha256', (built.corrupt?.digest ?? '').slice(7)), 'utf8')).layers[0]
+      .digest as string;
     const path = registry.blobPath(layerDigest);
     const bytes = readFileSync(path);
     bytes[bytes.length - 10] = (bytes[bytes.length - 10] as number) ^ 0xff;
@@ -262,7 +293,10 @@ credentials_file = "${node.dir}/auth.json"
     const mark = registry.requests().length;
     const [a, b] = await Promise.all([pull('127.0.0.1:5000/test/many:many'), pull('127.0.0.1:5000/test/many:many')]);
     expect(a.image_ref).to.equal(b.image_ref);
-    const blobGets = registry.requests().slice(mark).filter((l) => l.includes('/blobs/sha256:') && l.includes('GET'));
+    const blobGets = registry
+      .requests()
+      .slice(mark)
+      .filter((l) => l.includes('/blobs/sha256:') && l.includes('GET'));
     const perBlob = new Map<string, number>();
     for (const l of blobGets) {
       const d = /blobs\/(sha256:[0-9a-f]{64})/.exec(l)?.[1] as string;

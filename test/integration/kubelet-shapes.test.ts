@@ -45,7 +45,12 @@ describe('what kubelet sends', function () {
 
   const rt = () => node.client().runtime;
   const run = async (pod: string, name: string, extra: Init<ContainerConfig> = {}) => {
-    const id = (await rt().call('CreateContainer', { pod_sandbox_id: pod, config: { metadata: { name }, image: { image: BUSYBOX_IMAGE }, command: ['sleep', '600'], log_path: `${name}.log`, ...extra } })).container_id;
+    const id = (
+      await rt().call('CreateContainer', {
+        pod_sandbox_id: pod,
+        config: { metadata: { name }, image: { image: BUSYBOX_IMAGE }, command: ['sleep', '600'], log_path: `${name}.log`, ...extra },
+      })
+    ).container_id;
     await rt().call('StartContainer', { container_id: id });
     return id;
   };
@@ -100,7 +105,12 @@ describe('what kubelet sends', function () {
       const err = await grpcFailure(
         rt().call('CreateContainer', {
           pod_sandbox_id: pod,
-          config: { metadata: { name: 'refused' }, image: { image: BUSYBOX_IMAGE }, mounts: [{ container_path: '/x', host_path: privateDir, propagation: MountPropagation.PROPAGATION_BIDIRECTIONAL }], linux: { security_context: { privileged: true } } },
+          config: {
+            metadata: { name: 'refused' },
+            image: { image: BUSYBOX_IMAGE },
+            mounts: [{ container_path: '/x', host_path: privateDir, propagation: MountPropagation.PROPAGATION_BIDIRECTIONAL }],
+            linux: { security_context: { privileged: true } },
+          },
         }),
       );
       expect(err.code).to.equal(Code.FAILED_PRECONDITION);

@@ -57,10 +57,24 @@ describe('load', function () {
       const t0 = performance.now();
       const started = await Promise.all(
         Array.from({ length: PODS }, async (_, i) => {
-          const pod = await attempt(`RunPodSandbox ${i}`, async () => (await rt().call('RunPodSandbox', { config: podConfig(`load-${round}-${i}`) }, { timeoutMs: CALL_MS })).pod_sandbox_id);
+          const pod = await attempt(
+            `RunPodSandbox ${i}`,
+            async () => (await rt().call('RunPodSandbox', { config: podConfig(`load-${round}-${i}`) }, { timeoutMs: CALL_MS })).pod_sandbox_id,
+          );
           if (!pod) return undefined;
-          const id = await attempt(`CreateContainer ${i}`, async () =>
-            (await rt().call('CreateContainer', { pod_sandbox_id: pod, config: { metadata: { name: 'app' }, image: { image: BUSYBOX_IMAGE }, command: ['sleep', '3600'], log_path: 'app.log' } }, { timeoutMs: CALL_MS })).container_id,
+          const id = await attempt(
+            `CreateContainer ${i}`,
+            async () =>
+              (
+                await rt().call(
+                  'CreateContainer',
+                  {
+                    pod_sandbox_id: pod,
+                    config: { metadata: { name: 'app' }, image: { image: BUSYBOX_IMAGE }, command: ['sleep', '3600'], log_path: 'app.log' },
+                  },
+                  { timeoutMs: CALL_MS },
+                )
+              ).container_id,
           );
           if (id) await attempt(`StartContainer ${i}`, () => rt().call('StartContainer', { container_id: id }, { timeoutMs: CALL_MS }));
           return pod;
@@ -82,7 +96,9 @@ describe('load', function () {
         startFds = fds();
         startRss = rssMiB();
       }
-      rows.push(`round ${round}: start ${Math.round(t1 - t0)} ms, ${running} running, teardown ${Math.round(t2 - t1)} ms, RSS peak ${peakRss.toFixed(1)} MiB, after ${rssMiB().toFixed(1)} MiB, fds ${fds()}`);
+      rows.push(
+        `round ${round}: start ${Math.round(t1 - t0)} ms, ${running} running, teardown ${Math.round(t2 - t1)} ms, RSS peak ${peakRss.toFixed(1)} MiB, after ${rssMiB().toFixed(1)} MiB, fds ${fds()}`,
+      );
       expect(failures, `round ${round}`).to.deep.equal([]);
       expect(running, `round ${round}`).to.equal(PODS);
       expect(fds(), `open descriptors after round ${round}`).to.be.at.most(startFds + 2);

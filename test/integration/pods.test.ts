@@ -63,7 +63,10 @@ describe('pod sandboxes', function () {
     expect(lo.stdout).to.match(/<LOOPBACK,UP,LOWER_UP>/);
     const host = await inPod(node, { uts: info.namespaces.uts }, ['hostname']);
     expect(host.stdout.trim()).to.equal('pod-host-name');
-    const shm = node.mountinfo().split('\n').find((l) => l.split(' ')[4] === info.shm);
+    const shm = node
+      .mountinfo()
+      .split('\n')
+      .find((l) => l.split(' ')[4] === info.shm);
     expect(shm).to.match(/ rw,nosuid,nodev,noexec,.* - tmpfs shm rw,size=65536k/);
     // tmpfs leaves its default mode (1777) out of mountinfo: ask stat.
     expect((await node.exec('stat', ['-c', '%a', info.shm])).stdout.trim()).to.equal('1777');
@@ -73,9 +76,13 @@ describe('pod sandboxes', function () {
   });
 
   it('writes resolv.conf from the DNS config', async () => {
-    const id = await run('dns', { dns_config: { servers: ['10.96.0.10'], searches: ['default.svc.cluster.local', 'svc.cluster.local'], options: ['ndots:5'] } });
+    const id = await run('dns', {
+      dns_config: { servers: ['10.96.0.10'], searches: ['default.svc.cluster.local', 'svc.cluster.local'], options: ['ndots:5'] },
+    });
     const info = await podInfo(node, id);
-    expect(readFileSync(info.files.resolvConf, 'utf8')).to.equal('search default.svc.cluster.local svc.cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n');
+    expect(readFileSync(info.files.resolvConf, 'utf8')).to.equal(
+      'search default.svc.cluster.local svc.cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n',
+    );
     await remove(id);
   });
 
@@ -85,7 +92,18 @@ describe('pod sandboxes', function () {
     // The pin is a mount in the node's mount namespace: enter that first, then the pod's netns.
     const server = spawnTracked(
       'nsenter',
-      ['-t', String(node.holderPid), '--mount', '--', 'nsenter', `--net=${info.namespaces.net}`, '--', process.execPath, '-e', "require('net').createServer((s) => s.end('hello from the pod\\n')).listen(8000, () => console.log('listening'))"],
+      [
+        '-t',
+        String(node.holderPid),
+        '--mount',
+        '--',
+        'nsenter',
+        `--net=${info.namespaces.net}`,
+        '--',
+        process.execPath,
+        '-e',
+        "require('net').createServer((s) => s.end('hello from the pod\\n')).listen(8000, () => console.log('listening'))",
+      ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     try {
@@ -132,7 +150,7 @@ describe('pod sandboxes', function () {
     await remove(id);
   });
 
-  it('refuses sysctls that are not namespaced, or not the pod\'s own', async () => {
+  it("refuses sysctls that are not namespaced, or not the pod's own", async () => {
     const podsBefore = readdirSync(join(node.dir, 'run', 'pods')).length;
     const host = await grpcFailure(run('bad-sysctl', { linux: { sysctls: { 'vm.swappiness': '10' } } }));
     expect(host.code).to.equal(Code.INVALID_ARGUMENT);
@@ -303,7 +321,12 @@ describe('pod sandboxes and the network', function () {
     const { initPid } = (await podInfo(node, b)) as Awaited<ReturnType<typeof podInfo>> & { initPid: number };
     expect(existsSync(`/proc/${initPid}`)).to.equal(true);
     process.kill(initPid, 'SIGKILL');
-    await waitFor('NOTREADY', async () => ((await node.client().runtime.call('PodSandboxStatus', { pod_sandbox_id: b })).status?.state === PodSandboxState.SANDBOX_NOTREADY ? true : undefined), 2000);
+    await waitFor(
+      'NOTREADY',
+      async () =>
+        (await node.client().runtime.call('PodSandboxStatus', { pod_sandbox_id: b })).status?.state === PodSandboxState.SANDBOX_NOTREADY ? true : undefined,
+      2000,
+    );
     // DEL uses what ADD used, even once the network config is gone.
     rmSync(join(node.cniConfDir, '10-cradle-test.conflist'));
     for (const id of [a, b]) await node.client().runtime.call('RemovePodSandbox', { pod_sandbox_id: id });

@@ -28,7 +28,9 @@ describe('streaming: exec, attach and port-forward through kubectl', function ()
   const rt = () => node.client().runtime;
 
   const start = async (name: string, extra: Init<ContainerConfig>) => {
-    const id = (await rt().call('CreateContainer', { pod_sandbox_id: pod, config: { metadata: { name }, image: { image: IMAGE }, log_path: `${name}.log`, ...extra } })).container_id;
+    const id = (
+      await rt().call('CreateContainer', { pod_sandbox_id: pod, config: { metadata: { name }, image: { image: IMAGE }, log_path: `${name}.log`, ...extra } })
+    ).container_id;
     await rt().call('StartContainer', { container_id: id });
     return id;
   };
@@ -72,7 +74,9 @@ describe('streaming: exec, attach and port-forward through kubectl', function ()
   it('gives a tty exec a terminal of the size the client has, and relays what is typed', async () => {
     // kubectl wants a terminal of its own for -t: script gives it one, sized 33x111.
     const inner = `stty rows 33 cols 111; ${KUBECTL} --server http://127.0.0.1:${kubectl.port} --cache-dir ${join(node.dir, 'kube-cache')} exec -it stream -c app -- sh -c 'tty; stty size; read line; echo got:$line; exit 4'`;
-    const session = spawnTracked('nsenter', ['-t', String(node.holderPid), '--net', '--mount', '--', 'script', '-qec', inner, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const session = spawnTracked('nsenter', ['-t', String(node.holderPid), '--net', '--mount', '--', 'script', '-qec', inner, '/dev/null'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let out = '';
     session.stdout?.on('data', (d: Buffer) => (out += d.toString().replace(/\r/g, '')));
     session.stderr?.on('data', (d: Buffer) => (out += d.toString().replace(/\r/g, '')));
@@ -91,14 +95,15 @@ describe('streaming: exec, attach and port-forward through kubectl', function ()
 
   it('kills the command when the client goes away', async () => {
     const session = kubectl.spawn(['exec', 'stream', '-c', 'app', '--', 'sleep', '777']);
-    const sleeping = async () => (await rt().call('ExecSync', { container_id: app, cmd: ['ps', '-o', 'args'], timeout: 10n })).stdout.toString().includes('sleep 777');
+    const sleeping = async () =>
+      (await rt().call('ExecSync', { container_id: app, cmd: ['ps', '-o', 'args'], timeout: 10n })).stdout.toString().includes('sleep 777');
     await waitFor('the exec to start', async () => ((await sleeping()) ? true : undefined), 15_000, 100);
     session.kill('SIGKILL');
     await exited(session);
     await waitFor('the command to be killed', async () => ((await sleeping()) ? undefined : true), 15_000, 100);
   });
 
-  it('attaches to a running container\'s output, leaving it running when the client goes', async () => {
+  it("attaches to a running container's output, leaving it running when the client goes", async () => {
     const ticker = await start('ticker', { command: ['sh', '-c', 'i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.2; done'] });
     kubectl.addPod('default', 'ticking', pod, { ticker });
     const session = kubectl.spawn(['attach', 'ticking', '-c', 'ticker']);
@@ -122,18 +127,25 @@ describe('streaming: exec, attach and port-forward through kubectl', function ()
     const r = await kubectl.run(['attach', '-i', 'reading', '-c', 'reader'], { input: 'hello-attach\n' });
     expect(r.stdout, r.stderr).to.contain('got:hello-attach\n');
     expect(r.stderr).to.not.contain('got:');
-    await waitFor('the container to exit', async () => ((await rt().call('ContainerStatus', { container_id: reader })).status?.state === ContainerState.CONTAINER_EXITED ? true : undefined), 20_000, 100);
+    await waitFor(
+      'the container to exit',
+      async () => ((await rt().call('ContainerStatus', { container_id: reader })).status?.state === ContainerState.CONTAINER_EXITED ? true : undefined),
+      20_000,
+      100,
+    );
     const log = (await node.exec('cat', [join(node.dir, 'logs', 'reader.log')])).stdout;
     expect(log).to.match(/stdout F stdin-closed/);
     // A container without stdin takes no input.
     expect((await grpcFailure(rt().call('Attach', { container_id: app, stdin: true, stdout: true }))).code).to.equal(Code.INVALID_ARGUMENT);
   });
 
-  it('attaches to a container\'s terminal and passes the client\'s window size to it', async () => {
+  it("attaches to a container's terminal and passes the client's window size to it", async () => {
     const term = await start('term', { command: ['sh', '-c', 'while true; do stty size; sleep 0.2; done'], tty: true, stdin: true });
     kubectl.addPod('default', 'terminal', pod, { term }, ['term']);
     const inner = `stty rows 41 cols 97; ${KUBECTL} --server http://127.0.0.1:${kubectl.port} --cache-dir ${join(node.dir, 'kube-cache')} attach -it terminal -c term`;
-    const session = spawnTracked('nsenter', ['-t', String(node.holderPid), '--net', '--mount', '--', 'script', '-qec', inner, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const session = spawnTracked('nsenter', ['-t', String(node.holderPid), '--net', '--mount', '--', 'script', '-qec', inner, '/dev/null'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let out = '';
     session.stdout?.on('data', (d: Buffer) => (out += d.toString().replace(/\r/g, '')));
     try {
@@ -157,7 +169,14 @@ describe('streaming: exec, attach and port-forward through kubectl', function ()
       // More connections than an emitter's default listener limit, over one session.
       for (let i = 0; i < 12; i++) {
         const r = await node.exec('busybox', ['wget', '-q', '-O', '-', 'http://127.0.0.1:18080/index.html']);
-        expect(r.stdout, `${r.stderr}${out}\n${node.daemon.log().split('\n').filter((l) => /stream|forward/.test(l)).join('\n')}`).to.equal('hello-from-the-pod\n');
+        expect(
+          r.stdout,
+          `${r.stderr}${out}\n${node.daemon
+            .log()
+            .split('\n')
+            .filter((l) => /stream|forward/.test(l))
+            .join('\n')}`,
+        ).to.equal('hello-from-the-pod\n');
       }
       expect(node.daemon.log()).to.not.contain('MaxListenersExceeded');
       // Nothing listens on 9999 in the pod: the client is told, the session survives.
@@ -167,9 +186,17 @@ describe('streaming: exec, attach and port-forward through kubectl', function ()
       pf2.stdout?.on('data', (d: Buffer) => (out2 += d.toString()));
       await waitFor('kubectl to listen', () => (out2.includes('Forwarding from') ? true : undefined), 15_000, 50);
       await node.exec('busybox', ['wget', '-q', '-O', '-', 'http://127.0.0.1:19999/'], { timeoutMs: 10_000 });
-      await waitFor('the error to reach kubectl', () => (/connection refused|error forwarding/i.test(out2) ? true : undefined), 10_000, 50).catch((err: Error) => {
-        throw new Error(`${err.message}\nkubectl: ${out2}\ndaemon: ${node.daemon.log().split('\n').filter((l) => /stream|forward/.test(l)).join('\n')}`);
-      });
+      await waitFor('the error to reach kubectl', () => (/connection refused|error forwarding/i.test(out2) ? true : undefined), 10_000, 50).catch(
+        (err: Error) => {
+          throw new Error(
+            `${err.message}\nkubectl: ${out2}\ndaemon: ${node.daemon
+              .log()
+              .split('\n')
+              .filter((l) => /stream|forward/.test(l))
+              .join('\n')}`,
+          );
+        },
+      );
       pf2.kill('SIGTERM');
       await exited(pf2);
     } finally {
@@ -181,23 +208,27 @@ describe('streaming: exec, attach and port-forward through kubectl', function ()
   it('refuses bad requests with the right codes, and URLs that were used or never issued', async () => {
     expect((await grpcFailure(rt().call('Exec', { container_id: app, cmd: [], stdout: true }))).code).to.equal(Code.INVALID_ARGUMENT);
     expect((await grpcFailure(rt().call('Exec', { container_id: app, cmd: ['true'] }))).code).to.equal(Code.INVALID_ARGUMENT);
-    expect((await grpcFailure(rt().call('Exec', { container_id: app, cmd: ['true'], tty: true, stdout: true, stderr: true }))).code).to.equal(Code.INVALID_ARGUMENT);
+    expect((await grpcFailure(rt().call('Exec', { container_id: app, cmd: ['true'], tty: true, stdout: true, stderr: true }))).code).to.equal(
+      Code.INVALID_ARGUMENT,
+    );
     expect((await grpcFailure(rt().call('Exec', { container_id: 'nope', cmd: ['true'], stdout: true }))).code).to.equal(Code.NOT_FOUND);
     expect((await grpcFailure(rt().call('PortForward', { pod_sandbox_id: 'nope', port: [80] }))).code).to.equal(Code.NOT_FOUND);
     const stopped = await start('stopped', { command: ['true'] });
-    await waitFor('it to exit', async () => ((await rt().call('ContainerStatus', { container_id: stopped })).status?.state === ContainerState.CONTAINER_EXITED ? true : undefined), 10_000);
+    await waitFor(
+      'it to exit',
+      async () => ((await rt().call('ContainerStatus', { container_id: stopped })).status?.state === ContainerState.CONTAINER_EXITED ? true : undefined),
+      10_000,
+    );
     expect((await grpcFailure(rt().call('Exec', { container_id: stopped, cmd: ['true'], stdout: true }))).code).to.equal(Code.FAILED_PRECONDITION);
 
     const { url } = await rt().call('Exec', { container_id: app, cmd: ['true'], stdout: true });
     expect(url).to.match(/^http:\/\/127\.0\.0\.1:\d+\/exec\/[A-Za-z0-9_-]{32}$/);
-    const upgrade = (target: string) =>
-      node.exec(process.execPath, ['-e', upgradeScript, target]).then((r) => r.stdout.trim());
+    const upgrade = (target: string) => node.exec(process.execPath, ['-e', upgradeScript, target]).then((r) => r.stdout.trim());
     // A plain request is refused; the token survives it only if it was not consumed.
     expect(await upgrade(url)).to.equal('101');
     expect(await upgrade(url)).to.equal('404');
     expect(await upgrade(url.replace(/\/exec\/.*/, '/exec/never-issued'))).to.equal('404');
   });
-
 });
 
 /** Prints the status code of a SPDY upgrade request to argv[1]. */

@@ -12,9 +12,14 @@ export const BUSYBOX_IMAGE = '127.0.0.1:5000/test/busybox:v1';
  * holding a busybox image, and a daemon (config: the test config with
  * `topLevel` before it and `tables` after it) that has pulled the image.
  */
-export async function busyboxNode(options: { topLevel?: string; tables?: string; startTimeoutMs?: number; beforeStart?: (node: TestNode, registry: TestRegistry) => Promise<void> } = {}): Promise<{ node: TestNode; registry: TestRegistry }> {
+export async function busyboxNode(
+  options: { topLevel?: string; tables?: string; startTimeoutMs?: number; beforeStart?: (node: TestNode, registry: TestRegistry) => Promise<void> } = {},
+): Promise<{ node: TestNode; registry: TestRegistry }> {
   const node = await TestNode.create();
-  writeFileSync(node.configPath, `${options.topLevel ?? ''}${testConfigToml(node.dir)}\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n${options.tables ?? ''}`);
+  writeFileSync(
+    node.configPath,
+    `${options.topLevel ?? ''}${testConfigToml(node.dir)}\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n${options.tables ?? ''}`,
+  );
   writeConflist(node, bridgeConflist(node));
   const registry = new TestRegistry(node);
   await registry.start();

@@ -52,7 +52,9 @@ ${this.insecureRegistries.map((r) => `  [plugins."io.containerd.grpc.v1.cri".reg
       runtime_type = "io.containerd.runc.v2"
 `,
     );
-    this.process = spawnTracked('nsenter', ['-t', String(this.node.holderPid), '--net', '--mount', '--', 'containerd', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.process = spawnTracked('nsenter', ['-t', String(this.node.holderPid), '--net', '--mount', '--', 'containerd', '--config', config], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let log = '';
     this.process.stderr?.on('data', (b: Buffer) => (log += b.toString()));
     await waitFor('containerd to serve', () => (existsSync(this.socket) ? true : undefined), 15_000).catch((err: unknown) => {

@@ -54,7 +54,24 @@ export const HOSTILE_STRINGS: readonly string[] = [
   'a'.repeat(5000),
 ];
 
-const INT_EDGES: readonly bigint[] = [0n, 1n, -1n, 2n, 999n, 1000n, 5000n, 65535n, 65536n, 2n ** 31n - 1n, 2n ** 31n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 53n + 1n, 2n ** 63n - 1n, -(2n ** 63n)];
+const INT_EDGES: readonly bigint[] = [
+  0n,
+  1n,
+  -1n,
+  2n,
+  999n,
+  1000n,
+  5000n,
+  65535n,
+  65536n,
+  2n ** 31n - 1n,
+  2n ** 31n,
+  2n ** 32n - 1n,
+  2n ** 32n,
+  2n ** 53n + 1n,
+  2n ** 63n - 1n,
+  -(2n ** 63n),
+];
 const UINT_EDGES: readonly bigint[] = INT_EDGES.filter((v) => v >= 0n);
 
 type Plain = Record<string, unknown>;
@@ -130,7 +147,8 @@ export class MessageFuzzer {
       if (field.map) {
         const n = depth <= 1 && this.random.chance(0.05) ? 3000 : this.random.int(0, 4);
         const map: Plain = {};
-        for (let i = 0; i < n; i++) map[this.random.chance(0.5) ? this.hostileString() : `k${i}`] = field.type === 'string' ? this.hostileString() : this.value(field, depth);
+        for (let i = 0; i < n; i++)
+          map[this.random.chance(0.5) ? this.hostileString() : `k${i}`] = field.type === 'string' ? this.hostileString() : this.value(field, depth);
         out[field.name] = map;
       } else if (field.repeated) {
         const n = depth <= 1 && this.random.chance(0.05) ? 2000 : this.random.int(0, 3);
@@ -155,7 +173,15 @@ export class MessageFuzzer {
     const field = this.random.pick(fields);
     field.resolve();
     const current = obj[field.name];
-    if (field.resolvedType instanceof protobuf.Type && !field.repeated && !field.map && current && typeof current === 'object' && depth < 5 && this.random.chance(0.7)) {
+    if (
+      field.resolvedType instanceof protobuf.Type &&
+      !field.repeated &&
+      !field.map &&
+      current &&
+      typeof current === 'object' &&
+      depth < 5 &&
+      this.random.chance(0.7)
+    ) {
       this.mutateOne(field.resolvedType, current as Plain, depth + 1);
       return;
     }

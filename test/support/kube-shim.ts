@@ -49,7 +49,9 @@ function podObject(ns: string, name: string, entry: PodEntry): string {
     apiVersion: 'v1',
     metadata: { name, namespace: ns, uid: entry.sandboxId },
     // stdin: kubectl attach -i refuses containers that do not declare it.
-    spec: { containers: Object.keys(entry.containers).map((c) => ({ name: c, image: 'busybox', stdin: true, stdinOnce: true, tty: entry.tty?.includes(c) ?? false })) },
+    spec: {
+      containers: Object.keys(entry.containers).map((c) => ({ name: c, image: 'busybox', stdin: true, stdinOnce: true, tty: entry.tty?.includes(c) ?? false })),
+    },
     status: { phase: 'Running' },
   });
 }
@@ -83,9 +85,26 @@ server.on('upgrade', (req: IncomingMessage, client: Duplex, head: Buffer) => {
     let target: string;
     try {
       if (m[3] === 'exec') {
-        target = (await cri.runtime.call('Exec', { container_id: containerId, cmd: url.searchParams.getAll('command'), stdin: flag('stdin'), stdout: flag('stdout'), stderr: flag('stderr'), tty: flag('tty') })).url;
+        target = (
+          await cri.runtime.call('Exec', {
+            container_id: containerId,
+            cmd: url.searchParams.getAll('command'),
+            stdin: flag('stdin'),
+            stdout: flag('stdout'),
+            stderr: flag('stderr'),
+            tty: flag('tty'),
+          })
+        ).url;
       } else if (m[3] === 'attach') {
-        target = (await cri.runtime.call('Attach', { container_id: containerId, stdin: flag('stdin'), stdout: flag('stdout'), stderr: flag('stderr'), tty: flag('tty') })).url;
+        target = (
+          await cri.runtime.call('Attach', {
+            container_id: containerId,
+            stdin: flag('stdin'),
+            stdout: flag('stdout'),
+            stderr: flag('stderr'),
+            tty: flag('tty'),
+          })
+        ).url;
       } else {
         target = (await cri.runtime.call('PortForward', { pod_sandbox_id: entry.sandboxId, port: [] })).url;
       }

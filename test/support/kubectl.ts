@@ -32,7 +32,18 @@ export class Kubectl {
     writeFileSync(this.podsFile, '{}');
     const shim = spawnTracked(
       'nsenter',
-      ['-t', String(this.node.holderPid), '--net', '--mount', '--', process.execPath, join(packageRoot, 'dist', 'test', 'support', 'kube-shim.js'), this.criSocket, String(this.port), this.podsFile],
+      [
+        '-t',
+        String(this.node.holderPid),
+        '--net',
+        '--mount',
+        '--',
+        process.execPath,
+        join(packageRoot, 'dist', 'test', 'support', 'kube-shim.js'),
+        this.criSocket,
+        String(this.port),
+        this.podsFile,
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.shim = shim;
@@ -58,7 +69,9 @@ export class Kubectl {
 
   /** A long-running kubectl (port-forward, a session to interrupt), in the node's namespaces. */
   spawn(args: readonly string[]): ChildProcess {
-    return spawnTracked('nsenter', ['-t', String(this.node.holderPid), '--net', '--mount', '--', KUBECTL, ...this.args(args)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    return spawnTracked('nsenter', ['-t', String(this.node.holderPid), '--net', '--mount', '--', KUBECTL, ...this.args(args)], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
   }
 
   async stop(): Promise<void> {

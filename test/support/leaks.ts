@@ -107,7 +107,8 @@ export async function findLeaks(node: TestNode, cgroupBaseline: ReadonlySet<stri
 
   // A pod's init has a cgroup of its own while the pod is READY.
   const initCgroups = new Set([...inits.keys()].map((pod) => `init-${pod}`));
-  for (const id of containerCgroups()) if (!cgroupBaseline.has(id) && !containerIds.has(id) && !initCgroups.has(id)) leaks.push(`cgroup cradle-${id.slice(0, 17)}`);
+  for (const id of containerCgroups())
+    if (!cgroupBaseline.has(id) && !containerIds.has(id) && !initCgroups.has(id)) leaks.push(`cgroup cradle-${id.slice(0, 17)}`);
 
   // IP leases: host-local writes one file per IP holding the pod id.
   const readyIds = new Set(ready.map((p) => p.id));
@@ -126,7 +127,8 @@ export async function findLeaks(node: TestNode, cgroupBaseline: ReadonlySet<stri
   for (const name of entries(join(runroot, 'pods'))) if (!podIds.has(name)) leaks.push(`pod run dir ${name.slice(0, 12)}`);
   for (const name of entries(join(root, 'pods'))) if (!podIds.has(name)) leaks.push(`pod dir ${name.slice(0, 12)}`);
   // conmon names the link after the id, cut short when the socket dir's path is long.
-  for (const name of entries(join(runroot, 'sockets'))) if (![...containerIds].some((id) => id.startsWith(name))) leaks.push(`socket link ${name.slice(0, 12)}`);
+  for (const name of entries(join(runroot, 'sockets')))
+    if (![...containerIds].some((id) => id.startsWith(name))) leaks.push(`socket link ${name.slice(0, 12)}`);
   for (const name of entries(join(runroot, 'exits'))) if (!containerIds.has(name)) leaks.push(`exit file ${name.slice(0, 12)}`);
   for (const name of entries(join(root, 'images', 'layers'))) if (/\.(tmp|trash)-/.test(name)) leaks.push(`partial layer ${name}`);
   for (const name of entries(join(root, 'images', 'l'))) {

@@ -55,7 +55,11 @@ function compress(tar: Buffer, how: 'gzip' | 'zstd' | 'none'): Buffer {
   }
 }
 
-const LAYER_TYPES = { gzip: 'application/vnd.oci.image.layer.v1.tar+gzip', zstd: 'application/vnd.oci.image.layer.v1.tar+zstd', none: 'application/vnd.oci.image.layer.v1.tar' };
+const LAYER_TYPES = {
+  gzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  zstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
+  none: 'application/vnd.oci.image.layer.v1.tar',
+};
 
 /** Builds OCI image layouts: images, multi-platform indexes, tags. */
 export class OciLayout {
@@ -107,7 +111,12 @@ export class OciLayout {
       join(this.dir, 'index.json'),
       JSON.stringify({
         schemaVersion: 2,
-        manifests: this.tags.map(({ tag: t, desc: d }) => ({ mediaType: d.mediaType, digest: d.digest, size: d.size, annotations: { 'org.opencontainers.image.ref.name': t, 'io.containerd.image.name': t } })),
+        manifests: this.tags.map(({ tag: t, desc: d }) => ({
+          mediaType: d.mediaType,
+          digest: d.digest,
+          size: d.size,
+          annotations: { 'org.opencontainers.image.ref.name': t, 'io.containerd.image.name': t },
+        })),
       }),
     );
     return this;
@@ -118,14 +127,47 @@ export class OciLayout {
 export function writeOciLayout(layout: string, ref: string, layers: readonly LayerSpec[], config: ImageConfigSpec): Descriptor & { configDigest: string } {
   const l = new OciLayout(layout);
   const desc = l.image(layers, config);
-  const manifests = [{ mediaType: desc.mediaType, digest: desc.digest, size: desc.size, platform: desc.platform, annotations: { 'io.containerd.image.name': ref, 'org.opencontainers.image.ref.name': ref.slice(ref.lastIndexOf(':') + 1) } }];
+  const manifests = [
+    {
+      mediaType: desc.mediaType,
+      digest: desc.digest,
+      size: desc.size,
+      platform: desc.platform,
+      annotations: { 'io.containerd.image.name': ref, 'org.opencontainers.image.ref.name': ref.slice(ref.lastIndexOf(':') + 1) },
+    },
+  ];
   writeFileSync(join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests }));
   return desc;
 }
 
 /** The layer of busybox-static: one binary and its applet links. */
 export function busyboxEntries(): TarEntry[] {
-  const applets = ['sh', 'ls', 'cat', 'echo', 'id', 'sleep', 'true', 'false', 'env', 'ps', 'touch', 'mkdir', 'rm', 'wc', 'head', 'grep', 'hostname', 'mount', 'unshare', 'tr', 'httpd', 'nc', 'stty', 'tty'];
+  const applets = [
+    'sh',
+    'ls',
+    'cat',
+    'echo',
+    'id',
+    'sleep',
+    'true',
+    'false',
+    'env',
+    'ps',
+    'touch',
+    'mkdir',
+    'rm',
+    'wc',
+    'head',
+    'grep',
+    'hostname',
+    'mount',
+    'unshare',
+    'tr',
+    'httpd',
+    'nc',
+    'stty',
+    'tty',
+  ];
   return [
     { name: 'bin/', type: 'dir', mode: 0o755 },
     { name: 'bin/busybox', content: readFileSync('/bin/busybox'), mode: 0o755 },

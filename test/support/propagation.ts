@@ -22,7 +22,10 @@ export const PROPAGATION_CASES: ReadonlyArray<readonly [PropagationMode, boolean
 export async function sharedSource(node: TestNode, name = 'propagation'): Promise<string> {
   const source = join(node.dir, name);
   mkdirSync(source);
-  for (const args of [['-t', 'tmpfs', 'src', source], ['--make-shared', source]]) {
+  for (const args of [
+    ['-t', 'tmpfs', 'src', source],
+    ['--make-shared', source],
+  ]) {
     const r = await node.exec('mount', args);
     expect(r.code, r.stderr).to.equal(0);
   }
@@ -39,7 +42,12 @@ async function inNode(node: TestNode, command: string, args: string[]): Promise<
  * mount of `<source>/<mode>` in that mode, mounts a tmpfs on the host side
  * and one from inside the container, and says which of them the other side saw.
  */
-export async function propagationSeen(node: TestNode, pod: string, source: string, mode: PropagationMode): Promise<{ hostToContainer: boolean; containerToHost: boolean }> {
+export async function propagationSeen(
+  node: TestNode,
+  pod: string,
+  source: string,
+  mode: PropagationMode,
+): Promise<{ hostToContainer: boolean; containerToHost: boolean }> {
   const rt = node.client().runtime;
   const dir = join(source, mode);
   await inNode(node, 'mkdir', ['-p', join(dir, 'from-container'), join(dir, 'from-host')]);
@@ -60,10 +68,14 @@ export async function propagationSeen(node: TestNode, pod: string, source: strin
   await rt.call('StartContainer', { container_id: id });
   try {
     await inNode(node, 'mount', ['-t', 'tmpfs', 'fromhost', join(dir, 'from-host')]);
-    const exec = async (script: string) => Buffer.from((await rt.call('ExecSync', { container_id: id, cmd: ['sh', '-c', script], timeout: 60n })).stdout).toString();
+    const exec = async (script: string) =>
+      Buffer.from((await rt.call('ExecSync', { container_id: id, cmd: ['sh', '-c', script], timeout: 60n })).stdout).toString();
     const hostToContainer = (await exec('grep -c " /shared/from-host " /proc/self/mountinfo || true')).trim() === '1';
     expect(await exec('mount -t tmpfs incontainer /shared/from-container && echo mounted')).to.contain('mounted');
-    const containerToHost = node.mountinfo().split('\n').some((l) => l.split(' ')[4] === join(dir, 'from-container'));
+    const containerToHost = node
+      .mountinfo()
+      .split('\n')
+      .some((l) => l.split(' ')[4] === join(dir, 'from-container'));
     return { hostToContainer, containerToHost };
   } finally {
     await rt.call('RemoveContainer', { container_id: id });

@@ -53,7 +53,9 @@ export class TestRegistry {
       config,
       `version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: ${this.storage}/data\n  delete:\n    enabled: true\nhttp:\n  addr: ${this.host}\n${auth}`,
     );
-    this.process = spawnTracked('nsenter', ['-t', String(this.node.holderPid), '--net', '--mount', '--', 'docker-registry', 'serve', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.process = spawnTracked('nsenter', ['-t', String(this.node.holderPid), '--net', '--mount', '--', 'docker-registry', 'serve', config], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.process.stdout?.on('data', (d: Buffer) => (this.log += d.toString()));
     this.process.stderr?.on('data', (d: Buffer) => (this.log += d.toString()));
     await waitFor(`registry on ${this.host}`, () => (this.log.includes('listening on') ? true : undefined), 60_000).catch((err: unknown) => {
@@ -65,11 +67,27 @@ export class TestRegistry {
   private async startTokenServer(t: NonNullable<RegistryOptions['token']>): Promise<string> {
     const key = join(this.storage, 'token.key');
     const cert = join(this.storage, 'token.crt');
-    const ssl = await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=cradle-test-token']);
+    const ssl = await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=cradle-test-token',
+    ]);
     if (ssl.code !== 0) throw new Error(`openssl: ${ssl.stderr}`);
     const script = join(packageRoot, 'dist', 'test', 'support', 'token-server.js');
     const args = [script, String(t.port), key, cert, 'cradle-test-issuer', t.user.name, t.user.password, t.refreshToken];
-    this.tokenServer = spawnTracked('nsenter', ['-t', String(this.node.holderPid), '--net', '--mount', '--', process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    this.tokenServer = spawnTracked('nsenter', ['-t', String(this.node.holderPid), '--net', '--mount', '--', process.execPath, ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     await new Promise<void>((resolve) => this.tokenServer?.stdout?.once('data', () => resolve()));
     return `auth:\n  token:\n    realm: http://127.0.0.1:${t.port}/token\n    service: cradle-test-registry\n    issuer: cradle-test-issuer\n    rootcertbundle: ${cert}\n`;
   }

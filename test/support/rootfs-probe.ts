@@ -15,7 +15,12 @@ import { Storage } from '../../storage/storage.js';
 const [root, imageId, workDir, ...paths] = process.argv.slice(2) as [string, string, string, ...string[]];
 const storage = new Storage({ root, logger: silentLogger });
 await storage.layers.load();
-const images = new ImageService({ dir: join(root, 'images'), hosts: () => ({ insecure: () => false, mirrors: () => [], credentials: () => undefined }), storage, logger: silentLogger });
+const images = new ImageService({
+  dir: join(root, 'images'),
+  hosts: () => ({ insecure: () => false, mirrors: () => [], credentials: () => undefined }),
+  storage,
+  logger: silentLogger,
+});
 await images.load();
 const image = images.resolve(imageId);
 if (!image) throw new Error(`image ${imageId} not found`);
@@ -24,7 +29,18 @@ const report: Record<string, unknown> = {};
 try {
   for (const p of paths) {
     const full = join(merged, p);
-    if (!existsSync(full) && !(() => { try { lstatSync(full); return true; } catch { return false; } })()) report[p] = null;
+    if (
+      !existsSync(full) &&
+      !(() => {
+        try {
+          lstatSync(full);
+          return true;
+        } catch {
+          return false;
+        }
+      })()
+    )
+      report[p] = null;
     else if (lstatSync(full).isDirectory()) report[p] = readdirSync(full).sort();
     else if (lstatSync(full).isSymbolicLink()) report[p] = 'symlink';
     else report[p] = readFileSync(full, 'utf8').slice(0, 200);

@@ -30,7 +30,9 @@ function token(service: string, scope: string): string {
     });
   const now = Math.floor(Date.now() / 1000);
   const header = b64url(JSON.stringify({ alg: 'RS256', typ: 'JWT', x5c: [certDer.toString('base64')] }));
-  const claims = b64url(JSON.stringify({ iss: issuer, sub: user, aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: randomBytes(8).toString('hex'), access }));
+  const claims = b64url(
+    JSON.stringify({ iss: issuer, sub: user, aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: randomBytes(8).toString('hex'), access }),
+  );
   const signature = createSign('RSA-SHA256').update(`${header}.${claims}`).sign(key);
   return `${header}.${claims}.${b64url(signature)}`;
 }

@@ -23,7 +23,7 @@ describe('cgroup paths per driver', () => {
     expect(() => checkCgroupParent('systemd', '/kubepods.slice/besteffort/pod1')).to.throw(InvalidArgumentError, /not a systemd slice/);
   });
 
-  it('refuses cgroupfs parents that are filesystem paths or name the kernel\'s own files', () => {
+  it("refuses cgroupfs parents that are filesystem paths or name the kernel's own files", () => {
     for (const bad of ['/sys/fs/cgroup', '/sys/fs/cgroup/memory/x', '/a//b', '/a/./b', '/cgroup.procs', '/x/tasks', '/x/memory.max', '/a\nb']) {
       expect(() => checkCgroupParent('cgroupfs', bad), bad).to.throw(InvalidArgumentError);
     }
@@ -31,7 +31,9 @@ describe('cgroup paths per driver', () => {
   });
 
   it('finds the directory of a systemd scope and leaves cgroupfs paths alone', () => {
-    expect(cgroupDir('kubepods-besteffort-pod1.slice:cradle:abc')).to.equal('/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice/cradle-abc.scope');
+    expect(cgroupDir('kubepods-besteffort-pod1.slice:cradle:abc')).to.equal(
+      '/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice/cradle-abc.scope',
+    );
     expect(cgroupDir('system.slice:cradle:abc')).to.equal('/system.slice/cradle-abc.scope');
     expect(cgroupDir('/kubepods/pod1/cradle-abc')).to.equal('/kubepods/pod1/cradle-abc');
     expect(isSystemdCgroupsPath('/a:b:c')).to.equal(false);

@@ -28,7 +28,17 @@ describe('cgroup stats from cgroup files', () => {
       'pod/c/cpu.pressure': 'some avg10=1.50 avg60=0.25 avg300=0.00 total=12345\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n',
     });
     const s = await readCgroupStats('/pod/c', root, true);
-    expect(s).to.include({ cpuUsageNs: 1_500_000n, memoryUsage: 10485760n, workingSet: 9437184n, rss: 4096n, pageFaults: 7n, majorPageFaults: 1n, memoryLimit: 67108864n, swapUsage: 8192n, swapLimit: undefined });
+    expect(s).to.include({
+      cpuUsageNs: 1_500_000n,
+      memoryUsage: 10485760n,
+      workingSet: 9437184n,
+      rss: 4096n,
+      pageFaults: 7n,
+      majorPageFaults: 1n,
+      memoryLimit: 67108864n,
+      swapUsage: 8192n,
+      swapLimit: undefined,
+    });
     expect(s?.psi.cpu?.some).to.deep.equal({ avg10: 1.5, avg60: 0.25, avg300: 0, total: 12345n });
     expect(s?.psi.memory).to.equal(undefined);
   });
@@ -43,7 +53,15 @@ describe('cgroup stats from cgroup files', () => {
       'memory/pod/c/memory.memsw.limit_in_bytes': '9223372036854771712\n',
     });
     const s = await readCgroupStats('/pod/c', root, false);
-    expect(s).to.include({ cpuUsageNs: 2000n, memoryUsage: 5000n, workingSet: 4000n, rss: 100n, memoryLimit: undefined, swapUsage: 2000n, swapLimit: undefined });
+    expect(s).to.include({
+      cpuUsageNs: 2000n,
+      memoryUsage: 5000n,
+      workingSet: 4000n,
+      rss: 100n,
+      memoryLimit: undefined,
+      swapUsage: 2000n,
+      swapLimit: undefined,
+    });
     files(root, { 'memory/pod/c/memory.limit_in_bytes': '1048576\n', 'memory/pod/c/memory.memsw.limit_in_bytes': '3145728\n' });
     expect(await readCgroupStats('/pod/c', root, false)).to.include({ memoryLimit: 1048576n, swapLimit: 2097152n });
   });

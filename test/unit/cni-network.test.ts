@@ -5,7 +5,15 @@ import { expect } from 'chai';
 import { DeadlineExceededError, NotFoundError } from '../../core/errors.js';
 import { silentLogger } from '../../core/logger.js';
 import { parseNetworkConfig } from '../../network/cni-config.js';
-import { addNetworkList, checkNetworkList, delNetworkList, gcNetworkList, resultIps, statusNetworkList, type CniAttachment } from '../../network/cni-network.js';
+import {
+  addNetworkList,
+  checkNetworkList,
+  delNetworkList,
+  gcNetworkList,
+  resultIps,
+  statusNetworkList,
+  type CniAttachment,
+} from '../../network/cni-network.js';
 import { CniPluginError } from '../../network/cni-plugin.js';
 import { PodNetworks, type PodNetworkRequest } from '../../network/pod-network.js';
 import { CniCache } from '../../network/cni-cache.js';
@@ -68,17 +76,27 @@ fi
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as Call);
-  const network = (plugins: object[], extra: object = {}) => parseNetworkConfig('/x/10.conflist', JSON.stringify({ cniVersion: '1.0.0', name: 'net', plugins, ...extra }));
+  const network = (plugins: object[], extra: object = {}) =>
+    parseNetworkConfig('/x/10.conflist', JSON.stringify({ cniVersion: '1.0.0', name: 'net', plugins, ...extra }));
   const opts = () => ({ binDirs: ['/nonexistent', dir], timeoutMs: 2000 });
 
   it('ADDs in order, chaining prevResult, with runtimeConfig only for declared capabilities', async () => {
-    const net = network([{ type: 'first', capabilities: { portMappings: true } }, { type: 'second', capabilities: { bandwidth: true, dns: true } }]);
+    const net = network([
+      { type: 'first', capabilities: { portMappings: true } },
+      { type: 'second', capabilities: { bandwidth: true, dns: true } },
+    ]);
     const result = await addNetworkList(net, att, opts());
     expect(result.by).to.equal('second');
     expect(resultIps(result)).to.deep.equal(['10.1.0.5', 'fd00::5']);
     const [a, b] = calls();
     expect(a?.plugin).to.equal('first');
-    expect(a?.env).to.deep.equal({ CNI_CONTAINERID: 'pod1', CNI_NETNS: '/run/netns/pod1', CNI_IFNAME: 'eth0', CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=web', CNI_PATH: `/nonexistent:${dir}` });
+    expect(a?.env).to.deep.equal({
+      CNI_CONTAINERID: 'pod1',
+      CNI_NETNS: '/run/netns/pod1',
+      CNI_IFNAME: 'eth0',
+      CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=web',
+      CNI_PATH: `/nonexistent:${dir}`,
+    });
     expect(a?.stdin).to.deep.include({ name: 'net', cniVersion: '1.0.0', type: 'first' });
     expect(a?.stdin.runtimeConfig).to.deep.equal({ portMappings: att.capabilityArgs.portMappings });
     expect(a?.stdin).not.to.have.property('prevResult');
@@ -132,7 +150,11 @@ fi
     await readiness.start();
     await networks.attach(req).catch(() => undefined);
     readiness.stop();
-    expect(calls().filter((c) => c.command !== 'VERSION').map((c) => `${c.command} ${c.plugin}`)).to.deep.equal(['ADD first', 'ADD failing', 'DEL failing', 'DEL first']);
+    expect(
+      calls()
+        .filter((c) => c.command !== 'VERSION')
+        .map((c) => `${c.command} ${c.plugin}`),
+    ).to.deep.equal(['ADD first', 'ADD failing', 'DEL failing', 'DEL first']);
     // The plugin refuses DEL too: the entry ADD wrote first stays (no result), for recovery to try DEL again.
     const kept = cache.load('p1', 'eth0');
     expect(kept?.result).to.equal(undefined);
@@ -151,7 +173,7 @@ fi
     expect(seen[2]?.stdin['cni.dev/valid-attachments']).to.deep.equal([{ containerID: 'pod1', ifname: 'eth0' }]);
   });
 
-  it('reports a CNI 1.1 network whose plugin fails STATUS as not ready, with the plugin\'s words', async () => {
+  it("reports a CNI 1.1 network whose plugin fails STATUS as not ready, with the plugin's words", async () => {
     const confDir = join(dir, 'net.d');
     const { mkdirSync } = await import('node:fs');
     mkdirSync(confDir);
@@ -189,8 +211,17 @@ fi
       dns: { servers: ['10.96.0.10'], searches: ['svc'], options: [] },
       ipRanges: [[{ subnet: '10.244.1.0/24' }]],
     });
-    expect(() => networks.capabilityArgs({ podId: 'p', name: 'w', namespace: 'n', uid: 'u', netns: '', portMappings: [], dns: undefined, annotations: { 'kubernetes.io/ingress-bandwidth': 'fast' } })).to.throw(
-      'annotation kubernetes.io/ingress-bandwidth: "fast" is not a quantity',
-    );
+    expect(() =>
+      networks.capabilityArgs({
+        podId: 'p',
+        name: 'w',
+        namespace: 'n',
+        uid: 'u',
+        netns: '',
+        portMappings: [],
+        dns: undefined,
+        annotations: { 'kubernetes.io/ingress-bandwidth': 'fast' },
+      }),
+    ).to.throw('annotation kubernetes.io/ingress-bandwidth: "fast" is not a quantity');
   });
 });

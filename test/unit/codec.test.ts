@@ -102,7 +102,9 @@ describe('CRI codec', () => {
   it('round-trips nanosecond timestamps beyond 2^53 exactly', () => {
     const codec = codecFor<ContainerStatus>('ContainerStatus');
     const created = 1763928000123456789n;
-    const decoded = codec.decode(codec.encode({ id: 'c1', state: ContainerState.CONTAINER_EXITED, created_at: created, finished_at: created + 1n, exit_code: -1 }));
+    const decoded = codec.decode(
+      codec.encode({ id: 'c1', state: ContainerState.CONTAINER_EXITED, created_at: created, finished_at: created + 1n, exit_code: -1 }),
+    );
     expect(decoded.created_at).to.equal(created);
     expect(decoded.finished_at).to.equal(created + 1n);
     expect(decoded.started_at).to.equal(0n);

@@ -11,7 +11,17 @@ import { parseUlimit } from '../../core/ulimit.js';
 import { runtimeDefaultProfile } from '../../oci/seccomp.js';
 import { resolveUser } from '../../oci/user.js';
 
-const image: ImageConfigInfo = { entrypoint: ['/entry'], cmd: ['default-arg'], env: ['PATH=/bin', 'A=image'], workingDir: '/work', user: '', stopSignal: '', exposedPorts: [], volumes: [], labels: {} };
+const image: ImageConfigInfo = {
+  entrypoint: ['/entry'],
+  cmd: ['default-arg'],
+  env: ['PATH=/bin', 'A=image'],
+  workingDir: '/work',
+  user: '',
+  stopSignal: '',
+  exposedPorts: [],
+  volumes: [],
+  labels: {},
+};
 
 function spec(over: Partial<ContainerSpec> = {}): ContainerSpec {
   return {
@@ -30,7 +40,18 @@ function spec(over: Partial<ContainerSpec> = {}): ContainerSpec {
     stdin: false,
     stdinOnce: false,
     tty: false,
-    resources: { cpuPeriod: 0, cpuQuota: 0, cpuShares: 0, memoryLimit: 0, memorySwapLimit: 0, oomScoreAdj: -998, cpusetCpus: '', cpusetMems: '', hugepageLimits: [{ pageSize: '2MB', limit: 4194304 }], unified: { 'memory.high': '1000000' } },
+    resources: {
+      cpuPeriod: 0,
+      cpuQuota: 0,
+      cpuShares: 0,
+      memoryLimit: 0,
+      memorySwapLimit: 0,
+      oomScoreAdj: -998,
+      cpusetCpus: '',
+      cpusetMems: '',
+      hugepageLimits: [{ pageSize: '2MB', limit: 4194304 }],
+      unified: { 'memory.high': '1000000' },
+    },
     security: {
       privileged: false,
       capabilitiesAdd: [],
@@ -88,13 +109,34 @@ describe('container process and OCI spec', () => {
   });
 
   it('lets container envs replace image envs and defaults PATH', () => {
-    expect(processEnv(spec({ envs: [['A', 'pod'], ['B', 'new']] }), image)).to.deep.equal(['PATH=/bin', 'A=pod', 'B=new']);
+    expect(
+      processEnv(
+        spec({
+          envs: [
+            ['A', 'pod'],
+            ['B', 'new'],
+          ],
+        }),
+        image,
+      ),
+    ).to.deep.equal(['PATH=/bin', 'A=pod', 'B=new']);
     expect(processEnv(spec(), { ...image, env: [] })[0]).to.match(/^PATH=\/usr\/local\/sbin/);
   });
 
   it('joins the pod namespaces, masks the default paths, and clamps oom_score_adj', () => {
-    const s = ociSpec(specContext()) as { process: { oomScoreAdj: number; cwd: string }; hostname: string; linux: { namespaces: object[]; maskedPaths: string[] }; mounts: Array<{ destination: string; source: string }> };
-    expect(s.linux.namespaces).to.deep.equal([{ type: 'mount' }, { type: 'network', path: '/p/net' }, { type: 'ipc', path: '/p/ipc' }, { type: 'uts', path: '/p/uts' }, { type: 'pid', path: '/p/pid' }]);
+    const s = ociSpec(specContext()) as {
+      process: { oomScoreAdj: number; cwd: string };
+      hostname: string;
+      linux: { namespaces: object[]; maskedPaths: string[] };
+      mounts: Array<{ destination: string; source: string }>;
+    };
+    expect(s.linux.namespaces).to.deep.equal([
+      { type: 'mount' },
+      { type: 'network', path: '/p/net' },
+      { type: 'ipc', path: '/p/ipc' },
+      { type: 'uts', path: '/p/uts' },
+      { type: 'pid', path: '/p/pid' },
+    ]);
     expect(s.linux.maskedPaths).to.deep.equal(DEFAULT_MASKED_PATHS);
     expect(s.process.oomScoreAdj).to.equal(0);
     expect(s.process.cwd).to.equal('/work');
@@ -125,7 +167,9 @@ describe('capabilities', () => {
 
   it('adds and drops by name, with ALL meaning what the daemon holds', () => {
     expect(resolveCapabilities([], [], false, all)).to.deep.equal(DEFAULT_CAPABILITIES.slice().sort((a, b) => all.indexOf(a) - all.indexOf(b)));
-    expect(resolveCapabilities(['net_admin'], ['KILL'], false, all)).to.include('CAP_NET_ADMIN').and.not.include('CAP_KILL');
+    expect(resolveCapabilities(['net_admin'], ['KILL'], false, all))
+      .to.include('CAP_NET_ADMIN')
+      .and.not.include('CAP_KILL');
     expect(resolveCapabilities(['ALL'], [], false, all)).to.deep.equal(all);
     expect(resolveCapabilities(['CAP_NET_RAW'], ['ALL'], false, all)).to.deep.equal(['CAP_NET_RAW']);
     expect(resolveCapabilities([], [], true, all)).to.deep.equal(all);
@@ -134,7 +178,12 @@ describe('capabilities', () => {
   });
 
   it('passes AppArmor and SELinux labels through to the process and mounts', () => {
-    const s = ociSpec(specContext({ appArmorProfile: 'custom', selinux: { processLabel: 'system_u:system_r:container_t:s0:c1,c2', mountLabel: 'system_u:object_r:container_file_t:s0:c1,c2' } })) as {
+    const s = ociSpec(
+      specContext({
+        appArmorProfile: 'custom',
+        selinux: { processLabel: 'system_u:system_r:container_t:s0:c1,c2', mountLabel: 'system_u:object_r:container_file_t:s0:c1,c2' },
+      }),
+    ) as {
       process: { apparmorProfile?: string; selinuxLabel?: string };
       linux: { mountLabel?: string };
     };
@@ -169,7 +218,11 @@ describe('container user', () => {
     expect(resolveUser(root, req({}))).to.deep.equal({ uid: 0, gid: 0, additionalGids: [] });
     expect(resolveUser(root, req({ runAsUser: 1000n }))).to.deep.equal({ uid: 1000, gid: 1000, additionalGids: [29] });
     expect(resolveUser(root, req({ imageUser: 'app:video' }))).to.deep.equal({ uid: 1000, gid: 44, additionalGids: [29] });
-    expect(resolveUser(root, req({ runAsUsername: 'app', runAsGroup: 5n, supplementalGroups: [7n] }))).to.deep.equal({ uid: 1000, gid: 5, additionalGids: [7, 29] });
+    expect(resolveUser(root, req({ runAsUsername: 'app', runAsGroup: 5n, supplementalGroups: [7n] }))).to.deep.equal({
+      uid: 1000,
+      gid: 5,
+      additionalGids: [7, 29],
+    });
     expect(resolveUser(root, req({ imageUser: '4242' }))).to.deep.equal({ uid: 4242, gid: 0, additionalGids: [] });
     expect(() => resolveUser(root, req({ runAsUsername: 'ghost' }))).to.throw(InvalidArgumentError, 'ghost');
   });

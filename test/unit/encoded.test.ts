@@ -21,7 +21,12 @@ describe('pre-encoded list responses', () => {
   it('decodes exactly like the same response encoded whole, lengths above 127 bytes included', () => {
     const codec = codecFor<ListContainersResponse>('ListContainersResponse');
     const whole = codec.encode({ containers: items });
-    const assembled = codec.encode(encodedRepeated(1, items.map((i) => codecFor('Container').encode(i))));
+    const assembled = codec.encode(
+      encodedRepeated(
+        1,
+        items.map((i) => codecFor('Container').encode(i)),
+      ),
+    );
     expect(assembled.equals(whole)).to.equal(true);
     expect(codec.decode(assembled).containers[299]?.created_at).to.equal(1763928000123456789n + 299n);
   });

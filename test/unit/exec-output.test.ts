@@ -12,7 +12,8 @@ describe('exec output', () => {
   });
 
   it('reports a command the runtime could not start as a result, 127 for a missing one', () => {
-    const runc = 'time="2026-12-02T06:23:10Z" level=error msg="exec failed: unable to start container process: exec: \\"nope\\": executable file not found in $PATH"\n';
+    const runc =
+      'time="2026-12-02T06:23:10Z" level=error msg="exec failed: unable to start container process: exec: \\"nope\\": executable file not found in $PATH"\n';
     expect(startFailure(255, runc)).to.deep.equal({ exitCode: 127, reason: 'exec: "nope": executable file not found in $PATH' });
     const cwd = 'level=error msg="exec failed: unable to start container process: chdir to cwd (\\"/x\\") set in config.json failed: permission denied"';
     expect(startFailure(255, cwd)?.exitCode).to.equal(126);

@@ -10,7 +10,11 @@ const d = (platform: Descriptor['platform'], digest = 'sha256:' + 'a'.repeat(64)
 
 describe('manifests and platforms', () => {
   it('parses indexes and manifests, OCI and Docker', () => {
-    const index = parseManifest('x', MEDIA.dockerList, Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [d({ os: 'linux', architecture: 'amd64' })] })));
+    const index = parseManifest(
+      'x',
+      MEDIA.dockerList,
+      Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [d({ os: 'linux', architecture: 'amd64' })] })),
+    );
     expect(index.kind).to.equal('index');
     const manifest = parseManifest('x', MEDIA.dockerManifest, Buffer.from(JSON.stringify({ schemaVersion: 2, config: d(undefined), layers: [d(undefined)] })));
     expect(manifest.kind).to.equal('manifest');
@@ -24,10 +28,17 @@ describe('manifests and platforms', () => {
   });
 
   it('selects the host platform, matching variants when both name one', () => {
-    const list = [d({ os: 'linux', architecture: 'arm', variant: 'v6' }, 'sha256:' + '1'.repeat(64)), d({ os: 'linux', architecture: 'arm', variant: 'v7' }, 'sha256:' + '2'.repeat(64)), d({ os: 'linux', architecture: 'amd64' }, 'sha256:' + '3'.repeat(64))];
+    const list = [
+      d({ os: 'linux', architecture: 'arm', variant: 'v6' }, 'sha256:' + '1'.repeat(64)),
+      d({ os: 'linux', architecture: 'arm', variant: 'v7' }, 'sha256:' + '2'.repeat(64)),
+      d({ os: 'linux', architecture: 'amd64' }, 'sha256:' + '3'.repeat(64)),
+    ];
     expect(selectPlatform('x', list, { os: 'linux', architecture: 'arm', variant: 'v7' }).digest).to.equal('sha256:' + '2'.repeat(64));
     expect(selectPlatform('x', list, { os: 'linux', architecture: 'amd64', variant: undefined }).digest).to.equal('sha256:' + '3'.repeat(64));
-    expect(() => selectPlatform('x', list, { os: 'linux', architecture: 's390x', variant: undefined })).to.throw(InvalidArgumentError, 'no manifest for linux/s390x (it has: linux/arm/v6, linux/arm/v7, linux/amd64)');
+    expect(() => selectPlatform('x', list, { os: 'linux', architecture: 's390x', variant: undefined })).to.throw(
+      InvalidArgumentError,
+      'no manifest for linux/s390x (it has: linux/arm/v6, linux/arm/v7, linux/amd64)',
+    );
   });
 
   it('computes chain ids', () => {

@@ -37,7 +37,14 @@ describe('layer unpacking', () => {
   it('keeps files, modes, ownership, links, devices and capabilities', async () => {
     const { dest, result } = await unpack([
       { name: 'bin/', type: 'dir', mode: 0o755 },
-      { name: 'bin/ping', content: 'ping', mode: 0o4755, uid: 0, gid: 0, pax: { 'SCHILY.xattr.security.capability': Buffer.from('0100000200200000000000000000000000000000', 'hex') } },
+      {
+        name: 'bin/ping',
+        content: 'ping',
+        mode: 0o4755,
+        uid: 0,
+        gid: 0,
+        pax: { 'SCHILY.xattr.security.capability': Buffer.from('0100000200200000000000000000000000000000', 'hex') },
+      },
       { name: 'bin/pong', type: 'link', linkname: 'bin/ping' },
       { name: 'bin/sh', type: 'symlink', linkname: 'busybox' },
       { name: 'home/user/file', content: 'mine', uid: 1000, gid: 1000, mode: 0o600 },
@@ -84,14 +91,20 @@ describe('layer unpacking', () => {
   });
 
   it('refuses an entry that would land outside the layer', async () => {
-    const err = await unpack([{ name: 'ok', content: '1' }, { name: '../escape', content: 'x' }]).catch((e: unknown) => e);
+    const err = await unpack([
+      { name: 'ok', content: '1' },
+      { name: '../escape', content: 'x' },
+    ]).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(InvalidArgumentError);
     expect((err as Error).message).to.equal('refusing layer: layer entry "../escape" would land outside the layer');
     expect(existsSync(join(dir, 'escape'))).to.equal(false);
   });
 
   it('refuses to write through a symlink', async () => {
-    const err = await unpack([{ name: 'etc', type: 'symlink', linkname: '/etc' }, { name: 'etc/evil', content: 'x' }]).catch((e: unknown) => e);
+    const err = await unpack([
+      { name: 'etc', type: 'symlink', linkname: '/etc' },
+      { name: 'etc/evil', content: 'x' },
+    ]).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(InvalidArgumentError);
     expect((err as Error).message).to.contain('passes through the symlink "etc"');
   });

@@ -7,12 +7,22 @@ import { appArmorChoice } from '../../cri/convert/security-profiles.js';
 import { SecurityProfile_ProfileType } from '../../cri/generated/api.js';
 import { appArmorProfile, relabelTree, selinuxLabels, type HostLsm } from '../../oci/lsm.js';
 
-const host = (over: Partial<HostLsm> = {}): HostLsm => ({ appArmor: true, selinux: true, appArmorProfiles: () => new Set(['cradle-default', 'custom']), ...over });
+const host = (over: Partial<HostLsm> = {}): HostLsm => ({
+  appArmor: true,
+  selinux: true,
+  appArmorProfiles: () => new Set(['cradle-default', 'custom']),
+  ...over,
+});
 
 describe('AppArmor and SELinux options', () => {
   it('reads the AppArmor choice from the SecurityProfile or the deprecated string', () => {
-    expect(appArmorChoice({ profile_type: SecurityProfile_ProfileType.Localhost, localhost_ref: 'localhost/custom' }, '')).to.deep.equal({ kind: 'localhost', profile: 'custom' });
-    expect(appArmorChoice({ profile_type: SecurityProfile_ProfileType.RuntimeDefault, localhost_ref: '' }, 'unconfined')).to.deep.equal({ kind: 'runtime-default' });
+    expect(appArmorChoice({ profile_type: SecurityProfile_ProfileType.Localhost, localhost_ref: 'localhost/custom' }, '')).to.deep.equal({
+      kind: 'localhost',
+      profile: 'custom',
+    });
+    expect(appArmorChoice({ profile_type: SecurityProfile_ProfileType.RuntimeDefault, localhost_ref: '' }, 'unconfined')).to.deep.equal({
+      kind: 'runtime-default',
+    });
     expect(appArmorChoice(undefined, 'localhost/custom')).to.deep.equal({ kind: 'localhost', profile: 'custom' });
     expect(appArmorChoice(undefined, '')).to.deep.equal({ kind: 'unset' });
     expect(() => appArmorChoice(undefined, 'docker-default')).to.throw(InvalidArgumentError);

@@ -27,7 +27,14 @@ describe('mount propagation', () => {
   });
 
   it('refuses a source that cannot propagate what the mount asks for', () => {
-    const mount = (hostPath: string, propagation: 'private' | 'host-to-container' | 'bidirectional') => ({ containerPath: '/x', hostPath, readonly: false, recursiveReadOnly: false, propagation, selinuxRelabel: false });
+    const mount = (hostPath: string, propagation: 'private' | 'host-to-container' | 'bidirectional') => ({
+      containerPath: '/x',
+      hostPath,
+      readonly: false,
+      recursiveReadOnly: false,
+      propagation,
+      selinuxRelabel: false,
+    });
     // Real paths on this machine stand for the table's mount points.
     const info = (root: string) => `22 1 8:1 / / rw ${root} - ext4 /dev/sda1 rw`;
     expect(() => checkPropagation([mount('/tmp', 'bidirectional')], info(''))).to.throw(FailedPreconditionError, /not shared/);

@@ -50,7 +50,9 @@ describe('native addon', () => {
     expect(err?.code).to.equal('EINVAL');
     expect(err?.syscall).to.equal('umount2');
     expect(err?.path).to.equal(join(dir, 'not-a-mount'));
-    expect(() => native.flock(-1, native.constants.LOCK_EX)).to.throw().with.property('code', 'EBADF');
+    expect(() => native.flock(-1, native.constants.LOCK_EX))
+      .to.throw()
+      .with.property('code', 'EBADF');
   });
 
   it('mounts and unmounts a tmpfs inside a private mount namespace', async () => {

@@ -10,7 +10,10 @@ import { waitFor } from '../support/wait.js';
 const BRIDGE_CONFLIST = JSON.stringify({
   cniVersion: '1.0.0',
   name: 'cradle-test',
-  plugins: [{ type: 'bridge', bridge: 'cni0', ipam: { type: 'host-local', ranges: [[{ subnet: '10.88.0.0/16' }]] } }, { type: 'portmap', capabilities: { portMappings: true } }],
+  plugins: [
+    { type: 'bridge', bridge: 'cni0', ipam: { type: 'host-local', ranges: [[{ subnet: '10.88.0.0/16' }]] } },
+    { type: 'portmap', capabilities: { portMappings: true } },
+  ],
 });
 
 describe('CNI network config', () => {
@@ -27,9 +30,13 @@ describe('CNI network config', () => {
 
   it('names the file and the problem', () => {
     expect(() => parseNetworkConfig('/x/a.conflist', '{')).to.throw(/^\/x\/a\.conflist: not valid JSON/);
-    expect(() => parseNetworkConfig('/x/a.conflist', '{"cniVersion":"1.0.0","name":"n","plugins":[]}')).to.throw('/x/a.conflist: "plugins" must be a non-empty array');
+    expect(() => parseNetworkConfig('/x/a.conflist', '{"cniVersion":"1.0.0","name":"n","plugins":[]}')).to.throw(
+      '/x/a.conflist: "plugins" must be a non-empty array',
+    );
     expect(() => parseNetworkConfig('/x/a.conflist', '{"cniVersion":"1.0.0","plugins":[{"type":"bridge"}]}')).to.throw('"name" must be a non-empty string');
-    expect(() => parseNetworkConfig('/x/a.conflist', '{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"../../bin/sh"}]}')).to.throw(/must be a plain binary name/);
+    expect(() => parseNetworkConfig('/x/a.conflist', '{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"../../bin/sh"}]}')).to.throw(
+      /must be a plain binary name/,
+    );
   });
 });
 

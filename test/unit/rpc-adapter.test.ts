@@ -10,7 +10,6 @@ import { CriServer } from '../../cri/server.js';
 import { PodSandboxState } from '../../cri/generated/api.js';
 import { grpcFailure } from '../support/grpc.js';
 
-
 describe('RPC adapter (in-process server on a unix socket)', () => {
   let dir: string;
   let server: CriServer;

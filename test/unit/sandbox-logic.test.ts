@@ -6,7 +6,13 @@ import { sysctlPath, validateSysctls } from '../../sandbox/sysctls.js';
 
 describe('sysctl validation', () => {
   it('accepts namespaced sysctls and returns their /proc/sys paths', () => {
-    expect(validateSysctls({ 'net.ipv4.ip_forward': '1', 'kernel.shmmax': '1000', 'kernel.sem': '250 32000 32 128', 'fs.mqueue.msg_max': '20', 'kernel.msgmax': '9000' }, 'pod', 'pod')).to.deep.equal([
+    expect(
+      validateSysctls(
+        { 'net.ipv4.ip_forward': '1', 'kernel.shmmax': '1000', 'kernel.sem': '250 32000 32 128', 'fs.mqueue.msg_max': '20', 'kernel.msgmax': '9000' },
+        'pod',
+        'pod',
+      ),
+    ).to.deep.equal([
       ['net/ipv4/ip_forward', '1'],
       ['kernel/shmmax', '1000'],
       ['kernel/sem', '250 32000 32 128'],

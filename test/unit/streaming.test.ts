@@ -21,12 +21,20 @@ describe('streaming: SPDY framing, tokens and statuses', () => {
   });
 
   it('reassembles frames however the bytes are split', () => {
-    const bytes = Buffer.concat([controlFrame(FrameType.PING, 0, Buffer.from([0, 0, 0, 1])), dataFrame(3, FLAG_FIN, Buffer.from('hello')), dataFrame(5, 0, Buffer.alloc(0))]);
+    const bytes = Buffer.concat([
+      controlFrame(FrameType.PING, 0, Buffer.from([0, 0, 0, 1])),
+      dataFrame(3, FLAG_FIN, Buffer.from('hello')),
+      dataFrame(5, 0, Buffer.alloc(0)),
+    ]);
     for (const step of [1, 3, 7, bytes.length]) {
       const reader = new FrameReader();
       const got = [];
       for (let off = 0; off < bytes.length; off += step) got.push(...reader.push(bytes.subarray(off, off + step)));
-      expect(got.map((f) => (f.kind === 'control' ? `c${f.type}` : `d${f.streamId}:${f.flags}:${f.payload.toString()}`))).to.deep.equal(['c6', 'd3:1:hello', 'd5:0:']);
+      expect(got.map((f) => (f.kind === 'control' ? `c${f.type}` : `d${f.streamId}:${f.flags}:${f.payload.toString()}`))).to.deep.equal([
+        'c6',
+        'd3:1:hello',
+        'd5:0:',
+      ]);
     }
     expect(() => new FrameReader().push(Buffer.from([0x80, 2, 0, 1, 0, 0, 0, 0]))).to.throw(/version 2/);
   });

@@ -18,7 +18,6 @@ import { waitFor } from '../support/wait.js';
  * the test loads with apparmor_parser confine containers that ask for them.
  */
 
-
 /** Everything allowed except reading one file, so the profile's effect is visible and nothing else breaks. */
 const profile = (name: string) => `profile ${name} flags=(attach_disconnected,mediate_deleted) {
   file,
@@ -55,11 +54,22 @@ describe('AppArmor profiles for containers', function () {
     const id = (
       await rt().call('CreateContainer', {
         pod_sandbox_id: pod,
-        config: { metadata: { name }, image: { image: IMAGE }, log_path: `${name}.log`, command: ['sh', '-c', 'cat /proc/self/attr/current; cat /etc/hostname >/dev/null 2>&1 && echo read-ok || echo read-denied'], linux: { security_context: security } },
+        config: {
+          metadata: { name },
+          image: { image: IMAGE },
+          log_path: `${name}.log`,
+          command: ['sh', '-c', 'cat /proc/self/attr/current; cat /etc/hostname >/dev/null 2>&1 && echo read-ok || echo read-denied'],
+          linux: { security_context: security },
+        },
       })
     ).container_id;
     await rt().call('StartContainer', { container_id: id });
-    await waitFor('the container to exit', async () => ((await rt().call('ContainerStatus', { container_id: id })).status?.state === ContainerState.CONTAINER_EXITED ? true : undefined), 60_000, 200);
+    await waitFor(
+      'the container to exit',
+      async () => ((await rt().call('ContainerStatus', { container_id: id })).status?.state === ContainerState.CONTAINER_EXITED ? true : undefined),
+      60_000,
+      200,
+    );
     const lines = readFileSync(join(node.dir, 'logs', `${name}.log`), 'utf8')
       .split('\n')
       .filter(Boolean)
@@ -89,21 +99,37 @@ describe('AppArmor profiles for containers', function () {
   });
 
   it('confines a container with the Localhost profile it names', async () => {
-    expect(await confinement('custom', { apparmor: { profile_type: SecurityProfile_ProfileType.Localhost, localhost_ref: 'cradle-test-custom' } })).to.deep.equal(['cradle-test-custom (enforce)', 'read-denied']);
+    expect(
+      await confinement('custom', { apparmor: { profile_type: SecurityProfile_ProfileType.Localhost, localhost_ref: 'cradle-test-custom' } }),
+    ).to.deep.equal(['cradle-test-custom (enforce)', 'read-denied']);
     expect(await confinement('legacy', { apparmor_profile: 'localhost/cradle-test-custom' })).to.deep.equal(['cradle-test-custom (enforce)', 'read-denied']);
   });
 
   it('gives RuntimeDefault and unset the configured default profile, and privileged or Unconfined containers none', async () => {
-    expect(await confinement('default', { apparmor: { profile_type: SecurityProfile_ProfileType.RuntimeDefault, localhost_ref: '' } })).to.deep.equal(['cradle-test-default (enforce)', 'read-denied']);
+    expect(await confinement('default', { apparmor: { profile_type: SecurityProfile_ProfileType.RuntimeDefault, localhost_ref: '' } })).to.deep.equal([
+      'cradle-test-default (enforce)',
+      'read-denied',
+    ]);
     expect(await confinement('unset', {})).to.deep.equal(['cradle-test-default (enforce)', 'read-denied']);
-    expect(await confinement('unconfined', { apparmor: { profile_type: SecurityProfile_ProfileType.Unconfined, localhost_ref: '' } })).to.deep.equal(['unconfined', 'read-ok']);
+    expect(await confinement('unconfined', { apparmor: { profile_type: SecurityProfile_ProfileType.Unconfined, localhost_ref: '' } })).to.deep.equal([
+      'unconfined',
+      'read-ok',
+    ]);
     expect(await confinement('privileged', { privileged: true })).to.deep.equal(['unconfined', 'read-ok']);
   });
 
   it('refuses a profile that is not loaded, leaving no container behind', async () => {
     const before = (await rt().call('ListContainers', {})).containers.length;
     const err = await grpcFailure(
-      rt().call('CreateContainer', { pod_sandbox_id: pod, config: { metadata: { name: 'missing' }, image: { image: IMAGE }, log_path: 'missing.log', linux: { security_context: { apparmor: { profile_type: SecurityProfile_ProfileType.Localhost, localhost_ref: 'no-such-profile' } } } } }),
+      rt().call('CreateContainer', {
+        pod_sandbox_id: pod,
+        config: {
+          metadata: { name: 'missing' },
+          image: { image: IMAGE },
+          log_path: 'missing.log',
+          linux: { security_context: { apparmor: { profile_type: SecurityProfile_ProfileType.Localhost, localhost_ref: 'no-such-profile' } } },
+        },
+      }),
     );
     expect(err.code).to.equal(Code.INVALID_ARGUMENT);
     expect(err.details).to.contain('no-such-profile');

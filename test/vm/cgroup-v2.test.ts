@@ -27,7 +27,9 @@ const MiB = 1024n * 1024n;
 
 /** The cgroup (below the v2 root) a process is in. */
 function cgroupOf(pid: number): string {
-  const line = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::'));
+  const line = readFileSync(`/proc/${pid}/cgroup`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('0::'));
   if (!line) throw new Error(`process ${pid} is not in a cgroup v2 hierarchy`);
   return line.slice(3);
 }
@@ -88,14 +90,27 @@ for (const driver of ['systemd', 'cgroupfs'] as const) {
     const newPod = async (handler: string) => {
       const n = ++pods;
       const config = podConfig(`${handler}-${n}`, { log_directory: join(node.dir, 'logs'), linux: { cgroup_parent: parentFor(n).parent } });
-      const id = (await rt().call('RunPodSandbox', { config: { ...config, metadata: { ...config.metadata, uid: uidOf(n) } }, runtime_handler: handler })).pod_sandbox_id;
+      const id = (await rt().call('RunPodSandbox', { config: { ...config, metadata: { ...config.metadata, uid: uidOf(n) } }, runtime_handler: handler }))
+        .pod_sandbox_id;
       return { n, id };
     };
     const create = async (podId: string, name: string, extra: Init<ContainerConfig>) =>
-      (await rt().call('CreateContainer', { pod_sandbox_id: podId, config: { metadata: { name }, image: { image: IMAGE }, log_path: `${name}.log`, ...extra } })).container_id;
-    const pidOf = async (id: string) => (JSON.parse((await rt().call('ContainerStatus', { container_id: id, verbose: true })).info.info ?? '{}') as { pid?: number }).pid as number;
+      (
+        await rt().call('CreateContainer', {
+          pod_sandbox_id: podId,
+          config: { metadata: { name }, image: { image: IMAGE }, log_path: `${name}.log`, ...extra },
+        })
+      ).container_id;
+    const pidOf = async (id: string) =>
+      (JSON.parse((await rt().call('ContainerStatus', { container_id: id, verbose: true })).info.info ?? '{}') as { pid?: number }).pid as number;
     const state = async (id: string) => (await rt().call('ContainerStatus', { container_id: id })).status;
-    const exited = (id: string) => waitFor(`container ${id.slice(0, 12)} to exit`, async () => ((await state(id))?.state === ContainerState.CONTAINER_EXITED ? true : undefined), 60_000, 200);
+    const exited = (id: string) =>
+      waitFor(
+        `container ${id.slice(0, 12)} to exit`,
+        async () => ((await state(id))?.state === ContainerState.CONTAINER_EXITED ? true : undefined),
+        60_000,
+        200,
+      );
 
     before(async () => {
       ({ node, registry } = await busyboxNode({ topLevel: `cgroup_manager = "${driver}"\n`, startTimeoutMs: 60_000 }));
@@ -171,14 +186,23 @@ for (const driver of ['systemd', 'cgroupfs'] as const) {
         expect(Number(podStats?.linux?.process?.process_count?.value)).to.be.greaterThan(0);
         expect(Number(podStats?.linux?.memory?.working_set_bytes?.value)).to.be.greaterThan(0);
 
-        await rt().call('UpdateContainerResources', { container_id: id, linux: { memory_limit_in_bytes: 96n * MiB, cpu_quota: 20_000n, cpu_period: 100_000n } });
+        await rt().call('UpdateContainerResources', {
+          container_id: id,
+          linux: { memory_limit_in_bytes: 96n * MiB, cpu_quota: 20_000n, cpu_period: 100_000n },
+        });
         expect(limitsAround(cgroup, 'memory.max')).to.include(String(96n * MiB));
         expect(limitsAround(cgroup, 'cpu.max')).to.include('20000 100000');
 
         await rt().call('StopContainer', { container_id: id, timeout: 0n });
         await rt().call('RemoveContainer', { container_id: id });
         await waitFor('the container cgroup to go', () => (existsSync(join(CGROUP_ROOT, expectedCgroup(pod.n, id))) ? undefined : true), 20_000, 200);
-        if (driver === 'systemd') await waitFor("conmon's scope to go", () => (existsSync(join(CGROUP_ROOT, 'system.slice', `cradle-conmon-${id}.scope`)) ? undefined : true), 20_000, 200);
+        if (driver === 'systemd')
+          await waitFor(
+            "conmon's scope to go",
+            () => (existsSync(join(CGROUP_ROOT, 'system.slice', `cradle-conmon-${id}.scope`)) ? undefined : true),
+            20_000,
+            200,
+          );
         await rt().call('RemovePodSandbox', { pod_sandbox_id: pod.id });
       });
 

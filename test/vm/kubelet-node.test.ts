@@ -28,7 +28,7 @@ const UNIT = '/run/systemd/system/cradle.service';
 const IMAGE = '127.0.0.1:5000/test/busybox:v1';
 const MiB = 1024n * 1024n;
 
-describe('a kubelet-shaped node: the systemd unit, the systemd driver, kubelet\'s slices', function () {
+describe("a kubelet-shaped node: the systemd unit, the systemd driver, kubelet's slices", function () {
   this.timeout(900_000);
   let node: TestNode;
   let registry: TestRegistry;
@@ -40,16 +40,24 @@ describe('a kubelet-shaped node: the systemd unit, the systemd driver, kubelet\'
     expect(r.code, `systemctl ${args.join(' ')}: ${r.stderr}`).to.equal(0);
   };
   const ready = () =>
-    waitFor('cradle to answer Status', async () => {
-      client?.close();
-      client = new CriClient(node.socket);
-      const s = await client.runtime.call('Status', {}, { timeoutMs: 10_000 });
-      return s.status?.conditions.every((c) => c.status) ? true : undefined;
-    }, 180_000, 500);
+    waitFor(
+      'cradle to answer Status',
+      async () => {
+        client?.close();
+        client = new CriClient(node.socket);
+        const s = await client.runtime.call('Status', {}, { timeoutMs: 10_000 });
+        return s.status?.conditions.every((c) => c.status) ? true : undefined;
+      },
+      180_000,
+      500,
+    );
 
   before(async () => {
     node = await TestNode.create();
-    writeFileSync(node.configPath, `cgroup_manager = "systemd"\ndefault_runtime = "crun"\n${testConfigToml(node.dir)}\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n`);
+    writeFileSync(
+      node.configPath,
+      `cgroup_manager = "systemd"\ndefault_runtime = "crun"\n${testConfigToml(node.dir)}\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n`,
+    );
     writeConflist(node, bridgeConflist(node));
     registry = new TestRegistry(node);
     await registry.start();
@@ -88,7 +96,13 @@ describe('a kubelet-shaped node: the systemd unit, the systemd driver, kubelet\'
     const config = podConfig('web', { log_directory: logDir, linux: { cgroup_parent: parent }, port_mappings: [{ container_port: 80, host_port: 8080 }] });
     const pod = (await rt().call('RunPodSandbox', { config: { ...config, metadata: { ...config.metadata, uid } } })).pod_sandbox_id;
     const start = async (name: string, extra: Init<ContainerConfig>) => {
-      const id = (await rt().call('CreateContainer', { pod_sandbox_id: pod, config: { metadata: { name }, image: { image: IMAGE }, log_path: `${name}/0.log`, ...extra }, sandbox_config: config })).container_id;
+      const id = (
+        await rt().call('CreateContainer', {
+          pod_sandbox_id: pod,
+          config: { metadata: { name }, image: { image: IMAGE }, log_path: `${name}/0.log`, ...extra },
+          sandbox_config: config,
+        })
+      ).container_id;
       await rt().call('StartContainer', { container_id: id });
       return id;
     };
@@ -122,19 +136,33 @@ describe('a kubelet-shaped node: the systemd unit, the systemd driver, kubelet\'
     await waitFor('logger output', () => (existsSync(log) && readFileSync(log, 'utf8').includes('line 3') ? true : undefined), 60_000, 200);
     renameSync(log, `${log}.20261202-000000`);
     await rt().call('ReopenContainerLog', { container_id: logger });
-    await waitFor('a new log file with new lines', () => (existsSync(log) && / stdout F line \d+/.test(readFileSync(log, 'utf8')) ? true : undefined), 60_000, 200);
+    await waitFor(
+      'a new log file with new lines',
+      () => (existsSync(log) && / stdout F line \d+/.test(readFileSync(log, 'utf8')) ? true : undefined),
+      60_000,
+      200,
+    );
 
     // systemctl restart: the containers stay (conmon has scopes of its own), the daemon finds them.
     restarting = true;
     await systemctl('restart', 'cradle.service');
     await ready();
     restarting = false;
-    for (const id of [web, logger]) expect((await rt().call('ContainerStatus', { container_id: id })).status?.state, id).to.equal(ContainerState.CONTAINER_RUNNING);
+    for (const id of [web, logger])
+      expect((await rt().call('ContainerStatus', { container_id: id })).status?.state, id).to.equal(ContainerState.CONTAINER_RUNNING);
     expect(await fetch()).to.contain('hello-from-web');
 
     // An OOM kill in the same pod, under the pod's slice.
-    const oom = await start('oom', { command: ['sh', '-c', 'x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo survived'], linux: { resources: { memory_limit_in_bytes: 16n * MiB } } });
-    await waitFor('the OOM kill', async () => ((await rt().call('ContainerStatus', { container_id: oom })).status?.state === ContainerState.CONTAINER_EXITED ? true : undefined), 120_000, 500);
+    const oom = await start('oom', {
+      command: ['sh', '-c', 'x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo survived'],
+      linux: { resources: { memory_limit_in_bytes: 16n * MiB } },
+    });
+    await waitFor(
+      'the OOM kill',
+      async () => ((await rt().call('ContainerStatus', { container_id: oom })).status?.state === ContainerState.CONTAINER_EXITED ? true : undefined),
+      120_000,
+      500,
+    );
     expect((await rt().call('ContainerStatus', { container_id: oom })).status?.reason).to.equal('OOMKilled');
 
     const okBefore = probe.ok;

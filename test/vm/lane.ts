@@ -65,7 +65,13 @@ async function follow(file: string, out: (s: string) => void, done: Promise<unkn
       await fd.close();
       offset += bytesRead;
       // The guest's mocha colours its symbols whatever it is told; CI logs want plain text.
-      out(buffer.subarray(0, bytesRead).toString().replace(/\r/g, '').replace(/\x1b\[[0-9;]*m/g, ''));
+      out(
+        buffer
+          .subarray(0, bytesRead)
+          .toString()
+          .replace(/\r/g, '')
+          .replace(/\x1b\[[0-9;]*m/g, ''),
+      );
     }
     if (last) return;
     await new Promise((r) => setTimeout(r, 500));
@@ -79,7 +85,11 @@ export async function runVmLane(filters: readonly string[], out: (s: string) => 
   const socket = join(work, 'virtiofs.sock');
   const laneLog = join(work, 'lane.log');
   const consoleLog = join(work, 'console.log');
-  const virtiofsd = spawnTracked('/usr/lib/qemu/virtiofsd', [`--socket-path=${socket}`, '-o', `source=${packageRoot}`, '-o', 'cache=always', '-o', 'sandbox=chroot'], { stdio: 'ignore' });
+  const virtiofsd = spawnTracked(
+    '/usr/lib/qemu/virtiofsd',
+    [`--socket-path=${socket}`, '-o', `source=${packageRoot}`, '-o', 'cache=always', '-o', 'sandbox=chroot'],
+    { stdio: 'ignore' },
+  );
   try {
     await waitFor('virtiofsd to listen', () => (existsSync(socket) ? true : undefined), 10_000);
     const cmdline = ['console=ttyS0', 'root=/dev/nvme0n1', 'rw', 'rootfstype=ext4', 'panic=-1', 'systemd.unified_cgroup_hierarchy=1', 'systemd.show_status=0'];
@@ -89,13 +99,41 @@ export async function runVmLane(filters: readonly string[], out: (s: string) => 
     const qemu = spawnTracked(
       'qemu-system-x86_64',
       [
-        '-accel', 'tcg,thread=multi,tb-size=256', '-cpu', 'max', '-smp', '2', '-m', '4G',
-        '-object', 'memory-backend-memfd,id=mem,size=4G,share=on', '-numa', 'node,memdev=mem',
-        '-chardev', `socket,id=vfs,path=${socket}`, '-device', 'vhost-user-fs-pci,chardev=vfs,tag=cradle',
-        '-drive', `file=${join(image, 'disk.img')},format=raw,if=none,id=d0,snapshot=on`, '-device', 'nvme,drive=d0,serial=cradle',
-        '-kernel', join(image, 'vmlinuz'), '-append', cmdline.join(' '),
-        '-serial', `file:${consoleLog}`, '-serial', `file:${laneLog}`,
-        '-display', 'none', '-monitor', 'none', '-no-reboot', '-nic', 'none',
+        '-accel',
+        'tcg,thread=multi,tb-size=256',
+        '-cpu',
+        'max',
+        '-smp',
+        '2',
+        '-m',
+        '4G',
+        '-object',
+        'memory-backend-memfd,id=mem,size=4G,share=on',
+        '-numa',
+        'node,memdev=mem',
+        '-chardev',
+        `socket,id=vfs,path=${socket}`,
+        '-device',
+        'vhost-user-fs-pci,chardev=vfs,tag=cradle',
+        '-drive',
+        `file=${join(image, 'disk.img')},format=raw,if=none,id=d0,snapshot=on`,
+        '-device',
+        'nvme,drive=d0,serial=cradle',
+        '-kernel',
+        join(image, 'vmlinuz'),
+        '-append',
+        cmdline.join(' '),
+        '-serial',
+        `file:${consoleLog}`,
+        '-serial',
+        `file:${laneLog}`,
+        '-display',
+        'none',
+        '-monitor',
+        'none',
+        '-no-reboot',
+        '-nic',
+        'none',
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
@@ -111,7 +149,9 @@ export async function runVmLane(filters: readonly string[], out: (s: string) => 
     const totals = [...text.matchAll(/^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?\s*$/gm)].pop();
     if (!totals) {
       const consoleText = existsSync(consoleLog) ? readFileSync(consoleLog, 'utf8') : '';
-      out(`vm lane: no test totals from the guest (qemu ${JSON.stringify(status)}${qemuErr ? `: ${qemuErr.trim()}` : ''}); its console ended with:\n${consoleText.slice(-3000)}\n`);
+      out(
+        `vm lane: no test totals from the guest (qemu ${JSON.stringify(status)}${qemuErr ? `: ${qemuErr.trim()}` : ''}); its console ended with:\n${consoleText.slice(-3000)}\n`,
+      );
       return { passed: 0, failed: 1, skipped: 0 };
     }
     return { passed: Number(totals[1]), failed: Number(totals[2]), skipped: Number(totals[3] ?? 0) };
