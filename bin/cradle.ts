@@ -130,7 +130,7 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parse(rest, { ...CONFIG_OPTIONS, default: { type: 'boolean' } });
       if (values.help) return help('config');
       if (values.default) process.stdout.write(DEFAULT_CONFIG_TOML);
-      else process.stdout.write(toToml(loadConfig(configSource(values)).config) + '\n');
+      else process.stdout.write(`${toToml(loadConfig(configSource(values)).config)}\n`);
       return 0;
     }
     case 'version': {
@@ -160,7 +160,7 @@ async function main(argv: string[]): Promise<number> {
         concurrency,
         hostNetwork: values['host-network'] === true,
       });
-      process.stdout.write(values.json ? JSON.stringify(result, (_k, v: unknown) => v) + '\n' : formatBench(result));
+      process.stdout.write(values.json ? `${JSON.stringify(result, (_k, v: unknown) => v)}\n` : formatBench(result));
       return result.rows.some((r) => r.errors > 0) ? 1 : 0;
     }
     default:

@@ -39,7 +39,7 @@ const textFormat = winston.format.printf((info) => {
     .filter(([k]) => typeof k === 'string')
     .map(([k, v]) => `${k}=${renderValue(v)}`)
     .join(' ');
-  return `${String(timestamp)} ${level.padEnd(5)} ${String(message)}${rest ? ' ' + rest : ''}`;
+  return `${String(timestamp)} ${level.padEnd(5)} ${String(message)}${rest ? ` ${rest}` : ''}`;
 });
 
 const bigintSafeJson = winston.format((info) => {

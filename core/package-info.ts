@@ -16,7 +16,7 @@ function findPackageRoot(): string {
       if (pkg.name === 'cradle') return dir;
     }
     const parent = dirname(dir);
-    if (parent === dir) throw new Error('cannot find the cradle package root above ' + fileURLToPath(import.meta.url));
+    if (parent === dir) throw new Error(`cannot find the cradle package root above ${fileURLToPath(import.meta.url)}`);
     dir = parent;
   }
 }

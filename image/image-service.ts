@@ -9,7 +9,7 @@ import { RecordStore } from '../core/record-store.js';
 import type { Storage } from '../storage/storage.js';
 import { chainIds } from './chain-ids.js';
 import { ContentStore } from './content-store.js';
-import { parseImageConfig, type ImageRecord } from './image-record.js';
+import { parseImageConfig, type ImageRecord, type ParsedImageConfig } from './image-record.js';
 import { LayerDownloadError, unpackLayer } from './layer-unpacker.js';
 import type { UnpackSource } from './unpack-worker.js';
 import { parseManifest, selectPlatform } from './manifest.js';
@@ -137,7 +137,7 @@ export class ImageService {
     }
     const { config: configDesc, layers } = doc;
     await this.content.fetch(configDesc.digest, configDesc.size, () => client.blob(configDesc.digest, fetched.endpoint));
-    let parsed;
+    let parsed: ParsedImageConfig;
     try {
       parsed = parseImageConfig(name, await this.content.read(configDesc.digest));
     } catch (err) {

@@ -74,6 +74,6 @@ export function selectPlatform(image: string, manifests: readonly Descriptor[], 
   if (exact) return exact;
   const offered = manifests.map((m) => [m.platform?.os, m.platform?.architecture, m.platform?.variant].filter(Boolean).join('/')).join(', ');
   throw new InvalidArgumentError(
-    `image ${image} has no manifest for ${platform.os}/${platform.architecture}${platform.variant ? '/' + platform.variant : ''} (it has: ${offered || 'none'})`,
+    `image ${image} has no manifest for ${platform.os}/${platform.architecture}${platform.variant ? `/${platform.variant}` : ''} (it has: ${offered || 'none'})`,
   );
 }

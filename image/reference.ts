@@ -30,7 +30,7 @@ function invalid(ref: string, why: string): InvalidArgumentError {
  */
 export function parseReference(ref: string): ImageReference {
   if (ref === '') throw invalid(ref, 'it is empty');
-  if (ref.length > 4096) throw invalid(ref.slice(0, 64) + '...', 'it is too long');
+  if (ref.length > 4096) throw invalid(`${ref.slice(0, 64)}...`, 'it is too long');
   let rest = ref;
   let digest: string | undefined;
   const at = rest.indexOf('@');

@@ -38,13 +38,6 @@ export interface NativeAddon {
   /** umount2(2) on the thread pool. */
   umount2(target: string, flags: number): Promise<void>;
   /**
-   * Creates new namespaces of the given kinds in a short-lived child, sets
-   * the hostname (uts) and namespaced sysctls inside (each given as its
-   * path below /proc/sys, e.g. `net/ipv4/ip_forward`), brings lo up (net),
-   * and bind-mounts each namespace onto `<dir>/<kind>`. The daemon's own
-   * namespaces are never changed. Nothing is left behind on failure.
-   */
-  /**
    * Starts `initPath args` as PID 1 of a new PID namespace, inside the
    * namespaces whose files are given (net, ipc, uts pins), detached from
    * the daemon, and bind-mounts that PID namespace onto `pidPin`.
@@ -69,6 +62,13 @@ export interface NativeAddon {
   openpty(rows: number, cols: number): { master: number; slave: number };
   /** TIOCSWINSZ on a terminal. */
   setWinsize(fd: number, rows: number, cols: number): void;
+  /**
+   * Creates new namespaces of the given kinds in a short-lived child, sets
+   * the hostname (uts) and namespaced sysctls inside (each given as its
+   * path below /proc/sys, e.g. `net/ipv4/ip_forward`), brings lo up (net),
+   * and bind-mounts each namespace onto `<dir>/<kind>`. The daemon's own
+   * namespaces are never changed. Nothing is left behind on failure.
+   */
   pinNamespaces(
     dir: string,
     kinds: readonly PinnableNamespace[],

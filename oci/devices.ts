@@ -1,11 +1,11 @@
-import { lstatSync, readdirSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, type Stats, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../core/errors.js';
 import type { HostDevice } from './container-spec.js';
 
 /** A device of the container config, as it is on the host. */
 export function hostDevice(d: { containerPath: string; hostPath: string; permissions: string }): HostDevice {
-  let st;
+  let st: Stats;
   try {
     st = statSync(d.hostPath);
   } catch {

@@ -8,8 +8,8 @@ import type { StreamBackend } from '../streaming/server.js';
 /** What the streaming server does behind its streams: exec and attach in containers, port-forward into pods. */
 export function streamBackend(containers: ContainerManager, sandboxes: SandboxManager): StreamBackend {
   return {
-    exec: (req, io) => containers.streamExec(req.containerId, req.cmd, req.tty, io),
-    attach: (req, io) => containers.streamAttach(req.containerId, req.tty, io),
+    exec: (req, io) => containers.io.streamExec(req.containerId, req.cmd, req.tty, io),
+    attach: (req, io) => containers.io.streamAttach(req.containerId, req.tty, io),
     connect: (podId, port) => {
       const pod = sandboxes.get(podId);
       if (!isReady(pod)) throw new FailedPreconditionError(`pod sandbox "${pod.id}" is not ready`);

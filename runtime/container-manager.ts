@@ -1,12 +1,11 @@
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, unlink } from 'node:fs/promises';
-import { isAbsolute, join, normalize, relative } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { conmonScope, containerCgroupsPath } from '../cgroups/cgroup-paths.js';
 import type { CgroupDriver } from '../core/config/config.js';
 import { OomWatch } from '../cgroups/oom-watch.js';
-import type { ContainerResources } from '../cgroups/resource-limits.js';
 import { nowNs } from '../core/clock.js';
-import { errorMessage, FailedPreconditionError, InternalError, InvalidArgumentError } from '../core/errors.js';
+import { FailedPreconditionError, InternalError, InvalidArgumentError } from '../core/errors.js';
 import { failpoint } from '../core/failpoints.js';
 import { newId } from '../core/ids.js';
 import { matchesSelector } from '../core/labels.js';
@@ -19,24 +18,20 @@ import { writeBundleConfig } from '../oci/container-bundle.js';
 import type { ContainerSpec } from '../oci/container-spec.js';
 import { detectHostLsm } from '../oci/lsm.js';
 import { checkPropagation } from '../oci/mount-propagation.js';
-import { ociResources } from '../oci/oci-resources.js';
 import { ownOomScoreAdjFloor } from '../oci/oom-score.js';
 import type { DiskUsage } from '../storage/disk-usage.js';
 import type { RootfsStore } from '../storage/rootfs-store.js';
-import { attachStream } from './attach-stream.js';
 import { launchWithConmon } from './conmon.js';
-import { reopenLogFile } from './conmon-control.js';
 import type { ContainerPlan } from './container-plan.js';
 import { containerState, type ContainerRecord, type ContainerState } from './container-record.js';
 import { ContainerRecovery } from './container-recovery.js';
+import { ContainerIO } from './container-io.js';
+import { containerLogPath, prepareLogFile } from './container-log.js';
 import { teardownContainer, type TeardownContext } from './container-teardown.js';
-import { execStream } from './exec-stream.js';
-import { execSync, type ExecResult } from './exec-sync.js';
 import { ExitWatcher, type ContainerExit } from './exit-watcher.js';
 import { OciRuntime } from './oci-runtime.js';
 import type { RuntimeHandlerRegistry } from './runtime-handlers.js';
 import { StatsSampler, type CgroupSample } from './stats-sampler.js';
-import type { ClientIO, CommandResult } from './stream-io.js';
 
 export interface ContainerManagerOptions {
   root: string;
@@ -82,10 +77,17 @@ export class ContainerManager {
   private readonly sampler = new StatsSampler();
   private readonly oomWatch = new OomWatch();
   private readonly teardownContext: TeardownContext;
+  /** Exec, attach, live updates and log reopening on running containers. */
+  readonly io: ContainerIO;
 
   constructor(private readonly opts: ContainerManagerOptions) {
     this.store = new ObjectStore<ContainerRecord>(opts.root, 'containers-records', 'container');
     this.exits = new ExitWatcher(join(opts.runroot, 'exits'), (e) => this.onExit(e), opts.logger);
+    this.io = new ContainerIO(
+      this.store,
+      (h) => this.runtimeFor(h),
+      (id) => this.bundle(id),
+    );
     this.teardownContext = {
       bundlesDir: join(opts.runroot, 'containers'),
       socketDir: this.socketDir,
@@ -121,18 +123,6 @@ export class ContainerManager {
     return new OciRuntime(h.config.path, h.config.root, this.opts.cgroupDriver === 'systemd');
   }
 
-  /** The log file: the pod's log directory joined with the container's log path, never outside it. */
-  private logPath(logDirectory: string, spec: ContainerSpec, sandboxId: string): string {
-    if (!logDirectory || !spec.logPath) return join(this.opts.root, 'logs', sandboxId, `${spec.name}_${spec.attempt}.log`);
-    if (!isAbsolute(logDirectory)) throw new InvalidArgumentError(`the pod's log_directory ${JSON.stringify(logDirectory)} must be absolute`);
-    if (isAbsolute(spec.logPath)) throw new InvalidArgumentError(`log_path ${JSON.stringify(spec.logPath)} must be relative to the pod's log directory`);
-    const path = normalize(join(logDirectory, spec.logPath));
-    const rel = relative(logDirectory, path);
-    if (rel === '' || rel.startsWith('..') || isAbsolute(rel))
-      throw new InvalidArgumentError(`log_path ${JSON.stringify(spec.logPath)} leaves the pod's log directory`);
-    return path;
-  }
-
   /** What only the host can tell about a container's mounts: the paths exist, propagate as asked, and rro is possible. */
   private checkMounts(spec: ContainerSpec, runtimeHandler: string): void {
     for (const m of spec.mounts) {
@@ -153,7 +143,7 @@ export class ContainerManager {
     const { spec, pod, image } = plan;
     this.checkMounts(spec, pod.runtimeHandler);
     const capabilities = resolveCapabilities(spec.security.capabilitiesAdd, spec.security.capabilitiesDrop, spec.security.privileged, this.available);
-    const logPath = this.logPath(pod.logDirectory, spec, pod.id);
+    const logPath = containerLogPath(this.opts.root, pod.logDirectory, spec, pod.id);
     const runtime = this.runtimeFor(pod.runtimeHandler);
     const targetPidNamespace = this.targetPidNamespace(spec, pod.id);
     const id = newId();
@@ -202,9 +192,7 @@ export class ContainerManager {
       failpoint('CreateContainer/rootfs-mounted');
       const bundle = this.bundle(id);
       await mkdir(join(bundle, 'persist'), { recursive: true, mode: 0o700 });
-      await mkdir(join(logPath, '..'), { recursive: true });
-      // A symlink left at the log path (broken, or pointing anywhere on the host) must not receive the container's output.
-      if ((await lstat(logPath).catch(() => undefined))?.isSymbolicLink()) await unlink(logPath);
+      await prepareLogFile(logPath);
       await writeBundleConfig(bundle, {
         id,
         spec,
@@ -358,47 +346,6 @@ export class ContainerManager {
           (!filter.state || containerState(rec) === filter.state) &&
           matchesSelector(rec.spec.labels, filter.labels),
       );
-  }
-
-  private running(idOrPrefix: string): ContainerRecord {
-    const rec = this.get(idOrPrefix);
-    if (containerState(rec) !== 'running') throw new FailedPreconditionError(`container "${rec.id}" is not running`);
-    return rec;
-  }
-
-  async exec(idOrPrefix: string, cmd: readonly string[], timeoutSeconds: number): Promise<ExecResult> {
-    if (cmd.length === 0 || cmd[0] === '') throw new InvalidArgumentError('cmd is empty');
-    const rec = this.running(idOrPrefix);
-    return execSync({ runtime: this.runtimeFor(rec.runtimeHandler), id: rec.id, bundle: this.bundle(rec.id), cmd, timeoutSeconds });
-  }
-
-  /** An interactive exec for the streaming server: the client's streams are the command's stdio. */
-  async streamExec(idOrPrefix: string, cmd: readonly string[], tty: boolean, io: ClientIO): Promise<CommandResult> {
-    const rec = this.running(idOrPrefix);
-    return execStream({ runtime: this.runtimeFor(rec.runtimeHandler), id: rec.id, bundle: this.bundle(rec.id), cmd, tty, io });
-  }
-
-  /** Attaches the streaming client to a running container's own stdio. */
-  async streamAttach(idOrPrefix: string, tty: boolean, io: ClientIO): Promise<CommandResult> {
-    return attachStream(this.bundle(this.running(idOrPrefix).id), tty, io);
-  }
-
-  /** New limits on the live cgroup, mapped as a create maps them; the record keeps them for status. */
-  async updateResources(idOrPrefix: string, resources: ContainerResources): Promise<void> {
-    const rec = this.running(idOrPrefix);
-    await this.store.locks.run(rec.id, async () => {
-      await this.runtimeFor(rec.runtimeHandler).update(rec.id, ociResources(resources), this.bundle(rec.id));
-      const now = this.store.get(rec.id);
-      this.store.save({ ...now, spec: { ...now.spec, resources } });
-    });
-  }
-
-  /** kubelet rotated the log file: conmon reopens it. */
-  async reopenLog(idOrPrefix: string): Promise<void> {
-    const rec = this.running(idOrPrefix);
-    await reopenLogFile(this.bundle(rec.id)).catch((err: unknown) => {
-      throw new FailedPreconditionError(`cannot reach conmon of container "${rec.id}": ${errorMessage(err)}`);
-    });
   }
 
   processCount(rec: ContainerRecord): Promise<bigint> {

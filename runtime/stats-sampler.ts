@@ -45,7 +45,7 @@ export class StatsSampler {
     const known = this.dirs.get(rec.id);
     if (known !== undefined || !CGROUP_V2 || rec.pid === undefined) return known ?? own;
     const line = (await readFile(`/proc/${rec.pid}/cgroup`, 'utf8').catch(() => '')).split('\n').find((l) => l.startsWith('0::'));
-    const dir = line !== undefined && line.slice(3).startsWith(`${own}/`) ? line.slice(3) : own;
+    const dir = line?.slice(3).startsWith(`${own}/`) ? line.slice(3) : own;
     this.dirs.set(rec.id, dir);
     return dir;
   }

@@ -11,7 +11,7 @@ export function hostsFile(hostname: string, ips: readonly string[]): string {
     'fe00::2\tip6-allrouters',
   ];
   for (const ip of ips) lines.push(`${ip}\t${hostname}`);
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 /** resolv.conf from the pod's DNSConfig, or the host's own when the pod sets none. */
@@ -21,5 +21,5 @@ export function resolvConf(dns: DnsConfig | undefined, hostResolvConf: string): 
   if (dns.searches.length > 0) lines.push(`search ${dns.searches.join(' ')}`);
   for (const server of dns.servers) lines.push(`nameserver ${server}`);
   if (dns.options.length > 0) lines.push(`options ${dns.options.join(' ')}`);
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }

@@ -204,7 +204,7 @@ export class SandboxManager {
       }
 
       const podHostname = spec.hostname || hostHostname();
-      await writeFile(this.podFile(id, 'hostname'), podHostname + '\n');
+      await writeFile(this.podFile(id, 'hostname'), `${podHostname}\n`);
       await writeFile(this.podFile(id, 'hosts'), hostsFile(podHostname, ips));
       await writeFile(this.podFile(id, 'resolv.conf'), resolvConf(spec.dns, await readHostResolvConf()));
       failpoint('RunPodSandbox/files-written');
@@ -232,7 +232,7 @@ export class SandboxManager {
           this.initWatches.delete(rec.id);
           void this.store.locks.run(rec.id, async () => {
             const now = this.store.peek(rec.id);
-            if (!now || now.state !== 'ready' || now.phase !== undefined || now.initPid !== rec.initPid) return;
+            if (now?.state !== 'ready' || now.phase !== undefined || now.initPid !== rec.initPid) return;
             this.opts.logger.warn('pod init exited; the pod sandbox is NOTREADY', { id: rec.id, pid: rec.initPid });
             this.store.save({ ...now, state: 'notready', initPid: undefined });
           });

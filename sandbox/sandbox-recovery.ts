@@ -120,7 +120,7 @@ export class SandboxRecovery {
         await killPodProcesses(join(dir, 'ns'), mounts);
         // Deepest first, so nested mounts come off before their parents.
         for (const mp of [...mounts]
-          .filter((m) => m.startsWith(dir + '/'))
+          .filter((m) => m.startsWith(`${dir}/`))
           .sort()
           .reverse()) {
           await unmountAndRemove(mp).catch((err: unknown) => this.c.logger.warn('cannot unmount orphan', { path: mp, error: errorMessage(err) }));

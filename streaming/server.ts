@@ -96,13 +96,25 @@ export class StreamingServer {
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => undefined);
     const m = /^\/(exec|attach|portforward)\/([A-Za-z0-9_-]+)$/.exec((req.url ?? '').split('?')[0] as string);
-    if (!m) return refuse(socket, 404, 'Not Found', 'unknown streaming URL\n');
-    if ((req.headers.upgrade ?? '').toLowerCase() !== 'spdy/3.1') return refuse(socket, 400, 'Bad Request', 'only SPDY/3.1 upgrades are served\n');
+    if (!m) {
+      refuse(socket, 404, 'Not Found', 'unknown streaming URL\n');
+      return;
+    }
+    if ((req.headers.upgrade ?? '').toLowerCase() !== 'spdy/3.1') {
+      refuse(socket, 400, 'Bad Request', 'only SPDY/3.1 upgrades are served\n');
+      return;
+    }
     const request = this.tokens.consume(m[2] as string);
-    if (!request || request.kind !== m[1]) return refuse(socket, 404, 'Not Found', 'the streaming URL is unknown, used or expired\n');
+    if (!request || request.kind !== m[1]) {
+      refuse(socket, 404, 'Not Found', 'the streaming URL is unknown, used or expired\n');
+      return;
+    }
     const supported: readonly string[] = request.kind === 'portforward' ? [PORT_FORWARD_PROTOCOL] : REMOTE_COMMAND_PROTOCOLS;
     const protocol = offered(req).find((p) => supported.includes(p));
-    if (!protocol) return refuse(socket, 403, 'Forbidden', `none of the offered protocols is supported (${supported.join(', ')})\n`);
+    if (!protocol) {
+      refuse(socket, 403, 'Forbidden', `none of the offered protocols is supported (${supported.join(', ')})\n`);
+      return;
+    }
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${protocol}\r\n\r\n`);
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));

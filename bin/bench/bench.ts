@@ -133,5 +133,5 @@ export function formatBench(result: BenchResult): string {
     );
     if (r.firstError) lines.push(`  first error: ${r.firstError}`);
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }

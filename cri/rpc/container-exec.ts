@@ -9,17 +9,17 @@ export function containerExecHandlers(d: CriDeps): ServiceHandlers<RuntimeServic
   return {
     ExecSync: async (req) => {
       const cmd = req.cmd.map((a, i) => noNul(`cmd[${i}]`, a));
-      const r = await d.containers.exec(requireId('container_id', req.container_id), cmd, Math.max(0, Number(req.timeout)));
+      const r = await d.containers.io.exec(requireId('container_id', req.container_id), cmd, Math.max(0, Number(req.timeout)));
       return { stdout: r.stdout, stderr: r.stderr, exit_code: r.exitCode };
     },
 
     UpdateContainerResources: async (req) => {
-      await d.containers.updateResources(requireId('container_id', req.container_id), resourcesFrom(req.linux));
+      await d.containers.io.updateResources(requireId('container_id', req.container_id), resourcesFrom(req.linux));
       return {};
     },
 
     ReopenContainerLog: async (req) => {
-      await d.containers.reopenLog(requireId('container_id', req.container_id));
+      await d.containers.io.reopenLog(requireId('container_id', req.container_id));
       return {};
     },
   };

@@ -19,7 +19,7 @@ export function streamingHandlers(d: CriDeps): ServiceHandlers<RuntimeServiceMet
   return {
     Exec: async (req) => {
       if (req.cmd.length === 0 || req.cmd[0] === '') throw new InvalidArgumentError('cmd is empty');
-      req.cmd.forEach((a, i) => noNul(`cmd[${i}]`, a));
+      for (const [i, a] of req.cmd.entries()) noNul(`cmd[${i}]`, a);
       const opts = streamOptions(req);
       const rec = containers.get(requireId('container_id', req.container_id));
       if (containerState(rec) !== 'running') throw new FailedPreconditionError(`container "${rec.id}" is not running`);

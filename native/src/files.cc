@@ -117,10 +117,11 @@ void InitFiles(Napi::Env env, Napi::Object exports) {
   exports.Set("mknod", Napi::Function::New(env, Mknod, "mknod"));
   exports.Set("lsetxattr", Napi::Function::New(env, Lsetxattr, "lsetxattr"));
   exports.Set("mountAt", Napi::Function::New(env, MountAt, "mountAt"));
-  Napi::Object c = exports.Get("constants").As<Napi::Object>();
-  c.Set("S_IFCHR", static_cast<double>(S_IFCHR));
-  c.Set("S_IFBLK", static_cast<double>(S_IFBLK));
-  c.Set("S_IFIFO", static_cast<double>(S_IFIFO));
+  SetConstants(exports, {
+      {"S_IFCHR", static_cast<double>(S_IFCHR)},
+      {"S_IFBLK", static_cast<double>(S_IFBLK)},
+      {"S_IFIFO", static_cast<double>(S_IFIFO)},
+  });
 }
 
 }  // namespace cradle

@@ -24,11 +24,12 @@ static Napi::Value Flock(const Napi::CallbackInfo& info) {
 
 void InitLock(Napi::Env env, Napi::Object exports) {
   exports.Set("flock", Napi::Function::New(env, Flock, "flock"));
-  Napi::Object c = exports.Get("constants").As<Napi::Object>();
-  c.Set("LOCK_SH", static_cast<double>(LOCK_SH));
-  c.Set("LOCK_EX", static_cast<double>(LOCK_EX));
-  c.Set("LOCK_NB", static_cast<double>(LOCK_NB));
-  c.Set("LOCK_UN", static_cast<double>(LOCK_UN));
+  SetConstants(exports, {
+      {"LOCK_SH", static_cast<double>(LOCK_SH)},
+      {"LOCK_EX", static_cast<double>(LOCK_EX)},
+      {"LOCK_NB", static_cast<double>(LOCK_NB)},
+      {"LOCK_UN", static_cast<double>(LOCK_UN)},
+  });
 }
 
 }  // namespace cradle

@@ -71,21 +71,22 @@ static Napi::Value Umount2(const Napi::CallbackInfo& info) {
 void InitMount(Napi::Env env, Napi::Object exports) {
   exports.Set("mount", Napi::Function::New(env, Mount, "mount"));
   exports.Set("umount2", Napi::Function::New(env, Umount2, "umount2"));
-  Napi::Object c = exports.Get("constants").As<Napi::Object>();
-  c.Set("MS_RDONLY", static_cast<double>(MS_RDONLY));
-  c.Set("MS_NOSUID", static_cast<double>(MS_NOSUID));
-  c.Set("MS_NODEV", static_cast<double>(MS_NODEV));
-  c.Set("MS_NOEXEC", static_cast<double>(MS_NOEXEC));
-  c.Set("MS_REMOUNT", static_cast<double>(MS_REMOUNT));
-  c.Set("MS_BIND", static_cast<double>(MS_BIND));
-  c.Set("MS_REC", static_cast<double>(MS_REC));
-  c.Set("MS_PRIVATE", static_cast<double>(MS_PRIVATE));
-  c.Set("MS_SLAVE", static_cast<double>(MS_SLAVE));
-  c.Set("MS_SHARED", static_cast<double>(MS_SHARED));
-  c.Set("MS_UNBINDABLE", static_cast<double>(MS_UNBINDABLE));
-  c.Set("MNT_DETACH", static_cast<double>(MNT_DETACH));
-  c.Set("MNT_FORCE", static_cast<double>(MNT_FORCE));
-  c.Set("UMOUNT_NOFOLLOW", static_cast<double>(UMOUNT_NOFOLLOW));
+  SetConstants(exports, {
+      {"MS_RDONLY", static_cast<double>(MS_RDONLY)},
+      {"MS_NOSUID", static_cast<double>(MS_NOSUID)},
+      {"MS_NODEV", static_cast<double>(MS_NODEV)},
+      {"MS_NOEXEC", static_cast<double>(MS_NOEXEC)},
+      {"MS_REMOUNT", static_cast<double>(MS_REMOUNT)},
+      {"MS_BIND", static_cast<double>(MS_BIND)},
+      {"MS_REC", static_cast<double>(MS_REC)},
+      {"MS_PRIVATE", static_cast<double>(MS_PRIVATE)},
+      {"MS_SLAVE", static_cast<double>(MS_SLAVE)},
+      {"MS_SHARED", static_cast<double>(MS_SHARED)},
+      {"MS_UNBINDABLE", static_cast<double>(MS_UNBINDABLE)},
+      {"MNT_DETACH", static_cast<double>(MNT_DETACH)},
+      {"MNT_FORCE", static_cast<double>(MNT_FORCE)},
+      {"UMOUNT_NOFOLLOW", static_cast<double>(UMOUNT_NOFOLLOW)},
+  });
 }
 
 }  // namespace cradle

@@ -17,7 +17,7 @@ export interface SideBySide {
 
 /** Cradle's config for benchmarks: the test config at `level`, the node's registry trusted over http. */
 export function benchConfig(node: TestNode, level = 'info'): string {
-  return testConfigToml(node.dir).replace('level = "debug"', `level = "${level}"`) + '\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n';
+  return `${testConfigToml(node.dir).replace('level = "debug"', `level = "${level}"`)}\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n`;
 }
 
 /**

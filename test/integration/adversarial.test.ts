@@ -277,7 +277,7 @@ describe('adversarial input', function () {
       ['UpdateRuntimeConfig', { runtime_config: { network_config: { pod_cidr: '10.0.0.0/99' } } }, IA, 'pod_cidr'],
       ['ContainerStatus', { container_id: '../../etc/passwd' }, grpc.status.NOT_FOUND, 'not found'],
       ['RemoveContainer', { container_id: '../../etc/passwd' }, grpc.status.OK, ''],
-      ['StopContainer', { container_id: fixture.container.slice(0, 3) + '/x', timeout: -5n }, grpc.status.OK, ''],
+      ['StopContainer', { container_id: `${fixture.container.slice(0, 3)}/x`, timeout: -5n }, grpc.status.OK, ''],
     ];
     const all = methods();
     const wrong: string[] = [];

@@ -325,8 +325,8 @@ describe('containers', function () {
     const missing = await grpcFailure(create('badmount', { mounts: [{ container_path: '/data', host_path: '/nonexistent/cradle' }] }));
     expect(missing.code).to.equal(Code.INVALID_ARGUMENT);
     expect(missing.details).to.contain('/nonexistent/cradle');
-    const escape = await grpcFailure(create('badlog', { log_path: '../../etc/evil.log' }));
-    expect(escape.code).to.equal(Code.INVALID_ARGUMENT);
+    const escaping = await grpcFailure(create('badlog', { log_path: '../../etc/evil.log' }));
+    expect(escaping.code).to.equal(Code.INVALID_ARGUMENT);
     expect(
       (await rt().call('ListContainers', { filter: { label_selector: {} } })).containers.filter((c) => ['badmount', 'badlog'].includes(c.metadata?.name ?? '')),
     ).to.deep.equal([]);

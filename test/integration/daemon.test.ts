@@ -80,9 +80,9 @@ describe('cradle daemon over its socket', function () {
     const checkpoint = await grpcFailure(node.client().runtime.call('CheckpointContainer', { container_id: 'c' }));
     expect(checkpoint.code).to.equal(Code.UNIMPLEMENTED);
     expect(checkpoint.details).to.contain('CheckpointContainer');
-    const forward = await grpcFailure(node.client().runtime.call('ListMetricDescriptors', {}));
-    expect(forward.code).to.equal(Code.UNIMPLEMENTED);
-    expect(forward.details).to.contain('ListMetricDescriptors');
+    const metrics = await grpcFailure(node.client().runtime.call('ListMetricDescriptors', {}));
+    expect(metrics.code).to.equal(Code.UNIMPLEMENTED);
+    expect(metrics.details).to.contain('ListMetricDescriptors');
   });
 
   it('accepts a request larger than 64 MiB', async () => {
@@ -172,7 +172,7 @@ describe('cradle daemon lifecycle', function () {
   });
 
   it('exits non-zero with a readable message on a bad config', async () => {
-    writeFileSync(node.configPath, testConfigToml(node.dir) + '\n[image]\ninsecure_registries = "127.0.0.1:5000"\n');
+    writeFileSync(node.configPath, `${testConfigToml(node.dir)}\n[image]\ninsecure_registries = "127.0.0.1:5000"\n`);
     const daemon = node.spawnDaemon();
     expect((await daemon.exited).code).to.equal(2);
     expect(daemon.log().trim()).to.equal(
@@ -187,7 +187,7 @@ describe('cradle daemon lifecycle', function () {
   });
 
   it('reports RuntimeReady false, naming the binary, when the default runtime is missing', async () => {
-    writeFileSync(node.configPath, testConfigToml(node.dir) + '\n[runtimes.runc]\npath = "/nonexistent/runc"\n');
+    writeFileSync(node.configPath, `${testConfigToml(node.dir)}\n[runtimes.runc]\npath = "/nonexistent/runc"\n`);
     await node.startDaemon();
     const s = await node.client().runtime.call('Status', {});
     const runtime = s.status?.conditions.find((c) => c.type === 'RuntimeReady');

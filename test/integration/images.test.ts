@@ -319,7 +319,7 @@ credentials_file = "${node.dir}/auth.json"
     expect((await probe(base, ['etc/motd']))['etc/motd']).to.equal('welcome\n');
     const remaining = layerDirs().length;
     expect(remaining).to.be.greaterThan(0);
-    await remove('sha256:' + '0'.repeat(64));
+    await remove(`sha256:${'0'.repeat(64)}`);
     await remove('127.0.0.1:5000/never/pulled:v1');
   });
 

@@ -43,7 +43,7 @@ export const HOSTILE_STRINGS: readonly string[] = [
   'localhost/../../etc/passwd',
   'runtime/default',
   'unconfined',
-  'sha256:' + 'f'.repeat(64),
+  `sha256:${'f'.repeat(64)}`,
   'docker.io/library/busybox:latest',
   'UPPER_case',
   'ünïcödé-✓',

@@ -88,7 +88,7 @@ export async function findLeaks(node: TestNode, cgroupBaseline: ReadonlySet<stri
   for (const id of containerIds) allowed.add(join(root, 'containers', id, 'merged'));
   for (const line of node.mountinfo().split('\n')) {
     const mp = line.split(' ')[4] ?? '';
-    if (mp.startsWith(node.dir + '/') && !allowed.has(mp)) leaks.push(`mount ${mp}`);
+    if (mp.startsWith(`${node.dir}/`) && !allowed.has(mp)) leaks.push(`mount ${mp}`);
   }
 
   // Processes in the node: conmon only for containers not yet exited, no runtime left running, inits only of READY pods.

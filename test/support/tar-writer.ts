@@ -22,7 +22,7 @@ export interface TarEntry {
 const TYPEFLAG = { file: '0', link: '1', symlink: '2', char: '3', block: '4', dir: '5', fifo: '6' } as const;
 
 function octal(value: number, width: number): string {
-  return value.toString(8).padStart(width - 1, '0') + '\0';
+  return `${value.toString(8).padStart(width - 1, '0')}\0`;
 }
 
 function header(name: string, entry: TarEntry, size: number, typeflag: string): Buffer {
@@ -51,7 +51,7 @@ function header(name: string, entry: TarEntry, size: number, typeflag: string): 
   h.write(prefix, 345, 155);
   let sum = 0;
   for (const byte of h) sum += byte;
-  h.write(octal(sum, 7) + ' ', 148);
+  h.write(`${octal(sum, 7)} `, 148);
   return h;
 }
 

@@ -77,11 +77,10 @@ export class TestNode {
 
   /** The namespaces of the node: a new network and mount namespace, with lo up. */
   private async startHolder(): Promise<void> {
-    const node = this;
-    node.holder = spawnTracked('unshare', ['--net', '--mount', '--propagation', 'private', '--', 'sh', '-c', 'ip link set lo up && exec sleep infinity'], {
+    this.holder = spawnTracked('unshare', ['--net', '--mount', '--propagation', 'private', '--', 'sh', '-c', 'ip link set lo up && exec sleep infinity'], {
       stdio: 'ignore',
     });
-    const holderPid = node.holder.pid as number;
+    const holderPid = this.holder.pid as number;
     // The namespaces exist once the holder has exec'd sleep.
     await waitFor('namespace holder', () => (readlinkSync(`/proc/${holderPid}/exe`).includes('sleep') ? true : undefined));
   }

@@ -101,7 +101,7 @@ fi
     expect(a?.stdin.runtimeConfig).to.deep.equal({ portMappings: att.capabilityArgs.portMappings });
     expect(a?.stdin).not.to.have.property('prevResult');
     expect(b?.stdin.runtimeConfig).to.deep.equal({ bandwidth: { ingressRate: 1000 } });
-    expect((b?.stdin.prevResult as { by: string }).by).to.equal('first');
+    expect((b?.stdin.prevResult as { by: string } | undefined)?.by).to.equal('first');
   });
 
   it('DELs in reverse with the cached result, and CHECKs unless disabled', async () => {

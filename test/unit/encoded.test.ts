@@ -11,7 +11,7 @@ describe('pre-encoded list responses', () => {
     pod_sandbox_id: 'p'.repeat(64),
     metadata: { name: `name-${i}`, attempt: i },
     image: { image: 'docker.io/library/busybox:latest' },
-    image_ref: 'sha256:' + 'a'.repeat(64),
+    image_ref: `sha256:${'a'.repeat(64)}`,
     state: ContainerState.CONTAINER_RUNNING,
     created_at: 1763928000123456789n + BigInt(i),
     labels: { app: 'x', i: String(i) },

@@ -6,7 +6,7 @@ import { imageUser } from '../../image/image-record.js';
 import { chainIds } from '../../image/chain-ids.js';
 import { MEDIA, parseManifest, selectPlatform, type Descriptor } from '../../image/manifest.js';
 
-const d = (platform: Descriptor['platform'], digest = 'sha256:' + 'a'.repeat(64)): Descriptor => ({ mediaType: MEDIA.ociManifest, digest, size: 10, platform });
+const d = (platform: Descriptor['platform'], digest = `sha256:${'a'.repeat(64)}`): Descriptor => ({ mediaType: MEDIA.ociManifest, digest, size: 10, platform });
 
 describe('manifests and platforms', () => {
   it('parses indexes and manifests, OCI and Docker', () => {
@@ -29,12 +29,12 @@ describe('manifests and platforms', () => {
 
   it('selects the host platform, matching variants when both name one', () => {
     const list = [
-      d({ os: 'linux', architecture: 'arm', variant: 'v6' }, 'sha256:' + '1'.repeat(64)),
-      d({ os: 'linux', architecture: 'arm', variant: 'v7' }, 'sha256:' + '2'.repeat(64)),
-      d({ os: 'linux', architecture: 'amd64' }, 'sha256:' + '3'.repeat(64)),
+      d({ os: 'linux', architecture: 'arm', variant: 'v6' }, `sha256:${'1'.repeat(64)}`),
+      d({ os: 'linux', architecture: 'arm', variant: 'v7' }, `sha256:${'2'.repeat(64)}`),
+      d({ os: 'linux', architecture: 'amd64' }, `sha256:${'3'.repeat(64)}`),
     ];
-    expect(selectPlatform('x', list, { os: 'linux', architecture: 'arm', variant: 'v7' }).digest).to.equal('sha256:' + '2'.repeat(64));
-    expect(selectPlatform('x', list, { os: 'linux', architecture: 'amd64', variant: undefined }).digest).to.equal('sha256:' + '3'.repeat(64));
+    expect(selectPlatform('x', list, { os: 'linux', architecture: 'arm', variant: 'v7' }).digest).to.equal(`sha256:${'2'.repeat(64)}`);
+    expect(selectPlatform('x', list, { os: 'linux', architecture: 'amd64', variant: undefined }).digest).to.equal(`sha256:${'3'.repeat(64)}`);
     expect(() => selectPlatform('x', list, { os: 'linux', architecture: 's390x', variant: undefined })).to.throw(
       InvalidArgumentError,
       'no manifest for linux/s390x (it has: linux/arm/v6, linux/arm/v7, linux/amd64)',
@@ -42,8 +42,8 @@ describe('manifests and platforms', () => {
   });
 
   it('computes chain ids', () => {
-    const a = 'sha256:' + 'a'.repeat(64);
-    const b = 'sha256:' + 'b'.repeat(64);
+    const a = `sha256:${'a'.repeat(64)}`;
+    const b = `sha256:${'b'.repeat(64)}`;
     const [c0, c1] = chainIds([a, b]);
     expect(c0).to.equal(a);
     expect(c1).to.equal(`sha256:${createHash('sha256').update(`${a} ${b}`).digest('hex')}`);

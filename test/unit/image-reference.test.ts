@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { InvalidArgumentError } from '../../core/errors.js';
 import { formatReference, parseReference } from '../../image/reference.js';
 
-const D = 'sha256:' + 'a'.repeat(64);
+const D = `sha256:${'a'.repeat(64)}`;
 
 describe('image references', () => {
   it('normalizes short names to docker.io/library with latest', () => {

@@ -15,9 +15,15 @@ function readAll(archive: Buffer, chunkSize: number): Seen[] {
   const out: Seen[] = [];
   let current: Seen | undefined;
   const reader = new TarReader({
-    entry: (header) => (current = { header, content: '' }),
-    data: (chunk) => current && (current.content += chunk.toString()),
-    entryEnd: () => current && out.push(current),
+    entry: (header) => {
+      current = { header, content: '' };
+    },
+    data: (chunk) => {
+      if (current) current.content += chunk.toString();
+    },
+    entryEnd: () => {
+      if (current) out.push(current);
+    },
   });
   for (let i = 0; i < archive.length; i += chunkSize) reader.write(archive.subarray(i, i + chunkSize));
   reader.end();

@@ -70,6 +70,7 @@ async function follow(file: string, out: (s: string) => void, done: Promise<unkn
           .subarray(0, bytesRead)
           .toString()
           .replace(/\r/g, '')
+          // biome-ignore lint/suspicious/noControlCharactersInRegex: the guest's terminal colours are ESC sequences
           .replace(/\x1b\[[0-9;]*m/g, ''),
       );
     }

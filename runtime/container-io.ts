@@ -1,0 +1,65 @@
+import type { ContainerResources } from '../cgroups/resource-limits.js';
+import { errorMessage, FailedPreconditionError, InvalidArgumentError } from '../core/errors.js';
+import type { ObjectStore } from '../core/object-store.js';
+import { ociResources } from '../oci/oci-resources.js';
+import { attachStream } from './attach-stream.js';
+import { reopenLogFile } from './conmon-control.js';
+import { containerState, type ContainerRecord } from './container-record.js';
+import { execStream } from './exec-stream.js';
+import { execSync, type ExecResult } from './exec-sync.js';
+import type { OciRuntime } from './oci-runtime.js';
+import type { ClientIO, CommandResult } from './stream-io.js';
+
+/**
+ * What is done to a running container besides its lifecycle: commands run
+ * in it (ExecSync, interactive exec), its own stdio joined (attach), new
+ * limits, a rotated log reopened.
+ */
+export class ContainerIO {
+  constructor(
+    private readonly store: ObjectStore<ContainerRecord>,
+    private readonly runtimeFor: (handler: string) => OciRuntime,
+    private readonly bundle: (id: string) => string,
+  ) {}
+
+  private running(idOrPrefix: string): ContainerRecord {
+    const rec = this.store.get(idOrPrefix);
+    if (containerState(rec) !== 'running') throw new FailedPreconditionError(`container "${rec.id}" is not running`);
+    return rec;
+  }
+
+  async exec(idOrPrefix: string, cmd: readonly string[], timeoutSeconds: number): Promise<ExecResult> {
+    if (cmd.length === 0 || cmd[0] === '') throw new InvalidArgumentError('cmd is empty');
+    const rec = this.running(idOrPrefix);
+    return execSync({ runtime: this.runtimeFor(rec.runtimeHandler), id: rec.id, bundle: this.bundle(rec.id), cmd, timeoutSeconds });
+  }
+
+  /** An interactive exec for the streaming server: the client's streams are the command's stdio. */
+  async streamExec(idOrPrefix: string, cmd: readonly string[], tty: boolean, io: ClientIO): Promise<CommandResult> {
+    const rec = this.running(idOrPrefix);
+    return execStream({ runtime: this.runtimeFor(rec.runtimeHandler), id: rec.id, bundle: this.bundle(rec.id), cmd, tty, io });
+  }
+
+  /** Attaches the streaming client to a running container's own stdio. */
+  async streamAttach(idOrPrefix: string, tty: boolean, io: ClientIO): Promise<CommandResult> {
+    return attachStream(this.bundle(this.running(idOrPrefix).id), tty, io);
+  }
+
+  /** New limits on the live cgroup, mapped as a create maps them; the record keeps them for status. */
+  async updateResources(idOrPrefix: string, resources: ContainerResources): Promise<void> {
+    const rec = this.running(idOrPrefix);
+    await this.store.locks.run(rec.id, async () => {
+      await this.runtimeFor(rec.runtimeHandler).update(rec.id, ociResources(resources), this.bundle(rec.id));
+      const now = this.store.get(rec.id);
+      this.store.save({ ...now, spec: { ...now.spec, resources } });
+    });
+  }
+
+  /** kubelet rotated the log file: conmon reopens it. */
+  async reopenLog(idOrPrefix: string): Promise<void> {
+    const rec = this.running(idOrPrefix);
+    await reopenLogFile(this.bundle(rec.id)).catch((err: unknown) => {
+      throw new FailedPreconditionError(`cannot reach conmon of container "${rec.id}": ${errorMessage(err)}`);
+    });
+  }
+}
