@@ -1,6 +1,34 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, type FSWatcher, mkdirSync, watch } from 'node:fs';
+import { dirname } from 'node:path';
+import { within } from './timers.js';
 
 /** Creates a directory and its parents; an existing one is fine. */
 export function ensureDir(path: string, mode = 0o755): void {
   mkdirSync(path, { recursive: true, mode });
+}
+
+/**
+ * Resolves true once `path` exists, false if it does not within `ms`: its
+ * directory is watched (no polling), and the path checked again on each
+ * event.
+ */
+export async function waitForFile(path: string, ms: number): Promise<boolean> {
+  if (existsSync(path)) return true;
+  let watcher: FSWatcher | undefined;
+  const appeared = new Promise<void>((resolve) => {
+    try {
+      watcher = watch(dirname(path), { persistent: false }, () => {
+        if (existsSync(path)) resolve();
+      });
+    } catch {
+      // the directory itself is gone: the file cannot appear
+    }
+    // Made between the first check and the watch.
+    if (existsSync(path)) resolve();
+  });
+  try {
+    return await within(appeared, ms);
+  } finally {
+    watcher?.close();
+  }
 }

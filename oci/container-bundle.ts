@@ -52,6 +52,7 @@ export async function writeBundleConfig(bundle: string, b: BundleInput): Promise
     runAsUsername: spec.security.runAsUsername,
     imageUser: imageConfig.user,
     supplementalGroups: spec.security.supplementalGroups,
+    strict: spec.security.supplementalGroupsPolicy === 'strict',
   });
   const selinux = selinuxLabels(spec.security.selinux, b.lsm, spec.security.privileged);
   const config = ociSpec({

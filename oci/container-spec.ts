@@ -63,6 +63,8 @@ export interface ContainerSpec {
     runAsGroup: bigint | undefined;
     runAsUsername: string;
     supplementalGroups: bigint[];
+    /** Merge: the image's /etc/group memberships of the user are added; Strict: only the groups kubelet gives. */
+    supplementalGroupsPolicy: 'merge' | 'strict';
     readonlyRootfs: boolean;
     noNewPrivs: boolean;
     maskedPaths: string[];

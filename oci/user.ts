@@ -49,13 +49,15 @@ export interface UserRequest {
   /** The image config's User: "uid", "uid:gid", "name", "name:group". */
   imageUser: string;
   supplementalGroups: readonly bigint[];
+  /** Strict: the container's /etc/group memberships are not added. */
+  strict: boolean;
 }
 
 /**
  * The process user as kubelet means it: run_as_user / run_as_username win
  * over the image's User; names and the primary group come from the
  * container's /etc/passwd and /etc/group; groups listing the user are added
- * (the Merge policy).
+ * under the Merge policy (kubelet's default), not under Strict.
  */
 export function resolveUser(rootfs: string, req: UserRequest): ProcessUser {
   const users = passwd(rootfs);
@@ -89,7 +91,7 @@ export function resolveUser(rootfs: string, req: UserRequest): ProcessUser {
     }
   }
   const additional = new Set<number>(req.supplementalGroups.map(Number));
-  if (name) for (const g of groupList) if (g.members.includes(name)) additional.add(g.gid);
+  if (name && !req.strict) for (const g of groupList) if (g.members.includes(name)) additional.add(g.gid);
   additional.delete(gid);
   return { uid, gid, additionalGids: [...additional].sort((a, b) => a - b) };
 }

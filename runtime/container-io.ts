@@ -1,5 +1,6 @@
 import type { ContainerResources } from '../cgroups/resource-limits.js';
 import { errorMessage, FailedPreconditionError, InvalidArgumentError } from '../core/errors.js';
+import { waitForFile } from '../core/fs-util.js';
 import type { ObjectStore } from '../core/object-store.js';
 import { ociResources } from '../oci/oci-resources.js';
 import { attachStream } from './attach-stream.js';
@@ -8,7 +9,11 @@ import { containerState, type ContainerRecord } from './container-record.js';
 import { execStream } from './exec-stream.js';
 import { execSync, type ExecResult } from './exec-sync.js';
 import type { OciRuntime } from './oci-runtime.js';
+import { processIdentity } from './process-tree.js';
 import type { ClientIO, CommandResult } from './stream-io.js';
+
+/** How long conmon may take to reopen a log file, on a busy node. */
+const REOPEN_WAIT_MS = 30_000;
 
 /**
  * What is done to a running container besides its lifecycle: commands run
@@ -55,11 +60,22 @@ export class ContainerIO {
     });
   }
 
-  /** kubelet rotated the log file: conmon reopens it. */
+  /** Who a running container's process is (ContainerStatus.user): read from the process, not copied from the request. */
+  async identity(rec: ContainerRecord): Promise<{ uid: number; gid: number; groups: number[] } | undefined> {
+    return containerState(rec) === 'running' && rec.pid !== undefined ? processIdentity(rec.pid) : undefined;
+  }
+
+  /**
+   * kubelet renamed the log file: conmon reopens it, and the call returns
+   * only once the new file is there, since kubelet looks for it at once.
+   */
   async reopenLog(idOrPrefix: string): Promise<void> {
     const rec = this.running(idOrPrefix);
     await reopenLogFile(this.bundle(rec.id)).catch((err: unknown) => {
       throw new FailedPreconditionError(`cannot reach conmon of container "${rec.id}": ${errorMessage(err)}`);
     });
+    if (!(await waitForFile(rec.logPath, REOPEN_WAIT_MS))) {
+      throw new FailedPreconditionError(`conmon did not reopen the log of container "${rec.id}" within ${REOPEN_WAIT_MS / 1000}s (${rec.logPath})`);
+    }
   }
 }

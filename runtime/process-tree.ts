@@ -47,3 +47,14 @@ export async function commandLine(pid: number): Promise<string[]> {
   const raw = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
   return raw.split('\0').filter((a) => a !== '');
 }
+
+/** The identity a process really has: real uid and gid and its supplementary groups, from /proc; undefined once it is gone. */
+export async function processIdentity(pid: number): Promise<{ uid: number; gid: number; groups: number[] } | undefined> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  // An empty field (no supplementary groups) must not run into the next line.
+  const field = (name: string) => new RegExp(`^${name}:[ \\t]*([^\\n]*)$`, 'm').exec(status)?.[1]?.trim().split(/\s+/).filter(Boolean) ?? [];
+  const [uid] = field('Uid');
+  const [gid] = field('Gid');
+  if (uid === undefined || gid === undefined) return undefined;
+  return { uid: Number(uid), gid: Number(gid), groups: field('Groups').map(Number) };
+}

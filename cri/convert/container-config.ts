@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { InvalidArgumentError } from '../../core/errors.js';
 import type { ContainerSpec } from '../../oci/container-spec.js';
-import { NamespaceMode, Signal, type ContainerConfig } from '../generated/api.js';
+import { NamespaceMode, Signal, SupplementalGroupsPolicy, type ContainerConfig } from '../generated/api.js';
 import { absolutePath, noNul, objectName, optionalAbsolutePath, plain, stringMap, unixId } from '../validate.js';
 import { PROPAGATION } from './container-status.js';
 import { resourcesFrom } from './resources.js';
@@ -16,6 +16,17 @@ function signalName(s: Signal): string {
     .replace(/^SIGNAL_/, '')
     .replace(/PLUS(\d+)$/, '+$1')
     .replace(/MINUS(\d+)$/, '-$1');
+}
+
+function supplementalGroupsPolicy(policy: SupplementalGroupsPolicy | undefined): 'merge' | 'strict' {
+  switch (policy ?? SupplementalGroupsPolicy.Merge) {
+    case SupplementalGroupsPolicy.Merge:
+      return 'merge';
+    case SupplementalGroupsPolicy.Strict:
+      return 'strict';
+    default:
+      throw new InvalidArgumentError(`supplemental_groups_policy ${String(policy)} is neither Merge nor Strict`);
+  }
 }
 
 function pidMode(mode: NamespaceMode | undefined): ContainerSpec['security']['pidMode'] {
@@ -100,6 +111,7 @@ export function containerSpecFrom(config: ContainerConfig | undefined): Containe
       runAsGroup,
       runAsUsername,
       supplementalGroups: (sec?.supplemental_groups ?? []).map((g, i) => unixId(`supplemental_groups[${i}]`, g)),
+      supplementalGroupsPolicy: supplementalGroupsPolicy(sec?.supplemental_groups_policy),
       readonlyRootfs: sec?.readonly_rootfs ?? false,
       noNewPrivs: sec?.no_new_privs ?? false,
       maskedPaths: (sec?.masked_paths ?? []).map((p, i) => absolutePath(`masked_paths[${i}]`, p)),

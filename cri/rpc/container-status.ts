@@ -19,7 +19,9 @@ export function containerStatusHandlers(d: CriDeps): ServiceHandlers<RuntimeServ
   return {
     ContainerStatus: async (req) => {
       const rec = d.containers.get(requireId('container_id', req.container_id));
-      return { status: containerStatus(rec), info: req.verbose ? { info: containerInfo(rec) } : {} };
+      const who = await d.containers.io.identity(rec);
+      const user = who ? { linux: { uid: BigInt(who.uid), gid: BigInt(who.gid), supplemental_groups: who.groups.map(BigInt) } } : undefined;
+      return { status: { ...containerStatus(rec), ...(user ? { user } : {}) }, info: req.verbose ? { info: containerInfo(rec) } : {} };
     },
 
     // ListContainersResponse.containers is field 1.

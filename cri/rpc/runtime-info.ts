@@ -55,7 +55,7 @@ export function runtimeInfoHandlers(source: RuntimeInfoSource, networks: PodNetw
           conditions: [condition('RuntimeReady', source.runtimeReadiness()), condition('NetworkReady', source.networkReadiness())],
         },
         runtime_handlers: entries,
-        features: { supplemental_groups_policy: false, user_namespaces_host_network: false, mount_options: false },
+        features: { supplemental_groups_policy: true, user_namespaces_host_network: false, mount_options: false },
         info: req.verbose ? { config: JSON.stringify(source.config()) } : {},
       };
     },

@@ -2,15 +2,18 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'nod
 import { join } from 'node:path';
 import { status as Code } from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { MountPropagation } from '../../cri/generated/api.js';
+import { MountPropagation, SupplementalGroupsPolicy } from '../../cri/generated/api.js';
 import type { ContainerConfig } from '../../cri/generated/api.js';
 import type { Init } from '../../cri/service-types.js';
 import { BUSYBOX_IMAGE, busyboxNode } from '../support/busybox-node.js';
 import { grpcFailure } from '../support/grpc.js';
+import { busyboxEntries, OciLayout } from '../support/oci-image.js';
 import { podConfig, podInfo } from '../support/pods.js';
 import { PROPAGATION_CASES, propagationSeen, sharedSource } from '../support/propagation.js';
 import type { TestRegistry } from '../support/registry.js';
 import type { TestNode } from '../support/test-node.js';
+
+const GROUPS_IMAGE = '127.0.0.1:5000/test/groups:v1';
 
 /** The cgroup a process is in, in the memory hierarchy (cgroup v1 here). */
 function memoryCgroup(pid: number): string {
@@ -56,7 +59,15 @@ describe('what kubelet sends', function () {
   };
 
   before(async () => {
-    ({ node, registry } = await busyboxNode());
+    ({ node, registry } = await busyboxNode({
+      beforeStart: async (n, r) => {
+        const layout = new OciLayout(join(n.dir, 'groups-layout'));
+        const groups = { entries: [{ name: 'etc/group', content: 'root:x:0:\nuser:x:1000:\naudio:x:29:user\n' }] };
+        layout.tag('v1', layout.image([{ entries: busyboxEntries() }, groups], { Cmd: ['sh'], Env: ['PATH=/bin'] }));
+        await r.push(layout.dir, 'v1', 'test/groups');
+      },
+    }));
+    await node.client().image.call('PullImage', { image: { image: GROUPS_IMAGE } });
   });
 
   after(async () => {
@@ -82,6 +93,22 @@ describe('what kubelet sends', function () {
     } finally {
       removeKubepods(parent);
     }
+  });
+
+  it("reports the identity a container's process has, with the image's groups under Merge and without them under Strict", async () => {
+    const pod = (await rt().call('RunPodSandbox', { config: podConfig('groups') })).pod_sandbox_id;
+    const user = async (name: string, policy: SupplementalGroupsPolicy) => {
+      const id = await run(pod, name, {
+        image: { image: GROUPS_IMAGE },
+        linux: { security_context: { run_as_user: { value: 1000n }, supplemental_groups: [4242n], supplemental_groups_policy: policy } },
+      });
+      return (await rt().call('ContainerStatus', { container_id: id })).status?.user?.linux;
+    };
+    // The image lists user 1000 in group 29 (audio).
+    expect(await user('merge', SupplementalGroupsPolicy.Merge)).to.deep.equal({ uid: 1000n, gid: 1000n, supplemental_groups: [29n, 4242n] });
+    expect(await user('strict', SupplementalGroupsPolicy.Strict)).to.deep.equal({ uid: 1000n, gid: 1000n, supplemental_groups: [4242n] });
+    expect((await rt().call('Status', {})).features?.supplemental_groups_policy).to.equal(true);
+    await rt().call('RemovePodSandbox', { pod_sandbox_id: pod });
   });
 
   describe('mount propagation', () => {

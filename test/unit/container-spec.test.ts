@@ -56,6 +56,7 @@ function spec(over: Partial<ContainerSpec> = {}): ContainerSpec {
       privileged: false,
       capabilitiesAdd: [],
       capabilitiesDrop: [],
+      supplementalGroupsPolicy: 'merge',
       runAsUser: undefined,
       runAsGroup: undefined,
       runAsUsername: '',
@@ -212,7 +213,15 @@ describe('container user', () => {
     writeFileSync(join(root, 'etc', 'group'), 'root:x:0:\napp:x:1000:\naudio:x:29:app\nvideo:x:44:other\n');
   });
   after(() => rmSync(root, { recursive: true, force: true }));
-  const req = (over: object) => ({ runAsUser: undefined, runAsGroup: undefined, runAsUsername: '', imageUser: '', supplementalGroups: [], ...over });
+  const req = (over: object) => ({
+    runAsUser: undefined,
+    runAsGroup: undefined,
+    runAsUsername: '',
+    imageUser: '',
+    supplementalGroups: [],
+    strict: false,
+    ...over,
+  });
 
   it('resolves uids, names and groups from the container files', () => {
     expect(resolveUser(root, req({}))).to.deep.equal({ uid: 0, gid: 0, additionalGids: [] });
@@ -224,6 +233,8 @@ describe('container user', () => {
       additionalGids: [7, 29],
     });
     expect(resolveUser(root, req({ imageUser: '4242' }))).to.deep.equal({ uid: 4242, gid: 0, additionalGids: [] });
+    // Strict: only what kubelet gives, none of the image's /etc/group memberships.
+    expect(resolveUser(root, req({ runAsUser: 1000n, supplementalGroups: [7n], strict: true }))).to.deep.equal({ uid: 1000, gid: 1000, additionalGids: [7] });
     expect(() => resolveUser(root, req({ runAsUsername: 'ghost' }))).to.throw(InvalidArgumentError, 'ghost');
   });
 
