@@ -12,6 +12,7 @@ import { CniCache } from '../network/cni-cache.js';
 import { PodNetworks } from '../network/pod-network.js';
 import { SandboxManager } from '../sandbox/sandbox-manager.js';
 import { ImageService } from '../image/image-service.js';
+import { probeIdmappedLayers } from '../storage/idmap-probe.js';
 import { Storage } from '../storage/storage.js';
 import { ContainerManager } from '../runtime/container-manager.js';
 import { registryHosts } from '../image/registry-hosts.js';
@@ -53,6 +54,8 @@ export class Daemon {
   private readonly containers: ContainerManager;
   private readonly streaming: StreamingServer;
   private stopping: Promise<void> | undefined;
+  /** Found at start: pods can have user namespaces of their own here. */
+  private userNamespaces = false;
 
   constructor(
     private readonly source: ConfigSource,
@@ -74,6 +77,7 @@ export class Daemon {
       runtimeHandlers: () => this.runtimes.list().map((h) => h.name),
       defaultRuntimeHandler: () => this.runtimes.defaultHandler,
       cgroupDriver: config.cgroup_manager,
+      userNamespaces: () => this.userNamespaces,
       network: networks,
       logger: logger.child({ component: 'sandbox' }),
     });
@@ -149,7 +153,13 @@ export class Daemon {
   }
 
   private async recover(): Promise<void> {
-    await Promise.all([this.runtimes.refresh(this.config), this.network.start()]);
+    const [userNamespaces] = await Promise.all([
+      probeIdmappedLayers(join(this.config.root, 'images'), [join(this.config.root, 'containers'), join(this.config.runroot, 'containers')], this.logger),
+      this.runtimes.refresh(this.config),
+      this.network.start(),
+    ]);
+    this.userNamespaces = userNamespaces;
+    this.runtimes.setUserNamespaces(userNamespaces);
     await recoverState({ storage: this.storage, sandboxes: this.sandboxes, images: this.images, containers: this.containers });
     const runtime = this.runtimes.readiness();
     if (!runtime.ready) this.logger.warn('runtime not ready', { reason: runtime.reason, message: runtime.message });

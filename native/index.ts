@@ -66,7 +66,9 @@ export interface NativeAddon {
    * Creates new namespaces of the given kinds in a short-lived child, sets
    * the hostname (uts) and namespaced sysctls inside (each given as its
    * path below /proc/sys, e.g. `net/ipv4/ip_forward`), brings lo up (net),
-   * and bind-mounts each namespace onto `<dir>/<kind>`. The daemon's own
+   * and bind-mounts each namespace onto `<dir>/<kind>`. With 'user' the
+   * others are made inside a new user namespace given `uidMap`/`gidMap`
+   * ("<inside> <outside> <count>" lines), which then owns them. The daemon's own
    * namespaces are never changed. Nothing is left behind on failure.
    */
   pinNamespaces(
@@ -74,10 +76,18 @@ export interface NativeAddon {
     kinds: readonly PinnableNamespace[],
     hostname: string,
     sysctls: ReadonlyArray<readonly [string, string]>,
+    uidMap?: string,
+    gidMap?: string,
   ): Promise<Partial<Record<PinnableNamespace, string>>>;
+  /**
+   * An idmapped mount of `source` at `target`: owners shifted through the
+   * user namespace at `usernsPath` (open_tree + mount_setattr + move_mount).
+   */
+  idmapMount(source: string, target: string, usernsPath: string, recursive: boolean): Promise<void>;
 }
 
-export type PinnableNamespace = 'net' | 'ipc' | 'uts';
+/** With 'user', the other namespaces are made inside it (it needs uid and gid maps). */
+export type PinnableNamespace = 'net' | 'ipc' | 'uts' | 'user';
 
 export interface AttachConnection {
   /** Sends one packet; false when it could not be sent now. */

@@ -1,8 +1,9 @@
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CGROUP_V2 } from '../cgroups/cgroup-stats.js';
 import { parseUlimit } from '../core/ulimit.js';
 import type { ImageConfigInfo } from './image-config.js';
-import type { NamespacePaths } from './namespaces.js';
+import type { NamespacePaths, UserNamespace } from './namespaces.js';
 import type { ContainerSpec } from './container-spec.js';
 import { allHostDevices, hostDevice } from './devices.js';
 import { ensureImageVolumes } from './image-volumes.js';
@@ -19,6 +20,8 @@ export interface PodContext {
   uid: string;
   hostname: string;
   namespaces: NamespacePaths;
+  /** The pod's own user namespace (at `namespaces.user`), if it has one. */
+  userns: UserNamespace | undefined;
   files: { hostname: string; hosts: string; resolvConf: string; shm: string | undefined };
 }
 
@@ -37,6 +40,16 @@ export interface BundleInput {
   appArmorDefaultProfile: string;
   /** pid TARGET: the target container's PID namespace file. */
   targetPidNamespace: string | undefined;
+}
+
+/**
+ * Makes a container's bundle directory: searchable by others, because a
+ * user-namespaced container's runtime reaches its volumes' binds there from
+ * inside the namespace; the runtime's own `persist` state stays private.
+ */
+export async function makeBundleDir(bundle: string): Promise<void> {
+  await mkdir(bundle, { recursive: true, mode: 0o711 });
+  await mkdir(join(bundle, 'persist'), { recursive: true, mode: 0o700 });
 }
 
 /**
@@ -63,9 +76,11 @@ export async function writeBundleConfig(bundle: string, b: BundleInput): Promise
     user,
     capabilities: b.capabilities,
     pins: pod.namespaces,
+    userns: pod.userns,
     podHostname: pod.hostname,
     podFiles: pod.files,
     cgroupsPath: b.cgroupsPath,
+    cgroupNamespace: CGROUP_V2 && !spec.security.privileged,
     oomScoreAdjFloor: b.oomScoreAdjFloor,
     sysctls: {},
     devices: [...(spec.security.privileged ? allHostDevices() : []), ...spec.devices.map(hostDevice)],

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../core/errors.js';
 import type { ImageConfigInfo } from './image-config.js';
-import type { NamespacePaths } from './namespaces.js';
+import type { IdMapping, NamespacePaths, UserNamespace } from './namespaces.js';
 import type { ContainerSpec, HostDevice, MountSpec } from './container-spec.js';
 import type { ProcessUser } from './user.js';
 import { rootfsPropagation } from './mount-propagation.js';
@@ -35,9 +35,17 @@ export interface SpecContext {
   capabilities: string[];
   /** The pod's namespace files; a missing kind is the host's. */
   pins: NamespacePaths;
+  /** The pod's user namespace maps, when it has one (its path is `pins.user`). */
+  userns: UserNamespace | undefined;
   podHostname: string;
   podFiles: { hostname: string; hosts: string; resolvConf: string; shm: string | undefined };
   cgroupsPath: string;
+  /**
+   * A cgroup namespace of its own, so the container sees its cgroup as
+   * /sys/fs/cgroup: for unprivileged containers on cgroup v2, as containerd
+   * and CRI-O do (on v1 the hierarchy's layout makes it of little use).
+   */
+  cgroupNamespace: boolean;
   /** Lowest oom_score_adj this process may set (its own, when it lacks CAP_SYS_RESOURCE). */
   oomScoreAdjFloor: number | undefined;
   /** Namespaced sysctls of the pod. */
@@ -78,6 +86,10 @@ function bind(destination: string, source: string, readonly: boolean, propagatio
 
 const PROPAGATION: Record<MountSpec['propagation'], string> = { private: 'rprivate', 'host-to-container': 'rslave', bidirectional: 'rshared' };
 
+function ociMappings(list: readonly IdMapping[]): object[] {
+  return list.map((m) => ({ containerID: m.containerId, hostID: m.hostId, size: m.length }));
+}
+
 /** The OCI runtime config (config.json) for one container. */
 export function ociSpec(ctx: SpecContext): Record<string, unknown> {
   const { spec, image } = ctx;
@@ -110,12 +122,15 @@ export function ociSpec(ctx: SpecContext): Record<string, unknown> {
   const join = (type: string, path: string | undefined) => {
     if (path) namespaces.push({ type, path });
   };
+  // Joined by path; runc (1.1) still wants the maps, which must be the namespace's own.
+  join('user', ctx.userns ? ctx.pins.user : undefined);
   join('network', ctx.pins.net);
   join('ipc', ctx.pins.ipc);
   join('uts', ctx.pins.uts);
   if (sec.pidMode === 'pod' && ctx.pins.pid) join('pid', ctx.pins.pid);
   else if (sec.pidMode === 'target' && ctx.targetPidNamespace) join('pid', ctx.targetPidNamespace);
   else if (sec.pidMode !== 'node') namespaces.push({ type: 'pid' });
+  if (ctx.cgroupNamespace) namespaces.push({ type: 'cgroup' });
 
   const capList = ctx.capabilities;
   // A non-root process keeps capabilities only in its bounding set, as on a host.
@@ -143,6 +158,7 @@ export function ociSpec(ctx: SpecContext): Record<string, unknown> {
     mounts,
     annotations: { ...spec.annotations, ...ctx.criAnnotations },
     linux: {
+      ...(ctx.userns ? { uidMappings: ociMappings(ctx.userns.uids), gidMappings: ociMappings(ctx.userns.gids) } : {}),
       ...(rootfsPropagation(spec.mounts) ? { rootfsPropagation: rootfsPropagation(spec.mounts) } : {}),
       namespaces,
       cgroupsPath: ctx.cgroupsPath,

@@ -39,6 +39,7 @@ export class ContainerCreation {
         uid: pod.spec.uid,
         hostname: pod.spec.hostname,
         namespaces: pod.pins,
+        userns: pod.spec.userns,
         files: {
           hostname: this.sandboxes.podFile(pod.id, 'hostname'),
           hosts: this.sandboxes.podFile(pod.id, 'hosts'),

@@ -14,7 +14,7 @@ import { ObjectStore } from '../core/object-store.js';
 import { secondsToTimerMs, within } from '../core/timers.js';
 import { UndoStack } from '../core/undo.js';
 import { ownBoundingSet, resolveCapabilities } from '../oci/capabilities.js';
-import { writeBundleConfig } from '../oci/container-bundle.js';
+import { makeBundleDir, writeBundleConfig } from '../oci/container-bundle.js';
 import type { ContainerSpec } from '../oci/container-spec.js';
 import { detectHostLsm } from '../oci/lsm.js';
 import { checkPropagation } from '../oci/mount-propagation.js';
@@ -32,6 +32,7 @@ import { ExitWatcher, type ContainerExit } from './exit-watcher.js';
 import { OciRuntime } from './oci-runtime.js';
 import type { RuntimeHandlerRegistry } from './runtime-handlers.js';
 import { StatsSampler, type CgroupSample } from './stats-sampler.js';
+import { idmapVolumes, rootfsIdmap } from './user-namespace.js';
 
 export interface ContainerManagerOptions {
   root: string;
@@ -146,6 +147,7 @@ export class ContainerManager {
     const logPath = containerLogPath(this.opts.root, pod.logDirectory, spec, pod.id);
     const runtime = this.runtimeFor(pod.runtimeHandler);
     const targetPidNamespace = this.targetPidNamespace(spec, pod.id);
+    const idmap = rootfsIdmap(pod, spec);
     const id = newId();
     this.store.names.reserve(plan.name, id);
     const intent: ContainerRecord = {
@@ -181,7 +183,7 @@ export class ContainerManager {
         await teardownContainer(intent, this.teardownContext, true);
         this.store.delete(id);
       });
-      rootfs = this.opts.rootfs.create(id, image.id, image.layers);
+      rootfs = this.opts.rootfs.create(id, image.id, image.layers, idmap);
     } catch (err) {
       await undo.rollback(logger);
       throw err;
@@ -191,11 +193,11 @@ export class ContainerManager {
       const rootfsPath = await rootfs;
       failpoint('CreateContainer/rootfs-mounted');
       const bundle = this.bundle(id);
-      await mkdir(join(bundle, 'persist'), { recursive: true, mode: 0o700 });
+      await makeBundleDir(bundle);
       await prepareLogFile(logPath);
       await writeBundleConfig(bundle, {
         id,
-        spec,
+        spec: { ...spec, mounts: await idmapVolumes(bundle, spec.mounts, idmap) },
         imageConfig: image.config,
         rootfs: rootfsPath,
         pod,

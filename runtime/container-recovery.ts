@@ -5,6 +5,7 @@ import { nowNs } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { ObjectStore } from '../core/object-store.js';
+import { unmountAllUnder } from '../storage/mounts.js';
 import type { RootfsStore } from '../storage/rootfs-store.js';
 import { conmonAlive, stopConmon } from './conmon.js';
 import { containerName, type ContainerRecord } from './container-record.js';
@@ -84,6 +85,7 @@ export class ContainerRecovery {
       if (this.c.store.has(id)) continue;
       this.c.logger.info('removing the bundle of a container that has no record', { id });
       await stopConmon(join(base, id), id, { search: true });
+      await unmountAllUnder(join(base, id));
       await rm(join(base, id), { recursive: true, force: true });
     }
   }

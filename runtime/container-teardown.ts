@@ -4,6 +4,7 @@ import { cgroupDir, isSystemdCgroupsPath } from '../cgroups/cgroup-paths.js';
 import { killCgroupProcesses, removeCgroup } from '../cgroups/cgroup-tree.js';
 import { failpoint } from '../core/failpoints.js';
 import type { Logger } from '../core/logger.js';
+import { unmountAllUnder } from '../storage/mounts.js';
 import type { RootfsStore } from '../storage/rootfs-store.js';
 import { stopConmon } from './conmon.js';
 import type { ContainerRecord } from './container-record.js';
@@ -41,6 +42,8 @@ export async function teardownContainer(rec: ContainerRecord, ctx: TeardownConte
   // systemd removes a scope itself once its processes are gone.
   if (dir && !isSystemdCgroupsPath(rec.cgroupsPath)) await removeCgroup(dir);
   await ctx.rootfs.remove(rec.id);
+  // Idmapped volumes live in the bundle: unmounted first, so the delete cannot reach the host's files.
+  await unmountAllUnder(bundle);
   await rm(bundle, { recursive: true, force: true });
   await rm(join(ctx.exitsDir, rec.id), { force: true });
   // conmon's link from the socket dir to the bundle, for short attach socket

@@ -53,13 +53,25 @@ export class RuntimeHandlerRegistry {
   private handlers: RuntimeHandlerInfo[] = [];
   private defaultName = '';
   private condition: Condition = { ready: false, reason: 'RuntimeNotChecked', message: 'runtime handlers have not been checked yet' };
+  /**
+   * Cradle gives a pod's containers their user namespace itself (idmapped
+   * layers and volumes, the namespace joined by path), so any handler that
+   * runs can take one once the kernel was found to allow it.
+   */
+  private userNamespaces = false;
+
+  setUserNamespaces(supported: boolean): void {
+    this.userNamespaces = supported;
+    for (const h of this.handlers) h.features = { ...h.features, userNamespaces: supported && h.problem === undefined };
+  }
 
   async refresh(config: CradleConfig): Promise<void> {
     const conmonProblem = await executableProblem('conmon', config.conmon.path);
     const handlers = await Promise.all(
       Object.entries(config.runtimes).map(async ([name, handler]): Promise<RuntimeHandlerInfo> => {
         const problem = await executableProblem(`OCI runtime for handler "${name}":`, handler.path);
-        const features = problem === undefined ? await probeFeatures(handler.path) : { recursiveReadOnlyMounts: false, userNamespaces: false };
+        const probed = problem === undefined ? await probeFeatures(handler.path) : { recursiveReadOnlyMounts: false, userNamespaces: false };
+        const features = { ...probed, userNamespaces: this.userNamespaces && problem === undefined };
         return { name, config: handler, features, problem };
       }),
     );

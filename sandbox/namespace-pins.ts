@@ -2,19 +2,23 @@ import { readlinkSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { errnoCode } from '../core/errors.js';
 import { loadNative, type PinnableNamespace } from '../native/index.js';
-import type { NamespacePaths } from '../oci/namespaces.js';
+import { idMapText, type NamespacePaths, type UserNamespace } from '../oci/namespaces.js';
 
-/** Namespace files of a pod: the pinned net/ipc/uts, and the pid namespace of its init. */
+/** Namespace files of a pod: the pinned net/ipc/uts (and user), and the pid namespace of its init. */
 export type Pins = NamespacePaths;
 
+/** Pins new namespaces of `kinds`; with `userns`, a user namespace with its id maps first, owning the others. */
 export function pinNamespaces(
   dir: string,
   kinds: readonly PinnableNamespace[],
   hostname: string,
   sysctls: ReadonlyArray<readonly [string, string]>,
+  userns?: UserNamespace,
 ): Promise<Partial<Record<PinnableNamespace, string>>> {
-  if (kinds.length === 0) return Promise.resolve({});
-  return loadNative().pinNamespaces(dir, kinds, hostname, sysctls);
+  const all: PinnableNamespace[] = userns ? ['user', ...kinds] : [...kinds];
+  if (all.length === 0) return Promise.resolve({});
+  if (!userns) return loadNative().pinNamespaces(dir, all, hostname, sysctls);
+  return loadNative().pinNamespaces(dir, all, hostname, sysctls, idMapText(userns.uids), idMapText(userns.gids));
 }
 
 /** Unmounts a pin (or any mount point) and removes it; a pin already gone is fine. */

@@ -71,7 +71,8 @@ export async function startPodInit(
   pidPin: string,
   placement: PodInitPlacement,
 ): Promise<{ pid: number; pin: string }> {
-  const joined = [pins.net, pins.ipc, pins.uts].filter((p): p is string => p !== undefined);
+  // The user namespace first: the others belong to it, and joining them takes its capabilities.
+  const joined = [pins.user, pins.net, pins.ipc, pins.uts].filter((p): p is string => p !== undefined);
   let init: { pid: number; pin: string };
   try {
     init = await loadNative().spawnPodInit(joined, initPath, ['-P'], pidPin);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { checkCgroupParent } from '../cgroups/cgroup-paths.js';
 import type { CgroupDriver } from '../core/config/config.js';
 import { nowNs } from '../core/clock.js';
-import { errorMessage, InvalidArgumentError } from '../core/errors.js';
+import { errorMessage, FailedPreconditionError, InvalidArgumentError } from '../core/errors.js';
 import { failpoint } from '../core/failpoints.js';
 import { newId } from '../core/ids.js';
 import { matchesSelector } from '../core/labels.js';
@@ -32,6 +32,8 @@ export interface SandboxManagerOptions {
   defaultRuntimeHandler: () => string;
   /** cgroup_parent is checked against it: kubelet must use the same driver. */
   cgroupDriver: CgroupDriver;
+  /** Whether pods can have user namespaces of their own (idmapped layers work here). */
+  userNamespaces: () => boolean;
   network: PodNetworks;
   logger: Logger;
 }
@@ -122,6 +124,9 @@ export class SandboxManager {
         throw new InvalidArgumentError(`runtime handler "${spec.runtimeHandler}" is not configured (configured: ${this.opts.runtimeHandlers().join(', ')})`);
       }
       checkCgroupParent(this.opts.cgroupDriver, spec.cgroupParent);
+      if (spec.userns && !this.opts.userNamespaces()) {
+        throw new FailedPreconditionError('user namespaces need idmapped mounts of overlayfs layers, which this kernel does not offer (Linux 5.19 or later)');
+      }
       const hostNetwork = spec.namespaces.network === 'node';
       const hostIpc = spec.namespaces.ipc === 'node';
       const sysctls = validateSysctls(spec.sysctls, spec.namespaces.network, spec.namespaces.ipc);
@@ -169,7 +174,7 @@ export class SandboxManager {
       const kinds: PinnableNamespace[] = [];
       if (!hostNetwork) kinds.push('net', 'uts');
       if (!hostIpc) kinds.push('ipc');
-      const pins: Pins = await pinNamespaces(join(runDir, 'ns'), kinds, hostNetwork ? '' : spec.hostname, sysctls);
+      const pins: Pins = await pinNamespaces(join(runDir, 'ns'), kinds, hostNetwork ? '' : spec.hostname, sysctls, spec.userns);
       undo.push('unpin namespaces', () => unpinNamespaces(pins));
       failpoint('RunPodSandbox/namespaces-pinned');
 

@@ -1,6 +1,6 @@
 import type { VersionedRecord } from '../core/record-store.js';
 import type { DnsConfig, PortMapping } from '../network/pod-network.js';
-import type { NamespaceMode } from '../oci/namespaces.js';
+import type { NamespaceMode, UserNamespace } from '../oci/namespaces.js';
 import type { Pins } from './namespace-pins.js';
 
 /** What a pod asks for: the CRI PodSandboxConfig in domain terms. */
@@ -18,6 +18,8 @@ export interface SandboxSpec {
   runtimeHandler: string;
   cgroupParent: string;
   namespaces: { network: NamespaceMode; pid: NamespaceMode; ipc: NamespaceMode; targetId: string };
+  /** A user namespace of the pod's own (userns mode POD), with kubelet's id maps; none: the host's. */
+  userns?: UserNamespace;
   sysctls: Record<string, string>;
 }
 

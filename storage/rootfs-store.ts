@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { chown, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode, errorMessage, NotFoundError } from '../core/errors.js';
 import { ensureDir } from '../core/fs-util.js';
 import type { Logger } from '../core/logger.js';
 import { RecordStore, type VersionedRecord } from '../core/record-store.js';
 import { loadNative } from '../native/index.js';
+import { idmappedBind, unmountAllUnder } from './mounts.js';
 import { diskUsage, type DiskUsage } from './disk-usage.js';
 import type { LayerReferences } from './layer-references.js';
 import type { LayerStore } from './layer-store.js';
@@ -16,6 +17,8 @@ export interface RootfsRecord extends VersionedRecord {
   imageId: string;
   /** Chain ids, lowest first. */
   layers: string[];
+  /** Set for a container in a user namespace: its layers are idmapped. */
+  idmap?: RootfsIdmap;
 }
 
 /** A writable layer's size is walked at most this often per container. */
@@ -54,7 +57,11 @@ export class RootfsStore {
   /** Records (each holding its layers again); what an interrupted removal left is deleted. */
   async load(): Promise<void> {
     for (const rec of this.store.loadAll(this.logger)) this.index(rec);
-    for (const name of await readdir(this.dir)) if (name.includes('.trash-')) await rm(join(this.dir, name), { recursive: true, force: true });
+    for (const name of await readdir(this.dir)) {
+      if (!name.includes('.trash-')) continue;
+      await unmountAllUnder(join(this.dir, name));
+      await rm(join(this.dir, name), { recursive: true, force: true });
+    }
   }
 
   private index(rec: RootfsRecord): void {
@@ -76,9 +83,9 @@ export class RootfsStore {
    * same turn cannot be collected in between), then makes the writable
    * layer and mounts the overlay. Returns the root filesystem's path.
    */
-  create(id: string, imageId: string, layers: readonly string[]): Promise<string> {
+  create(id: string, imageId: string, layers: readonly string[], idmap?: RootfsIdmap): Promise<string> {
     for (const c of layers) if (!this.layers.get(c)) return Promise.reject(new NotFoundError(`layer ${c} of image ${imageId} is missing`));
-    const rec: RootfsRecord = { schema: 1, id, imageId, layers: [...layers] };
+    const rec: RootfsRecord = { schema: 1, id, imageId, layers: [...layers], ...(idmap ? { idmap } : {}) };
     this.store.write(rec);
     this.index(rec);
     return this.mount(rec);
@@ -96,13 +103,14 @@ export class RootfsStore {
   }
 
   private mount(rec: RootfsRecord): Promise<string> {
-    return mountLayers(this.layers, rec.layers, join(this.dir, rec.id));
+    return mountLayers(this.layers, rec.layers, join(this.dir, rec.id), rec.idmap);
   }
 
   /** Unmounts and deletes a root filesystem and drops its reference. Unknown ids succeed. */
   async remove(id: string): Promise<void> {
     const dir = join(this.dir, id);
-    await unmount(join(dir, 'merged'));
+    // The overlay and any idmapped layer under it: the delete below must never reach a layer's files.
+    await unmountAllUnder(dir);
     const trash = join(this.dir, `${id}.trash-${randomBytes(4).toString('hex')}`);
     let moved = true;
     await rename(dir, trash).catch((err: unknown) => {
@@ -180,29 +188,49 @@ export class RootfsStore {
  * short links relative to the layer store, so many layers fit in one page
  * of mount options.
  */
-export async function mountLayers(store: LayerStore, layers: readonly string[], dir: string): Promise<string> {
+/** A root filesystem seen through a user namespace: its layers idmapped, its writable layer owned by the namespace's root. */
+export interface RootfsIdmap {
+  /** The pod's user namespace (a pin). */
+  userns: string;
+  /** The host uid and gid the namespace's root maps to. */
+  rootUid: number;
+  rootGid: number;
+}
+
+/**
+ * Mounts `layers` (chain ids, lowest first) as an overlay at `<dir>/merged`
+ * with a fresh writable layer in `<dir>/upper`. Lower dirs are given as
+ * short paths relative to a working directory, so many layers fit in one
+ * page of mount options. With `idmap`, each layer is first mounted
+ * idmapped at `<dir>/lower/<n>` (so the image's root files are the
+ * namespace's root's), and the writable layer belongs to the namespace's root.
+ */
+export async function mountLayers(store: LayerStore, layers: readonly string[], dir: string, idmap?: RootfsIdmap): Promise<string> {
   const merged = join(dir, 'merged');
   for (const d of ['upper', 'work', 'merged']) await mkdir(join(dir, d), { recursive: true, mode: 0o755 });
-  const lower = [...layers].reverse().map((c) => {
+  const infos = [...layers].reverse().map((c) => {
     const info = store.get(c);
     if (!info) throw new NotFoundError(`layer ${c} is missing`);
-    return `l/${info.link}`;
+    return info;
   });
+  let cwd = store.root;
+  let lower = infos.map((info) => `l/${info.link}`);
+  if (idmap) {
+    cwd = dir;
+    lower = [];
+    for (const [n, info] of infos.entries()) {
+      const target = join(dir, 'lower', String(n));
+      await mkdir(target, { recursive: true });
+      await idmappedBind(join(store.root, 'layers', info.chainId.replace(/^sha256:/, ''), 'diff'), target, idmap.userns, false);
+      lower.push(`lower/${n}`);
+    }
+    for (const d of ['upper', 'work']) await chown(join(dir, d), idmap.rootUid, idmap.rootGid);
+  }
   if (lower.length === 0) {
     await mkdir(join(dir, 'empty'), { recursive: true });
     lower.push(join(dir, 'empty'));
   }
   const data = `lowerdir=${lower.join(':')},upperdir=${join(dir, 'upper')},workdir=${join(dir, 'work')}`;
-  await loadNative().mountAt(store.root, 'overlay', merged, 'overlay', 0, data);
+  await loadNative().mountAt(cwd, 'overlay', merged, 'overlay', 0, data);
   return merged;
-}
-
-/** Unmounts an overlay; one that is not mounted (or not there) is fine. */
-export async function unmount(path: string): Promise<void> {
-  const native = loadNative();
-  try {
-    await native.umount2(path, native.constants.MNT_DETACH);
-  } catch (err) {
-    if (errnoCode(err) !== 'EINVAL' && errnoCode(err) !== 'ENOENT') throw err;
-  }
 }

@@ -3,6 +3,7 @@ import type { PortMapping } from '../../network/pod-network.js';
 import type { NamespaceMode as DomainNamespaceMode } from '../../oci/namespaces.js';
 import type { SandboxSpec } from '../../sandbox/sandbox-spec.js';
 import { NamespaceMode, Protocol, type PodSandboxConfig } from '../generated/api.js';
+import { userNamespaceFrom } from './user-namespace.js';
 import {
   dnsLabel,
   dnsSubdomain,
@@ -52,9 +53,7 @@ export function sandboxSpecFrom(config: PodSandboxConfig | undefined, runtimeHan
   dnsLabel('config.metadata.namespace', meta.namespace);
   podUid('config.metadata.uid', meta.uid);
   const ns = config.linux?.security_context?.namespace_options;
-  if (ns?.userns_options && ns.userns_options.mode !== NamespaceMode.NODE) {
-    throw new InvalidArgumentError('user namespaces are not supported by this runtime (Status reports user_namespaces: false)');
-  }
+  const userns = userNamespaceFrom(ns);
   const dns = config.dns_config;
   return {
     name: meta.name,
@@ -89,6 +88,7 @@ export function sandboxSpecFrom(config: PodSandboxConfig | undefined, runtimeHan
       ipc: namespaceMode(ns?.ipc ?? NamespaceMode.POD, 'namespace_options.ipc'),
       targetId: ns?.target_id ?? '',
     },
+    ...(userns ? { userns } : {}),
     sysctls: stringMap('config.linux.sysctls', config.linux?.sysctls ?? {}),
   };
 }

@@ -3,6 +3,7 @@ import { isReady, type SandboxRecord } from '../../sandbox/sandbox-spec.js';
 import { PodSandboxState, type PodSandbox, type PodSandboxStatus } from '../generated/api.js';
 import type { Init } from '../service-types.js';
 import { toCriMode } from './pod-config.js';
+import { toCriUserNamespace } from './user-namespace.js';
 
 export function podState(rec: SandboxRecord): PodSandboxState {
   return isReady(rec) ? PodSandboxState.SANDBOX_READY : PodSandboxState.SANDBOX_NOTREADY;
@@ -64,6 +65,7 @@ export function podStatus(rec: SandboxRecord): Init<PodSandboxStatus> {
           pid: toCriMode(rec.spec.namespaces.pid),
           ipc: toCriMode(rec.spec.namespaces.ipc),
           target_id: rec.spec.namespaces.targetId,
+          userns_options: toCriUserNamespace(rec.spec.userns),
         },
       },
     },

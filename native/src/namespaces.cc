@@ -27,7 +27,12 @@ struct NsKind {
   int flag;
 };
 
-const NsKind kKinds[] = {{"net", CLONE_NEWNET}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}};
+const NsKind kKinds[] = {{"net", CLONE_NEWNET}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"user", CLONE_NEWUSER}};
+
+// The child's first message when it made a user namespace: the parent writes
+// its id maps, then lets the child go on to make the other namespaces, which
+// that user namespace then owns.
+const int kUsernsReady = -1;
 
 // What the child reports through the status pipe: which step failed, errno.
 struct ChildStatus {
@@ -62,12 +67,30 @@ bool ReadAll(int fd, void* buf, size_t len) {
   return true;
 }
 
+void WaitForByte(int fd) {
+  char byte;
+  while (read(fd, &byte, 1) < 0 && errno == EINTR) {
+  }
+}
+
 // Runs in the forked child of a multi-threaded process: async-signal-safe
 // calls only, no allocation. Everything it needs was prepared before fork.
 [[noreturn]] void ChildMain(int flags, const char* hostname, size_t hostname_len,
                             const std::vector<std::pair<std::string, std::string>>& sysctls, int status_fd, int wait_fd) {
   ChildStatus st{0, 0, 0};
-  if (unshare(flags) != 0) {
+  if (flags & CLONE_NEWUSER) {
+    if (unshare(CLONE_NEWUSER) != 0) {
+      st = {1, errno, 0};
+      WriteAll(status_fd, &st, sizeof(st));
+      WaitForByte(wait_fd);
+      _exit(1);
+    }
+    ChildStatus ready{kUsernsReady, 0, 0};
+    WriteAll(status_fd, &ready, sizeof(ready));
+    WaitForByte(wait_fd);
+    flags &= ~CLONE_NEWUSER;
+  }
+  if (flags != 0 && unshare(flags) != 0) {
     st = {1, errno, 0};
   } else if ((flags & CLONE_NEWUTS) && hostname_len > 0 && sethostname(hostname, hostname_len) != 0) {
     st = {2, errno, 0};
@@ -103,9 +126,7 @@ bool ReadAll(int fd, void* buf, size_t len) {
   // sends a byte rather than closing the pipe: children forked by other
   // threads at the same moment inherit copies of its write end, so EOF could
   // be held off indefinitely.
-  char byte;
-  while (read(wait_fd, &byte, 1) < 0 && errno == EINTR) {
-  }
+  WaitForByte(wait_fd);
   _exit(st.step == 0 ? 0 : 1);
 }
 
@@ -121,6 +142,8 @@ const char* StepName(int step) {
       return "write sysctl";
     case 5:
       return "bring up loopback";
+    case 7:
+      return "write id map";
     default:
       return "pin namespaces";
   }
@@ -129,12 +152,14 @@ const char* StepName(int step) {
 class PinWorker : public PromiseWorker {
  public:
   PinWorker(Napi::Env env, std::string dir, std::vector<std::string> kinds, std::string hostname,
-            std::vector<std::pair<std::string, std::string>> sysctls)
+            std::vector<std::pair<std::string, std::string>> sysctls, std::string uid_map, std::string gid_map)
       : PromiseWorker(env),
         dir_(std::move(dir)),
         kinds_(std::move(kinds)),
         hostname_(std::move(hostname)),
-        sysctls_(std::move(sysctls)) {}
+        sysctls_(std::move(sysctls)),
+        uid_map_(std::move(uid_map)),
+        gid_map_(std::move(gid_map)) {}
 
   void Execute() override {
     int flags = 0;
@@ -171,6 +196,14 @@ class PinWorker : public PromiseWorker {
     close(wait_pipe[0]);
     ChildStatus st{0, 0, 0};
     bool got = ReadAll(status_pipe[0], &st, sizeof(st));
+    if (got && st.step == kUsernsReady) {
+      int map_errno = WriteMap(pid, "uid_map", uid_map_);
+      if (map_errno == 0) map_errno = WriteMap(pid, "gid_map", gid_map_);
+      const char go = 1;
+      WriteAll(wait_pipe[1], &go, 1);
+      got = ReadAll(status_pipe[0], &st, sizeof(st));
+      if (got && st.step == 0 && map_errno != 0) st = {7, map_errno, 0};
+    }
     close(status_pipe[0]);
     if (!got) st = {6, ECHILD, 0};
     if (st.step == 0) PinAll(pid);
@@ -193,6 +226,16 @@ class PinWorker : public PromiseWorker {
   }
 
  private:
+  // Writes a user namespace's id map ("<inside> <outside> <count>" lines); 0 or errno.
+  static int WriteMap(pid_t pid, const char* which, const std::string& map) {
+    std::string path = "/proc/" + std::to_string(pid) + "/" + which;
+    int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return errno;
+    int err = write(fd, map.data(), map.size()) == static_cast<ssize_t>(map.size()) ? 0 : errno;
+    close(fd);
+    return err;
+  }
+
   // Bind-mounts /proc/PID/ns/KIND onto DIR/KIND; on failure undoes the earlier ones.
   void PinAll(pid_t pid) {
     for (const auto& k : kinds_) {
@@ -224,11 +267,13 @@ class PinWorker : public PromiseWorker {
   std::vector<std::string> kinds_;
   std::string hostname_;
   std::vector<std::pair<std::string, std::string>> sysctls_;
+  std::string uid_map_, gid_map_;
   std::vector<std::pair<std::string, std::string>> pinned_;
 };
 
-// pinNamespaces(dir, kinds: ('net'|'ipc'|'uts')[], hostname, sysctls: [path below /proc/sys, value][])
-//   -> Promise<{ net?: path, ipc?: path, uts?: path }>
+// pinNamespaces(dir, kinds: ('net'|'ipc'|'uts'|'user')[], hostname, sysctls: [path below /proc/sys, value][],
+//               uidMap?, gidMap?) -> Promise<{ net?: path, ipc?: path, uts?: path, user?: path }>
+// With 'user', the other namespaces are made inside the new user namespace and owned by it.
 Napi::Value PinNamespaces(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string dir, hostname;
@@ -256,7 +301,18 @@ Napi::Value PinNamespaces(const Napi::CallbackInfo& info) {
     Napi::Array pair = sa.Get(i).As<Napi::Array>();
     sysctls.emplace_back(pair.Get(0u).As<Napi::String>().Utf8Value(), pair.Get(1u).As<Napi::String>().Utf8Value());
   }
-  return QueuePromise(new PinWorker(env, dir, kinds, hostname, sysctls));
+  std::string uid_map, gid_map;
+  if (info.Length() > 5 && info[4].IsString() && info[5].IsString()) {
+    uid_map = info[4].As<Napi::String>().Utf8Value();
+    gid_map = info[5].As<Napi::String>().Utf8Value();
+  }
+  bool wants_user = false;
+  for (const auto& k : kinds) wants_user = wants_user || k == "user";
+  if (wants_user && (uid_map.empty() || gid_map.empty())) {
+    Napi::TypeError::New(env, "a user namespace needs its uid and gid maps").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return QueuePromise(new PinWorker(env, dir, kinds, hostname, sysctls, uid_map, gid_map));
 }
 
 }  // namespace

@@ -167,7 +167,7 @@ describe('containers', function () {
     await rt().call('RemoveContainer', { container_id: id });
   });
 
-  it('blocks with the RuntimeDefault seccomp profile what Unconfined allows', async () => {
+  it('blocks with the RuntimeDefault seccomp profile and a Localhost one what Unconfined allows', async () => {
     const run = async (name: string, seccomp: object) => {
       const id = await create(name, { command: ['sh', '-c', 'unshare -U true && echo allowed || echo blocked'], linux: { security_context: { seccomp } } });
       await rt().call('StartContainer', { container_id: id });
@@ -177,6 +177,10 @@ describe('containers', function () {
     };
     expect(await run('seccomp-unconfined', { profile_type: SecurityProfile_ProfileType.Unconfined })).to.include('allowed');
     expect(await run('seccomp-default', { profile_type: SecurityProfile_ProfileType.RuntimeDefault })).to.include('blocked');
+    // A node's own profile: everything but unshare.
+    const profile = join(node.dir, 'no-unshare.json');
+    writeFileSync(profile, JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['unshare'], action: 'SCMP_ACT_ERRNO' }] }));
+    expect(await run('seccomp-localhost', { profile_type: SecurityProfile_ProfileType.Localhost, localhost_ref: profile })).to.include('blocked');
     const missing = await grpcFailure(
       create('seccomp-missing', {
         linux: { security_context: { seccomp: { profile_type: SecurityProfile_ProfileType.Localhost, localhost_ref: '/nonexistent/profile.json' } } },

@@ -86,9 +86,14 @@ export async function findLeaks(node: TestNode, cgroupBaseline: ReadonlySet<stri
     if (info.initPid !== undefined) inits.set(p.id, info.initPid);
   }
   for (const id of containerIds) allowed.add(join(root, 'containers', id, 'merged'));
+  // A container in a user namespace also has its layers idmapped under its root filesystem's dir, and its volumes under its bundle.
+  const containerMount = (mp: string) =>
+    [...containerIds].some(
+      (id) => mp.startsWith(`${join(root, 'containers', id, 'lower')}/`) || mp.startsWith(`${join(runroot, 'containers', id, 'volumes')}/`),
+    );
   for (const line of node.mountinfo().split('\n')) {
     const mp = line.split(' ')[4] ?? '';
-    if (mp.startsWith(`${node.dir}/`) && !allowed.has(mp)) leaks.push(`mount ${mp}`);
+    if (mp.startsWith(`${node.dir}/`) && !allowed.has(mp) && !containerMount(mp)) leaks.push(`mount ${mp}`);
   }
 
   // Processes in the node: conmon only for containers not yet exited, no runtime left running, inits only of READY pods.

@@ -17,7 +17,7 @@ export function podConfig(name: string, extra: Init<PodSandboxConfig> = {}): Ini
 }
 
 export interface PodInfo {
-  namespaces: { net?: string; ipc?: string; uts?: string; pid?: string };
+  namespaces: { net?: string; ipc?: string; uts?: string; pid?: string; user?: string };
   initPid?: number;
   ips: string[];
   shm: string;

@@ -3,7 +3,8 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { silentLogger } from '../../core/logger.js';
 import { ImageService } from '../../image/image-service.js';
-import { mountLayers, unmount } from '../../storage/rootfs-store.js';
+import { unmount } from '../../storage/mounts.js';
+import { mountLayers } from '../../storage/rootfs-store.js';
 import { Storage } from '../../storage/storage.js';
 
 /**

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -66,6 +66,8 @@ export class TestNode {
   static async create(options: { config?: string } = {}): Promise<TestNode> {
     if (process.getuid?.() !== 0) throw new Error('integration tests run as root: they create namespaces and mounts');
     const dir = mkdtempSync(join(tmpdir(), `cradle-test-${process.pid}-${nodes++}-`));
+    // Searchable, as /var/lib is: user-namespaced containers reach their roots from inside the namespace.
+    chmodSync(dir, 0o711);
     const node = new TestNode(dir);
     liveNodes.add(node);
     mkdirSync(node.cniConfDir, { recursive: true });

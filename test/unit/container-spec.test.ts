@@ -81,6 +81,7 @@ function specContext(over: Partial<SpecContext> = {}): SpecContext {
     id: 'x',
     spec: spec(),
     image,
+    userns: undefined,
     rootfs: '/r',
     user: { uid: 0, gid: 0, additionalGids: [] },
     capabilities: ['CAP_CHOWN'],
@@ -88,6 +89,7 @@ function specContext(over: Partial<SpecContext> = {}): SpecContext {
     podHostname: 'web',
     podFiles: { hostname: '/f/hostname', hosts: '/f/hosts', resolvConf: '/f/resolv.conf', shm: '/f/shm' },
     cgroupsPath: '/cradle/x',
+    cgroupNamespace: false,
     oomScoreAdjFloor: 0,
     sysctls: {},
     devices: [],
@@ -138,6 +140,8 @@ describe('container process and OCI spec', () => {
       { type: 'uts', path: '/p/uts' },
       { type: 'pid', path: '/p/pid' },
     ]);
+    const ownCgroups = ociSpec(specContext({ cgroupNamespace: true })) as { linux: { namespaces: object[] } };
+    expect(ownCgroups.linux.namespaces.at(-1)).to.deep.equal({ type: 'cgroup' });
     expect(s.linux.maskedPaths).to.deep.equal(DEFAULT_MASKED_PATHS);
     expect(s.process.oomScoreAdj).to.equal(0);
     expect(s.process.cwd).to.equal('/work');
