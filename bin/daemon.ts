@@ -26,6 +26,7 @@ import { streamBackend } from '../orchestration/streaming-backend.js';
 import { ContainerCreation } from '../orchestration/container-creation.js';
 import { PodLifecycle } from '../orchestration/pod-lifecycle.js';
 import { recoverState } from '../orchestration/recovery.js';
+import { ContainerEvents } from '../cri/container-events.js';
 import { imageServiceHandlers, runtimeServiceHandlers, type CriDeps } from '../cri/rpc/index.js';
 import { planReload } from './config-reload.js';
 
@@ -127,6 +128,7 @@ export class Daemon {
         cgroupDriver: config.cgroup_manager,
       },
       writable: { mountpoint: this.storage.rootfs.dir, usage: () => this.storage.rootfs.totalUsage() },
+      events: new ContainerEvents(this.sandboxes, this.containers, config.containers.events_buffer, logger.child({ component: 'events' })),
     };
     this.server = new CriServer(config.listen, logger.child({ component: 'cri' }), {
       runtime: runtimeServiceHandlers(deps),

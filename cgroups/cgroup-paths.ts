@@ -61,6 +61,12 @@ export function checkCgroupParent(driver: CgroupDriver, parent: string): string 
   return parent;
 }
 
+/** The pod's own cgroup below the hierarchy root: its parent (cgroupfs) or its slice expanded (systemd); the default parent when it names none. */
+export function podCgroupDir(driver: CgroupDriver, parent: string): string {
+  const p = checkCgroupParent(driver, parent) || defaultCgroupParent(driver);
+  return driver === 'systemd' ? join('/', expandSlice(p)) : p;
+}
+
 /** The OCI spec's linux.cgroupsPath: "slice:prefix:name" for systemd, a path for cgroupfs. */
 export function containerCgroupsPath(driver: CgroupDriver, parent: string, id: string): string {
   const p = checkCgroupParent(driver, parent) || defaultCgroupParent(driver);

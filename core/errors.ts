@@ -10,6 +10,7 @@ export type ErrorKind =
   | 'DeadlineExceeded'
   | 'Unavailable'
   | 'Unauthenticated'
+  | 'ResourceExhausted'
   | 'Internal';
 
 export class CradleError extends Error {
@@ -61,6 +62,12 @@ export class UnavailableError extends CradleError {
 export class UnauthenticatedError extends CradleError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('Unauthenticated', message, options);
+  }
+}
+
+export class ResourceExhaustedError extends CradleError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ResourceExhausted', message, options);
   }
 }
 

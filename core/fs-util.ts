@@ -32,3 +32,16 @@ export async function waitForFile(path: string, ms: number): Promise<boolean> {
     watcher?.close();
   }
 }
+
+/** Linux's NAME_MAX and PATH_MAX, in bytes. */
+const NAME_MAX = 255;
+const PATH_MAX = 4096;
+
+/** Why the kernel would refuse `path` for its length (ENAMETOOLONG), or undefined. */
+export function pathLengthProblem(path: string): string | undefined {
+  const bytes = Buffer.byteLength(path);
+  if (bytes >= PATH_MAX) return `is ${bytes} bytes long; a path takes at most ${PATH_MAX - 1}`;
+  const long = path.split('/').find((part) => Buffer.byteLength(part) > NAME_MAX);
+  if (long !== undefined) return `has a ${Buffer.byteLength(long)}-byte name in it; a file name takes at most ${NAME_MAX} bytes`;
+  return undefined;
+}

@@ -5,6 +5,9 @@ import type { Logger } from './logger.js';
 import { NameRegistrar } from './name-registrar.js';
 import { RecordStore, type VersionedRecord } from './record-store.js';
 
+/** Sees one change of an object: `before` undefined when it is new, `after` when it is gone. */
+export type Watcher<T> = (before: T | undefined, after: T | undefined) => void;
+
 /**
  * The objects of one kind (pods, containers): all in memory, so reads
  * never touch disk; one record per object, written before a change is
@@ -17,6 +20,7 @@ export class ObjectStore<T extends VersionedRecord> {
   private readonly records: RecordStore<T>;
   readonly names: NameRegistrar;
   readonly locks = new KeyedLock();
+  private readonly watchers = new Set<Watcher<T>>();
 
   constructor(root: string, recordsDir: string, kind: string) {
     this.index = new IdIndex(kind);
@@ -58,8 +62,24 @@ export class ObjectStore<T extends VersionedRecord> {
   /** Writes the record, then shows the object (new objects join the index). */
   save(rec: T): T {
     this.records.write(rec);
+    const before = this.objects.get(rec.id);
     this.show(rec);
+    this.notify(before, rec);
     return rec;
+  }
+
+  /**
+   * Calls `watcher` with the object before and after each save and delete,
+   * synchronously, in the order they happen (recovery's `show` is not a
+   * change). Watchers must not throw. Returns the way to stop.
+   */
+  watch(watcher: Watcher<T>): () => void {
+    this.watchers.add(watcher);
+    return () => this.watchers.delete(watcher);
+  }
+
+  private notify(before: T | undefined, after: T | undefined): void {
+    for (const w of this.watchers) w(before, after);
   }
 
   /** Shows an object whose record is already on disk (recovery). */
@@ -76,9 +96,11 @@ export class ObjectStore<T extends VersionedRecord> {
   /** Deletes a record; the object, if shown, is forgotten with its name. */
   delete(id: string): void {
     this.records.remove(id);
+    const before = this.objects.get(id);
     this.objects.delete(id);
     this.index.delete(id);
     this.names.releaseHolder(id);
+    if (before) this.notify(before, undefined);
   }
 
   /** Every record on disk (unreadable ones logged and skipped). */

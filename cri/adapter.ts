@@ -84,8 +84,9 @@ export class RpcAdapter {
     return undefined;
   }
 
-  private context(rpc: string, call: BaseCall): { ctx: CallContext; done: () => void } {
+  private context(rpc: string, call: BaseCall): { ctx: CallContext; done: () => void; ended: AbortSignal } {
     const abort = new AbortController();
+    const ended = new AbortController();
     const deadline = deadlineMs(call.getDeadline());
     call.on('cancelled', () => abort.abort(new Error(`${rpc} cancelled by the client`)));
     let timer: NodeJS.Timeout | undefined;
@@ -94,8 +95,9 @@ export class RpcAdapter {
       timer.unref();
     }
     return {
-      ctx: { signal: abort.signal, deadline, logger: this.logger },
+      ctx: { signal: abort.signal, deadline, logger: this.logger, end: (err) => ended.abort(err) },
       done: () => clearTimeout(timer),
+      ended: ended.signal,
     };
   }
 
@@ -136,18 +138,24 @@ export class RpcAdapter {
         this.record(rpc, started, refused, true);
         return;
       }
-      const { ctx, done } = this.context(rpc, call);
+      const { ctx, done, ended } = this.context(rpc, call);
       const fn = handler as (req: unknown, ctx: CallContext) => AsyncIterable<unknown>;
+      const stop = AbortSignal.any([ctx.signal, ended]);
       void (async () => {
         try {
           for await (const item of fn(call.request, ctx)) {
-            if (ctx.signal.aborted) break;
-            if (!call.write(item)) await once(call, 'drain', { signal: ctx.signal });
+            if (stop.aborted) break;
+            if (!call.write(item)) await once(call, 'drain', { signal: stop });
           }
+          if (ended.aborted) throw ended.reason;
           call.end();
           this.record(rpc, started, { code: grpc.status.OK });
         } catch (err) {
-          const failure = ctx.signal.aborted ? { code: grpc.status.CANCELLED, details: errorMessage(ctx.signal.reason) } : toGrpcFailure(err);
+          const failure = ended.aborted
+            ? toGrpcFailure(ended.reason)
+            : ctx.signal.aborted
+              ? { code: grpc.status.CANCELLED, details: errorMessage(ctx.signal.reason) }
+              : toGrpcFailure(err);
           call.emit('error', failure);
           this.record(rpc, started, failure, false, err);
         } finally {

@@ -36,6 +36,12 @@ class ServiceClient<Methods> {
     });
   }
 
+  /** A server stream left open: read it, pause it or cancel it. */
+  open<K extends Streaming<Methods> & string>(method: K, request: Init<Req<Methods, K>>): grpc.ClientReadableStream<Res<Methods, K>> {
+    const fn = this.client[method] as (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions) => grpc.ClientReadableStream<Res<Methods, K>>;
+    return fn.call(this.client, request, new grpc.Metadata(), {});
+  }
+
   async collect<K extends Streaming<Methods> & string>(method: K, request: Init<Req<Methods, K>>, options: CallOptions = {}): Promise<Res<Methods, K>[]> {
     const fn = this.client[method] as (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions) => grpc.ClientReadableStream<unknown>;
     const callOptions: grpc.CallOptions = options.timeoutMs === undefined ? {} : { deadline: Date.now() + options.timeoutMs };

@@ -24,6 +24,11 @@ export interface CallContext {
   /** Milliseconds since the epoch, or Infinity without a deadline. */
   deadline: number;
   logger: Logger;
+  /**
+   * Ends a streaming call with `err` now, even while it waits for a client
+   * that does not read (a subscriber cut off for falling behind).
+   */
+  end(err: Error): void;
 }
 
 export type UnaryHandler<M extends MethodShape> = (request: M['request'], ctx: CallContext) => Promise<Init<M['response']>>;

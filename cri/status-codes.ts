@@ -9,6 +9,7 @@ const KIND_TO_CODE: Record<ErrorKind, Code> = {
   DeadlineExceeded: Code.DEADLINE_EXCEEDED,
   Unavailable: Code.UNAVAILABLE,
   Unauthenticated: Code.UNAUTHENTICATED,
+  ResourceExhausted: Code.RESOURCE_EXHAUSTED,
   Internal: Code.INTERNAL,
 };
 

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { posix } from 'node:path';
 import { InvalidArgumentError } from '../core/errors.js';
+import { pathLengthProblem } from '../core/fs-util.js';
 
 /**
  * Checks on what a CRI caller sends, made at the edge before anything is
@@ -76,6 +77,8 @@ export function absolutePath(field: string, value: string): string {
   plain(field, value);
   if (!posix.isAbsolute(value)) throw new InvalidArgumentError(`${field} ${show(value)} must be an absolute path`);
   if (value.split('/').includes('..')) throw new InvalidArgumentError(`${field} ${show(value)} must not contain ".."`);
+  const tooLong = pathLengthProblem(value);
+  if (tooLong) throw new InvalidArgumentError(`${field} ${show(value)} ${tooLong}`);
   return value;
 }
 

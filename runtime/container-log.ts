@@ -1,6 +1,7 @@
 import { lstat, mkdir, unlink } from 'node:fs/promises';
 import { isAbsolute, join, normalize, relative } from 'node:path';
 import { InvalidArgumentError } from '../core/errors.js';
+import { pathLengthProblem } from '../core/fs-util.js';
 import type { ContainerSpec } from '../oci/container-spec.js';
 
 /**
@@ -16,6 +17,8 @@ export function containerLogPath(root: string, logDirectory: string, spec: Conta
   const rel = relative(logDirectory, path);
   if (rel === '' || rel.startsWith('..') || isAbsolute(rel))
     throw new InvalidArgumentError(`log_path ${JSON.stringify(spec.logPath)} leaves the pod's log directory`);
+  const tooLong = pathLengthProblem(path);
+  if (tooLong) throw new InvalidArgumentError(`log_path ${JSON.stringify(spec.logPath.slice(0, 80))} in the pod's log directory ${tooLong}`);
   return path;
 }
 

@@ -10,14 +10,13 @@ import { failpoint } from '../core/failpoints.js';
 import { newId } from '../core/ids.js';
 import { matchesSelector } from '../core/labels.js';
 import type { Logger } from '../core/logger.js';
-import { ObjectStore } from '../core/object-store.js';
+import { ObjectStore, type Watcher } from '../core/object-store.js';
 import { secondsToTimerMs, within } from '../core/timers.js';
 import { UndoStack } from '../core/undo.js';
 import { ownBoundingSet, resolveCapabilities } from '../oci/capabilities.js';
 import { makeBundleDir, writeBundleConfig } from '../oci/container-bundle.js';
 import type { ContainerSpec } from '../oci/container-spec.js';
 import { detectHostLsm } from '../oci/lsm.js';
-import { checkPropagation } from '../oci/mount-propagation.js';
 import { ownOomScoreAdjFloor } from '../oci/oom-score.js';
 import type { DiskUsage } from '../storage/disk-usage.js';
 import type { RootfsStore } from '../storage/rootfs-store.js';
@@ -26,6 +25,7 @@ import type { ContainerPlan } from './container-plan.js';
 import { containerState, type ContainerRecord, type ContainerState } from './container-record.js';
 import { ContainerRecovery } from './container-recovery.js';
 import { ContainerIO } from './container-io.js';
+import { checkMounts } from './mount-checks.js';
 import { containerLogPath, prepareLogFile } from './container-log.js';
 import { teardownContainer, type TeardownContext } from './container-teardown.js';
 import { ExitWatcher, type ContainerExit } from './exit-watcher.js';
@@ -124,25 +124,10 @@ export class ContainerManager {
     return new OciRuntime(h.config.path, h.config.root, this.opts.cgroupDriver === 'systemd');
   }
 
-  /** What only the host can tell about a container's mounts: the paths exist, propagate as asked, and rro is possible. */
-  private checkMounts(spec: ContainerSpec, runtimeHandler: string): void {
-    for (const m of spec.mounts) {
-      if (!existsSync(m.hostPath)) throw new InvalidArgumentError(`mount host path ${JSON.stringify(m.hostPath)} does not exist`);
-      if (m.recursiveReadOnly) {
-        if (!m.readonly || m.propagation !== 'private')
-          throw new InvalidArgumentError(`mount ${m.containerPath}: recursive_read_only needs readonly and private propagation`);
-        const handler = this.opts.runtimes.list().find((h) => h.name === (runtimeHandler || this.opts.runtimes.defaultHandler));
-        if (!handler?.features.recursiveReadOnlyMounts)
-          throw new InvalidArgumentError(`mount ${m.containerPath}: the runtime handler does not support recursive read-only mounts`);
-      }
-    }
-    checkPropagation(spec.mounts);
-  }
-
   async create(plan: ContainerPlan): Promise<ContainerRecord> {
     const { logger } = this.opts;
     const { spec, pod, image } = plan;
-    this.checkMounts(spec, pod.runtimeHandler);
+    checkMounts(spec, this.opts.runtimes.list().find((h) => h.name === (pod.runtimeHandler || this.opts.runtimes.defaultHandler))?.features);
     const capabilities = resolveCapabilities(spec.security.capabilitiesAdd, spec.security.capabilitiesDrop, spec.security.privileged, this.available);
     const logPath = containerLogPath(this.opts.root, pod.logDirectory, spec, pod.id);
     const runtime = this.runtimeFor(pod.runtimeHandler);
@@ -336,6 +321,11 @@ export class ContainerManager {
 
   get(idOrPrefix: string): ContainerRecord {
     return this.store.get(idOrPrefix);
+  }
+
+  /** Each change of a container's record, as it is made (container events). */
+  watch(watcher: Watcher<ContainerRecord>): () => void {
+    return this.store.watch(watcher);
   }
 
   list(filter: ContainerFilter = {}): ContainerRecord[] {

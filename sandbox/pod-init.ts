@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { errnoCode, FailedPreconditionError, InternalError } from '../core/errors.js';
 import { within } from '../core/timers.js';
-import { checkCgroupParent, defaultCgroupParent, expandSlice } from '../cgroups/cgroup-paths.js';
+import { checkCgroupParent, defaultCgroupParent, podCgroupDir } from '../cgroups/cgroup-paths.js';
 import type { CgroupDriver } from '../core/config/config.js';
 import { placeInCgroup, removeCgroup } from '../cgroups/cgroup-tree.js';
 import { loadNative } from '../native/index.js';
@@ -30,8 +30,7 @@ function scopeName(podId: string): string {
 
 /** The init's cgroup below the hierarchy root. */
 export function podInitCgroup(podId: string, p: PodInitPlacement): string {
-  const parent = checkCgroupParent(p.driver, p.parent) || defaultCgroupParent(p.driver);
-  return p.driver === 'systemd' ? join('/', expandSlice(parent), scopeName(podId)) : join(parent, `cradle-init-${podId}`);
+  return join(podCgroupDir(p.driver, p.parent), p.driver === 'systemd' ? scopeName(podId) : `cradle-init-${podId}`);
 }
 
 /** A transient scope holding `pid` in `slice`, asked of systemd over D-Bus (busctl ships with systemd). */

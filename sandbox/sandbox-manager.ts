@@ -1,7 +1,8 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
-import { checkCgroupParent } from '../cgroups/cgroup-paths.js';
+import { checkCgroupParent, podCgroupDir } from '../cgroups/cgroup-paths.js';
+import { applyPodLimits, type PodLimits } from '../cgroups/pod-limits.js';
 import type { CgroupDriver } from '../core/config/config.js';
 import { nowNs } from '../core/clock.js';
 import { errorMessage, FailedPreconditionError, InvalidArgumentError } from '../core/errors.js';
@@ -9,7 +10,7 @@ import { failpoint } from '../core/failpoints.js';
 import { newId } from '../core/ids.js';
 import { matchesSelector } from '../core/labels.js';
 import type { Logger } from '../core/logger.js';
-import { ObjectStore } from '../core/object-store.js';
+import { ObjectStore, type Watcher } from '../core/object-store.js';
 import { UndoStack } from '../core/undo.js';
 import { loadNative, type ExitWatch, type PinnableNamespace } from '../native/index.js';
 import type { PodNetworks } from '../network/pod-network.js';
@@ -258,6 +259,19 @@ export class SandboxManager {
     for (const id of [...this.initWatches.keys()]) this.unwatchInit(id);
   }
 
+  /** UpdatePodSandboxResources: the limits on the pod's own cgroup, kept in its record. */
+  async updateResources(idOrPrefix: string, limits: PodLimits): Promise<void> {
+    const id = this.store.get(idOrPrefix).id;
+    await this.store.locks.run(id, async () => {
+      const rec = this.store.get(id);
+      if (!isReady(rec)) throw new FailedPreconditionError(`pod sandbox "${id}" is not ready`);
+      if (rec.spec.cgroupParent === '')
+        throw new FailedPreconditionError(`pod sandbox "${id}" has no cgroup of its own: it was created without a cgroup_parent`);
+      await applyPodLimits(podCgroupDir(this.opts.cgroupDriver, rec.spec.cgroupParent), limits);
+      this.store.save({ ...rec, resources: limits });
+    });
+  }
+
   /** Tears down the network, /dev/shm and namespaces; the record stays (NOTREADY). Unknown ids succeed. */
   async stop(idOrPrefix: string): Promise<void> {
     const id = this.store.find(idOrPrefix);
@@ -314,6 +328,11 @@ export class SandboxManager {
   }
 
   /** The sandbox for a full id or unique prefix; NotFound otherwise. */
+  /** Each change of a pod's record, as it is made (container events). */
+  watch(watcher: Watcher<SandboxRecord>): () => void {
+    return this.store.watch(watcher);
+  }
+
   get(idOrPrefix: string): SandboxRecord {
     return this.store.get(idOrPrefix);
   }

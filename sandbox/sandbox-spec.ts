@@ -1,3 +1,4 @@
+import type { PodLimits } from '../cgroups/pod-limits.js';
 import type { VersionedRecord } from '../core/record-store.js';
 import type { DnsConfig, PortMapping } from '../network/pod-network.js';
 import type { NamespaceMode, UserNamespace } from '../oci/namespaces.js';
@@ -46,6 +47,8 @@ export interface SandboxRecord extends VersionedRecord {
    * it here for recovery to finish (stopping, removing) or undo (creating).
    */
   phase?: 'creating' | 'stopping' | 'removing';
+  /** The limits UpdatePodSandboxResources last set on the pod's cgroup. */
+  resources?: PodLimits;
 }
 
 /** The name kubelet's metadata reserves: `name_namespace_uid_attempt`. */

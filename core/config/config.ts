@@ -28,7 +28,7 @@ export interface CradleConfig {
   conmon: { path: string };
   cni: { conf_dir: string; bin_dirs: string[]; plugin_timeout: string };
   sandbox: { shm_size: string; pod_init: string };
-  containers: { log_size_max: string; default_ulimits: string[]; apparmor_default_profile: string };
+  containers: { log_size_max: string; default_ulimits: string[]; apparmor_default_profile: string; events_buffer: number };
   image: { insecure_registries: string[]; credentials_file: string; mirrors: Record<string, string[]> };
   streaming: { address: string; port: number; idle_timeout: string; token_ttl: string };
 }
@@ -92,6 +92,7 @@ export const CONFIG_SPEC: Spec = {
         log_size_max: { type: 'quantity' },
         default_ulimits: { type: 'stringArray' },
         apparmor_default_profile: { type: 'string', allowEmpty: true },
+        events_buffer: { type: 'int', min: 1, max: 1_000_000 },
       },
     },
     streaming: {

@@ -68,6 +68,9 @@ default_ulimits = []
 # containers use it; "unconfined" leaves them unconfined. Localhost profiles
 # are checked to be loaded too. Without AppArmor on the host nothing is set.
 apparmor_default_profile = "unconfined"
+# GetContainerEvents: how many events a subscriber may fall behind before it
+# is cut off with RESOURCE_EXHAUSTED (kubelet then relists and subscribes again).
+events_buffer = 1000
 
 [image]
 # Registries reached over plain http (host or host:port).

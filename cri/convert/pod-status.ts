@@ -36,6 +36,7 @@ export function podInfo(rec: SandboxRecord, sandboxes: SandboxManager): string {
       initPid: rec.initPid,
       ips: rec.ips,
       networkAttached: rec.networkAttached,
+      resources: rec.resources,
       shm: rec.shmMounted ? sandboxes.shmPath(rec.id) : '',
       files: {
         hostname: sandboxes.podFile(rec.id, 'hostname'),

@@ -2,9 +2,9 @@ import { checkResources, type ContainerResources } from '../../cgroups/resource-
 import type { LinuxContainerResources } from '../generated/api.js';
 
 /** LinuxContainerResources in domain terms, checked as the kernel will check them. */
-export function resourcesFrom(res: LinuxContainerResources | undefined): ContainerResources {
+export function resourcesFrom(res: LinuxContainerResources | undefined, field?: string): ContainerResources {
   const r = resourceValues(res);
-  checkResources(r);
+  checkResources(r, field);
   return r;
 }
 

@@ -9,7 +9,7 @@ import { chunked } from '../stream-chunks.js';
 import { requireId } from '../validate.js';
 import type { CriDeps } from './deps.js';
 
-/** ContainerStatus, ListContainers, StreamContainers: answered from memory. */
+/** ContainerStatus, ListContainers, StreamContainers, GetContainerEvents: answered from memory. */
 export function containerStatusHandlers(d: CriDeps): ServiceHandlers<RuntimeServiceMethods> {
   const encoded = new EncodingCache<ContainerRecord>((rec) => codecFor('Container').encode(containerListItem(rec)));
   const listed = (f: ContainerFilter | undefined) => {
@@ -35,5 +35,7 @@ export function containerStatusHandlers(d: CriDeps): ServiceHandlers<RuntimeServ
       const all = listed(req.filter).map(containerListItem);
       for (const chunk of chunked(all)) yield { containers: chunk };
     },
+
+    GetContainerEvents: (_req, ctx) => d.events.subscribe(ctx),
   };
 }

@@ -1,3 +1,4 @@
+import type { ContainerEvents } from '../container-events.js';
 import type { ImageService } from '../../image/image-service.js';
 import type { PodNetworks } from '../../network/pod-network.js';
 import type { ContainerCreation } from '../../orchestration/container-creation.js';
@@ -20,4 +21,5 @@ export interface CriDeps {
   runtimeInfo: RuntimeInfoSource;
   /** The containers' writable layers, for ImageFsInfo: where they are and what they use. */
   writable: { mountpoint: string; usage(): Promise<DiskUsage> };
+  events: ContainerEvents;
 }

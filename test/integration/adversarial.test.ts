@@ -111,6 +111,15 @@ describe('adversarial input', function () {
         stream.on('data', () => undefined);
         stream.on('error', (err: grpc.ServiceError) => resolve({ code: err.code, details: err.details }));
         stream.on('end', () => resolve({ code: grpc.status.OK, details: '' }));
+        if (m.name === 'GetContainerEvents') {
+          // A subscription never ends: taken, unless refused by the time a later call is answered.
+          void rt()
+            .call('Version', {})
+            .finally(() => {
+              resolve({ code: grpc.status.OK, details: '' });
+              stream.cancel();
+            });
+        }
       } else {
         raw.makeUnaryRequest(path, identity, identity, bytes, new grpc.Metadata(), { deadline }, (err, res) =>
           resolve(err ? { code: err.code, details: err.details } : { code: grpc.status.OK, details: '', response: res }),
@@ -253,6 +262,8 @@ describe('adversarial input', function () {
       ['CreateContainer', ctr({ command: ['sh', '-c', 'a\0b'] }), IA, 'command'],
       ['CreateContainer', ctr({ envs: [{ key: 'A=B', value: Buffer.from('c') }] }), IA, 'envs'],
       ['CreateContainer', ctr({ log_path: '../../cradle-fuzz-escape' }), IA, 'log_path'],
+      ['CreateContainer', ctr({ log_path: 'a'.repeat(300) }), IA, 'log_path'],
+      ['CreateContainer', ctr({ mounts: [{ container_path: '/data', host_path: `/${'h'.repeat(300)}` }] }), IA, 'host_path'],
       ['CreateContainer', ctr({ mounts: [{ container_path: '/data', host_path: 'relative' }] }), IA, 'host_path'],
       ['CreateContainer', ctr({ devices: [{ container_path: '/dev/x', host_path: '/dev/null', permissions: 'xyz' }] }), IA, 'permissions'],
       ['CreateContainer', ctr({ devices: [{ container_path: '/dev/x', host_path: '/etc/passwd', permissions: 'rwm' }] }), IA, '/etc/passwd'],

@@ -7,12 +7,11 @@ import type { ContainerConfig, PodSandboxConfig } from '../../cri/generated/api.
 import type { Init } from '../../cri/service-types.js';
 import { BUSYBOX_IMAGE, busyboxNode } from '../support/busybox-node.js';
 import { busyboxEntries, OciLayout } from '../support/oci-image.js';
-import { containerCgroups, findLeaks } from '../support/leaks.js';
+import { containerCgroups, settledLeaks } from '../support/leaks.js';
 import { podConfig } from '../support/pods.js';
 import { Random, runSeed } from '../support/random.js';
 import type { TestRegistry } from '../support/registry.js';
 import type { TestNode } from '../support/test-node.js';
-import { waitFor } from '../support/wait.js';
 
 /**
  * The crash campaign: the daemon is SIGKILLed at every named step of the
@@ -96,15 +95,7 @@ describe('crash campaign', function () {
 
   /** What must hold after any restart. */
   const checkNode = async (when: string) => {
-    // Removed root filesystems are deleted in the background; give that a moment, bounded.
-    const leaks = await waitFor(
-      `no leaks ${when}`,
-      async () => {
-        const found = await findLeaks(node, cgroupBaseline);
-        return found.length === 0 ? found : undefined;
-      },
-      30_000,
-    ).catch(async () => findLeaks(node, cgroupBaseline));
+    const leaks = await settledLeaks(node, cgroupBaseline, when);
     expect(leaks, `leaks ${when} (seed ${seed})`).to.deep.equal([]);
     // Every container is listed as the OCI runtime sees it: running exactly when it runs.
     for (const c of (await rt().call('ListContainers', {})).containers) {

@@ -26,7 +26,7 @@ function memoryCgroup(pid: number): string {
 /** kubelet's pod cgroups (the QoS level and the pod), removed again where they are empty. */
 function removeKubepods(uidDir: string): void {
   for (const h of readdirSync('/sys/fs/cgroup')) {
-    for (const dir of [uidDir, '/kubepods/besteffort', '/kubepods']) {
+    for (const dir of [uidDir, '/kubepods/besteffort', '/kubepods/burstable', '/kubepods']) {
       try {
         rmdirSync(join('/sys/fs/cgroup', h, dir));
       } catch {
@@ -90,6 +90,42 @@ describe('what kubelet sends', function () {
       for (const h of ['memory', 'pids', 'cpu']) expect(existsSync(join('/sys/fs/cgroup', h, parent, `cradle-init-${pod}`)), h).to.equal(false);
       await rt().call('RemovePodSandbox', { pod_sandbox_id: pod });
       for (const h of ['memory', 'pids', 'cpu']) expect(existsSync(join('/sys/fs/cgroup', h, parent, `cradle-${id}`)), h).to.equal(false);
+    } finally {
+      removeKubepods(parent);
+    }
+  });
+
+  it("sets the pod's own cgroup limits, the runtime class's overhead included, and refuses what it cannot set", async () => {
+    const MiB = 1024n * 1024n;
+    const parent = `/kubepods/burstable/pod1a2b3c4d-${process.pid}`;
+    const read = (file: string) => readFileSync(join('/sys/fs/cgroup', file), 'utf8').trim();
+    try {
+      const pod = (await rt().call('RunPodSandbox', { config: podConfig('resize', { linux: { cgroup_parent: parent } }) })).pod_sandbox_id;
+      await rt().call('UpdatePodSandboxResources', {
+        pod_sandbox_id: pod,
+        resources: { cpu_period: 100_000n, cpu_quota: 150_000n, cpu_shares: 1536n, memory_limit_in_bytes: 256n * MiB },
+        overhead: { cpu_shares: 102n, memory_limit_in_bytes: 16n * MiB },
+      });
+      expect(read(`cpu/${parent}/cpu.cfs_quota_us`)).to.equal('150000');
+      expect(read(`cpu/${parent}/cpu.shares`)).to.equal('1638');
+      expect(read(`memory/${parent}/memory.limit_in_bytes`)).to.equal(String(272n * MiB));
+      const info = JSON.parse((await rt().call('PodSandboxStatus', { pod_sandbox_id: pod, verbose: true })).info.info ?? '{}') as { resources?: object };
+      expect(info.resources).to.deep.equal({ cpuShares: 1638, cpuQuota: 150_000, cpuPeriod: 100_000, memoryLimit: 272 * 2 ** 20 });
+
+      const tiny = await grpcFailure(rt().call('UpdatePodSandboxResources', { pod_sandbox_id: pod, resources: { memory_limit_in_bytes: 1n } }));
+      expect(tiny.code).to.equal(Code.INVALID_ARGUMENT);
+      expect(tiny.details).to.contain('resources.memory_limit_in_bytes');
+      expect(read(`memory/${parent}/memory.limit_in_bytes`)).to.equal(String(272n * MiB));
+      expect((await grpcFailure(rt().call('UpdatePodSandboxResources', { pod_sandbox_id: 'f'.repeat(64) }))).code).to.equal(Code.NOT_FOUND);
+      const plain = (await rt().call('RunPodSandbox', { config: podConfig('no-parent') })).pod_sandbox_id;
+      const noCgroup = await grpcFailure(rt().call('UpdatePodSandboxResources', { pod_sandbox_id: plain, resources: { cpu_shares: 2n } }));
+      expect(noCgroup.code).to.equal(Code.FAILED_PRECONDITION);
+      expect(noCgroup.details).to.contain('cgroup_parent');
+      await rt().call('RemovePodSandbox', { pod_sandbox_id: plain });
+      await rt().call('StopPodSandbox', { pod_sandbox_id: pod });
+      const stopped = await grpcFailure(rt().call('UpdatePodSandboxResources', { pod_sandbox_id: pod, resources: { cpu_shares: 2n } }));
+      expect(stopped.code).to.equal(Code.FAILED_PRECONDITION);
+      await rt().call('RemovePodSandbox', { pod_sandbox_id: pod });
     } finally {
       removeKubepods(parent);
     }

@@ -4,16 +4,12 @@ import { status as Code } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { type ContainerConfig, ContainerState, NamespaceMode, type NamespaceOption, type PodSandboxConfig } from '../../cri/generated/api.js';
 import type { Init } from '../../cri/service-types.js';
-import { bridgeConflist, writeConflist } from '../support/cni.js';
+import { BUSYBOX_IMAGE as IMAGE, busyboxNode } from '../support/busybox-node.js';
 import { grpcFailure } from '../support/grpc.js';
-import { containerCgroups, findLeaks } from '../support/leaks.js';
-import { busyboxEntries, OciLayout } from '../support/oci-image.js';
+import { containerCgroups, settledLeaks } from '../support/leaks.js';
 import { podConfig, podInfo } from '../support/pods.js';
-import { TestRegistry } from '../support/registry.js';
-import { TestNode, testConfigToml } from '../support/test-node.js';
-import { waitFor } from '../support/wait.js';
-
-const IMAGE = '127.0.0.1:5000/test/busybox:v1';
+import type { TestRegistry } from '../support/registry.js';
+import type { TestNode } from '../support/test-node.js';
 const BLOCK = 65536;
 
 /** userns_options as kubelet sends them for a pod given ids [host, host + 65536). */
@@ -53,15 +49,7 @@ describe('user namespaces', function () {
     expect([st.uid, st.gid, st.mode & 0o7777]).to.deep.equal([0, 0, 0o755]);
   };
   const noLeaks = async (when: string) => {
-    const leaks = await waitFor(
-      `no leaks ${when}`,
-      async () => {
-        const found = await findLeaks(node, cgroupBaseline);
-        return found.length === 0 ? found : undefined;
-      },
-      30_000,
-    ).catch(async () => findLeaks(node, cgroupBaseline));
-    expect(leaks, when).to.deep.equal([]);
+    expect(await settledLeaks(node, cgroupBaseline, when), when).to.deep.equal([]);
   };
   const removeAllPods = async () => {
     for (const p of (await rt().call('ListPodSandbox', {})).items) {
@@ -72,16 +60,7 @@ describe('user namespaces', function () {
 
   before(async () => {
     cgroupBaseline = containerCgroups();
-    node = await TestNode.create();
-    writeFileSync(node.configPath, `${testConfigToml(node.dir)}\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n`);
-    writeConflist(node, bridgeConflist(node));
-    registry = new TestRegistry(node);
-    await registry.start();
-    const layout = new OciLayout(join(node.dir, 'layout'));
-    layout.tag('v1', layout.image([{ entries: busyboxEntries() }], { Cmd: ['sh'], Env: ['PATH=/bin'] }));
-    await registry.push(layout.dir, 'v1', 'test/busybox');
-    await node.startDaemon();
-    await node.client().image.call('PullImage', { image: { image: IMAGE } });
+    ({ node, registry } = await busyboxNode());
     const layers = join(node.dir, 'root', 'images', 'layers');
     const [layer] = readdirSync(layers);
     layerFile = join(layers, layer ?? '', 'diff', 'bin', 'busybox');

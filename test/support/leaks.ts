@@ -4,6 +4,7 @@ import { ContainerState, PodSandboxState } from '../../cri/generated/api.js';
 import { ipamDir, TEST_NETWORK } from './cni.js';
 import { podInfo } from './pods.js';
 import type { TestNode } from './test-node.js';
+import { waitFor } from './wait.js';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 
@@ -147,4 +148,19 @@ export async function findLeaks(node: TestNode, cgroupBaseline: ReadonlySet<stri
     for (const name of entries(join(root, dir))) if (name.endsWith('.tmp')) leaks.push(`half-written record ${dir}/${name}`);
   }
   return leaks;
+}
+
+/**
+ * The leaks left once background clean-up (root filesystems removed after
+ * their container) has had a bounded while to finish: none, or what stayed.
+ */
+export async function settledLeaks(node: TestNode, cgroupBaseline: ReadonlySet<string>, when: string): Promise<string[]> {
+  return waitFor(
+    `no leaks ${when}`,
+    async () => {
+      const found = await findLeaks(node, cgroupBaseline);
+      return found.length === 0 ? found : undefined;
+    },
+    30_000,
+  ).catch(async () => findLeaks(node, cgroupBaseline));
 }

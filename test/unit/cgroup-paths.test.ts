@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { InvalidArgumentError } from '../../core/errors.js';
-import { cgroupDir, checkCgroupParent, containerCgroupsPath, expandSlice, isSystemdCgroupsPath } from '../../cgroups/cgroup-paths.js';
+import { cgroupDir, checkCgroupParent, containerCgroupsPath, expandSlice, isSystemdCgroupsPath, podCgroupDir } from '../../cgroups/cgroup-paths.js';
+import { podLimitFiles, podLimits, sharesToWeight } from '../../cgroups/pod-limits.js';
 
 describe('cgroup paths per driver', () => {
   it('expands a slice name into its parent slices as systemd nests them', () => {
@@ -50,5 +51,54 @@ describe('cgroup paths per driver', () => {
     expect(() => checkCgroupParent('cgroupfs', 'relative/path')).to.throw(InvalidArgumentError);
     for (const good of ['', 'kubepods-besteffort-pod1.slice', 'system.slice', '-.slice']) checkCgroupParent('systemd', good);
     for (const good of ['', '/kubepods/besteffort/pod1', '/']) checkCgroupParent('cgroupfs', good);
+  });
+
+  it("finds the pod's own cgroup for each driver", () => {
+    expect(podCgroupDir('cgroupfs', '/kubepods/burstable/pod1')).to.equal('/kubepods/burstable/pod1');
+    expect(podCgroupDir('systemd', '/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice')).to.equal(
+      '/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice',
+    );
+    expect(podCgroupDir('systemd', 'kubepods-pod1.slice')).to.equal('/kubepods.slice/kubepods-pod1.slice');
+  });
+});
+
+describe('pod limits', () => {
+  const none = {
+    cpuPeriod: 0,
+    cpuQuota: 0,
+    cpuShares: 0,
+    memoryLimit: 0,
+    memorySwapLimit: 0,
+    oomScoreAdj: 0,
+    cpusetCpus: '',
+    cpusetMems: '',
+    hugepageLimits: [],
+    unified: {},
+  };
+
+  it("adds the runtime class's overhead, scaling its quota to the pod's period", () => {
+    const pod = { ...none, cpuPeriod: 100_000, cpuQuota: 150_000, cpuShares: 1536, memoryLimit: 256 * 2 ** 20 };
+    const overhead = { ...none, cpuPeriod: 50_000, cpuQuota: 5_000, cpuShares: 102, memoryLimit: 16 * 2 ** 20 };
+    expect(podLimits(pod, overhead)).to.deep.equal({ cpuPeriod: 100_000, cpuQuota: 160_000, cpuShares: 1638, memoryLimit: 272 * 2 ** 20 });
+    // Unlimited stays unlimited whatever the overhead.
+    expect(podLimits({ ...none, cpuShares: 2 }, overhead)).to.deep.equal({ cpuPeriod: 50_000, cpuQuota: 0, cpuShares: 104, memoryLimit: 0 });
+  });
+
+  it('writes the files of each cgroup version, touching only what is set', () => {
+    const l = { cpuPeriod: 100_000, cpuQuota: 50_000, cpuShares: 1024, memoryLimit: 2 ** 28 };
+    expect(podLimitFiles('/kubepods/pod1', l, true)).to.deep.equal([
+      ['/kubepods/pod1/cpu.weight', '39'],
+      ['/kubepods/pod1/cpu.max', '50000 100000'],
+      ['/kubepods/pod1/memory.max', '268435456'],
+    ]);
+    expect(podLimitFiles('/kubepods/pod1', l, false)).to.deep.equal([
+      ['cpu/kubepods/pod1/cpu.shares', '1024'],
+      ['cpu/kubepods/pod1/cpu.cfs_period_us', '100000'],
+      ['cpu/kubepods/pod1/cpu.cfs_quota_us', '50000'],
+      ['memory/kubepods/pod1/memory.limit_in_bytes', '268435456'],
+    ]);
+    expect(podLimitFiles('/p', { cpuPeriod: 0, cpuQuota: 0, cpuShares: 0, memoryLimit: 0 }, true)).to.deep.equal([]);
+    expect(podLimitFiles('/p', { cpuPeriod: 100_000, cpuQuota: -1, cpuShares: 0, memoryLimit: 0 }, true)).to.deep.equal([['/p/cpu.max', 'max 100000']]);
+    expect([sharesToWeight(2), sharesToWeight(262_144)]).to.deep.equal([1, 10_000]);
   });
 });

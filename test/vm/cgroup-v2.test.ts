@@ -245,6 +245,23 @@ for (const driver of ['systemd', 'cgroupfs'] as const) {
       });
     }
 
+    it("sets the pod's own cgroup limits, overhead included (UpdatePodSandboxResources)", async () => {
+      const pod = await newPod('runc');
+      const id = await create(pod.id, 'sized', { command: ['sleep', '1000'], linux: { resources: { memory_limit_in_bytes: 64n * MiB } } });
+      await rt().call('StartContainer', { container_id: id });
+      await rt().call('UpdatePodSandboxResources', {
+        pod_sandbox_id: pod.id,
+        resources: { cpu_period: 100_000n, cpu_quota: 150_000n, cpu_shares: 1024n, memory_limit_in_bytes: 256n * MiB },
+        overhead: { memory_limit_in_bytes: 16n * MiB },
+      });
+      const file = (name: string) => readFileSync(join(CGROUP_ROOT, parentFor(pod.n).dir, name), 'utf8').trim();
+      expect(file('cpu.max')).to.equal('150000 100000');
+      expect(file('cpu.weight')).to.equal('39');
+      expect(file('memory.max')).to.equal(String(272n * MiB));
+      expect((await state(id))?.state).to.equal(ContainerState.CONTAINER_RUNNING);
+      await rt().call('RemovePodSandbox', { pod_sandbox_id: pod.id });
+    });
+
     it('keeps a container running across a daemon kill, and records its later exit', async () => {
       const pod = await newPod('crun');
       const id = await create(pod.id, 'survivor', { command: ['sleep', '1000'] });
