@@ -28,6 +28,8 @@ export interface CgroupStats {
   /** Swap in use and its limit; undefined where the host does not account swap. */
   swapUsage: bigint | undefined;
   swapLimit: bigint | undefined;
+  /** Processes the kernel's OOM killer ended in this cgroup, ever. */
+  oomKills: bigint;
   /** Pressure stall information (cgroup v2 with PSI in the kernel). */
   psi: { cpu?: Pressure; memory?: Pressure; io?: Pressure };
 }
@@ -85,7 +87,7 @@ export function parsePressure(text: string | undefined): Pressure | undefined {
 export async function readCgroupStats(dir: string, root = ROOT, v2 = CGROUP_V2): Promise<CgroupStats | undefined> {
   if (v2) {
     const at = (f: string) => read(join(root, dir, f));
-    const [cpu, current, stat, max, swap, swapMax, cpuPsi, memPsi, ioPsi] = await Promise.all(
+    const [cpu, current, stat, max, swap, swapMax, cpuPsi, memPsi, ioPsi, events] = await Promise.all(
       [
         'cpu.stat',
         'memory.current',
@@ -96,6 +98,7 @@ export async function readCgroupStats(dir: string, root = ROOT, v2 = CGROUP_V2):
         'cpu.pressure',
         'memory.pressure',
         'io.pressure',
+        'memory.events',
       ].map(at),
     );
     if (cpu === undefined || current === undefined) return undefined;
@@ -112,17 +115,19 @@ export async function readCgroupStats(dir: string, root = ROOT, v2 = CGROUP_V2):
       memoryLimit: limit(max),
       swapUsage: counter(swap),
       swapLimit: limit(swapMax),
+      oomKills: keyed(events).get('oom_kill') ?? 0n,
       psi: { cpu: parsePressure(cpuPsi), memory: parsePressure(memPsi), io: parsePressure(ioPsi) },
     };
   }
   const mem = (f: string) => read(join(root, 'memory', dir, f));
-  const [cpu, usageText, stat, limitText, memswUsage, memswLimit] = await Promise.all([
+  const [cpu, usageText, stat, limitText, memswUsage, memswLimit, oomControl] = await Promise.all([
     read(join(root, 'cpuacct', dir, 'cpuacct.usage')),
     mem('memory.usage_in_bytes'),
     mem('memory.stat'),
     mem('memory.limit_in_bytes'),
     mem('memory.memsw.usage_in_bytes'),
     mem('memory.memsw.limit_in_bytes'),
+    mem('memory.oom_control'),
   ]);
   if (cpu === undefined || usageText === undefined) return undefined;
   const m = keyed(stat);
@@ -142,6 +147,7 @@ export async function readCgroupStats(dir: string, root = ROOT, v2 = CGROUP_V2):
     memoryLimit: memLimit,
     swapUsage: memsw === undefined ? undefined : memsw > usage ? memsw - usage : 0n,
     swapLimit: memswMax !== undefined && memLimit !== undefined && memswMax >= memLimit ? memswMax - memLimit : undefined,
+    oomKills: keyed(oomControl).get('oom_kill') ?? 0n,
     psi: {},
   };
 }

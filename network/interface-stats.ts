@@ -3,9 +3,13 @@ import { readFile } from 'node:fs/promises';
 export interface InterfaceCounters {
   name: string;
   rxBytes: bigint;
+  rxPackets: bigint;
   rxErrors: bigint;
+  rxDropped: bigint;
   txBytes: bigint;
+  txPackets: bigint;
   txErrors: bigint;
+  txDropped: bigint;
 }
 
 /**
@@ -32,7 +36,18 @@ export async function interfaceCounters(pid: number): Promise<InterfaceCounters[
       .split(/\s+/)
       .map((x) => BigInt(x));
     // receive: bytes packets errs drop fifo frame compressed multicast; transmit: bytes packets errs ...
-    out.push({ name, rxBytes: f[0] ?? 0n, rxErrors: f[2] ?? 0n, txBytes: f[8] ?? 0n, txErrors: f[10] ?? 0n });
+    const at = (i: number) => f[i] ?? 0n;
+    out.push({
+      name,
+      rxBytes: at(0),
+      rxPackets: at(1),
+      rxErrors: at(2),
+      rxDropped: at(3),
+      txBytes: at(8),
+      txPackets: at(9),
+      txErrors: at(10),
+      txDropped: at(11),
+    });
   }
   return out;
 }

@@ -3,9 +3,20 @@ import type { Logger } from '../core/logger.js';
 import type { ClientIO, CommandResult, TerminalSize } from '../runtime/stream-io.js';
 import type { SpdySession, SpdyStream } from './spdy-session.js';
 
-/** Kubernetes' remote command sub-protocols, newest first. */
+/** Kubernetes' remote command sub-protocols over SPDY, newest first. */
 export const REMOTE_COMMAND_PROTOCOLS = ['v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io'] as const;
-export type RemoteCommandProtocol = (typeof REMOTE_COMMAND_PROTOCOLS)[number];
+/** Over WebSocket, v5 adds closing stdin without closing the connection. */
+export const WEBSOCKET_COMMAND_PROTOCOLS = ['v5.channel.k8s.io', ...REMOTE_COMMAND_PROTOCOLS] as const;
+export type RemoteCommandProtocol = (typeof WEBSOCKET_COMMAND_PROTOCOLS)[number];
+
+/** Protocols that report the outcome as a metav1.Status and carry terminal sizes. */
+const STATUS_PROTOCOLS: readonly string[] = ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
+const RESIZE_PROTOCOLS: readonly string[] = ['v5.channel.k8s.io', 'v4.channel.k8s.io', 'v3.channel.k8s.io'];
+
+/** Whether a client on `protocol` sends terminal sizes for a tty. */
+export function carriesResize(protocol: RemoteCommandProtocol): boolean {
+  return RESIZE_PROTOCOLS.includes(protocol);
+}
 
 export interface StreamOptions {
   stdin: boolean;
@@ -17,8 +28,8 @@ export interface StreamOptions {
 /** How long a client may take to open the streams it announced. */
 const STREAM_SETUP_TIMEOUT_MS = 30_000;
 
-/** Consecutive JSON objects ({"Width":80,"Height":24}) as kubectl writes them on the resize stream. */
-function resizeParser(onSize: (size: TerminalSize) => void): (chunk: Buffer) => void {
+/** Consecutive JSON objects ({"Width":80,"Height":24}) as clients write them on the resize stream or channel. */
+export function resizeParser(onSize: (size: TerminalSize) => void): (chunk: Buffer) => void {
   let pending = '';
   return (chunk) => {
     pending += chunk.toString('utf8');
@@ -28,13 +39,30 @@ function resizeParser(onSize: (size: TerminalSize) => void): (chunk: Buffer) => 
       const text = pending.slice(pending.indexOf('{'), end + 1);
       pending = pending.slice(end + 1);
       try {
-        const v = JSON.parse(text) as { Width?: unknown; Height?: unknown };
-        if (typeof v.Width === 'number' && typeof v.Height === 'number') onSize({ width: v.Width, height: v.Height });
+        // Go decodes field names case-insensitively, and clients rely on it: client-node sends "width".
+        const v = Object.fromEntries(Object.entries(JSON.parse(text) as object).map(([k, x]) => [k.toLowerCase(), x as unknown]));
+        if (typeof v.width === 'number' && typeof v.height === 'number') onSize({ width: v.width, height: v.height });
       } catch {
         // a malformed size is ignored, as kubelet does
       }
     }
   };
+}
+
+/** Terminal sizes from the client, replayed to a listener that comes after them. */
+export class TerminalSizes {
+  private readonly seen: TerminalSize[] = [];
+  private readonly listeners: Array<(s: TerminalSize) => void> = [];
+
+  push(size: TerminalSize): void {
+    this.seen.push(size);
+    for (const l of this.listeners) l(size);
+  }
+
+  listen(listener: (s: TerminalSize) => void): void {
+    this.listeners.push(listener);
+    for (const s of this.seen) listener(s);
+  }
 }
 
 /**
@@ -71,12 +99,11 @@ export async function serveRemoteCommand(
   if (opts.stdin) wanted.add('stdin');
   if (opts.stdout) wanted.add('stdout');
   if (opts.stderr && !opts.tty) wanted.add('stderr');
-  if (opts.tty && (protocol === 'v3.channel.k8s.io' || protocol === 'v4.channel.k8s.io')) wanted.add('resize');
+  if (opts.tty && carriesResize(protocol)) wanted.add('resize');
   const streams = new Map<string, SpdyStream>();
   const abort = new AbortController();
   session.once('close', () => abort.abort());
-  const resizeListeners: Array<(s: TerminalSize) => void> = [];
-  const sizes: TerminalSize[] = [];
+  const sizes = new TerminalSizes();
 
   const ready = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(
@@ -98,10 +125,7 @@ export async function serveRemoteCommand(
       if (type === 'resize') {
         s.on(
           'data',
-          resizeParser((size) => {
-            sizes.push(size);
-            for (const l of resizeListeners) l(size);
-          }),
+          resizeParser((size) => sizes.push(size)),
         );
       }
       if (streams.size === wanted.size) {
@@ -126,12 +150,24 @@ export async function serveRemoteCommand(
     stdin,
     stdout: streams.get('stdout'),
     stderr: streams.get('stderr'),
-    onResize: (l) => {
-      resizeListeners.push(l);
-      for (const s of sizes) l(s);
-    },
+    onResize: (l) => sizes.listen(l),
     signal: abort.signal,
   };
+  const errorStream = streams.get('error') as SpdyStream;
+  const outcome = await runCommand(protocol, io, run);
+  if (outcome) errorStream.write(outcome);
+  errorStream.end();
+  stdin?.end();
+  streams.get('resize')?.end();
+  session.close();
+}
+
+/**
+ * Runs the command with the client's streams and returns what the client
+ * reads on its error stream or channel: a status (v4, v5) or the error's
+ * text, nothing for a success on older protocols. Output is flushed first.
+ */
+export async function runCommand(protocol: RemoteCommandProtocol, io: ClientIO, run: (io: ClientIO) => Promise<CommandResult>): Promise<Buffer | undefined> {
   let result: CommandResult;
   try {
     result = await run(io);
@@ -140,12 +176,8 @@ export async function serveRemoteCommand(
   }
   const finish = (w: Writable | undefined) => (w && !w.writableFinished ? new Promise<void>((r) => w.end(r)) : Promise.resolve());
   await Promise.all([finish(io.stdout), finish(io.stderr)]);
-  const errorStream = streams.get('error') as SpdyStream;
-  if (protocol === 'v4.channel.k8s.io') errorStream.write(Buffer.from(statusJson(result)));
-  else if ('error' in result) errorStream.write(Buffer.from(result.error));
-  else if (result.exitCode !== 0) errorStream.write(Buffer.from(`command terminated with non-zero exit code ${result.exitCode}`));
-  errorStream.end();
-  stdin?.end();
-  streams.get('resize')?.end();
-  session.close();
+  if (STATUS_PROTOCOLS.includes(protocol)) return Buffer.from(statusJson(result));
+  if ('error' in result) return Buffer.from(result.error);
+  if (result.exitCode !== 0) return Buffer.from(`command terminated with non-zero exit code ${result.exitCode}`);
+  return undefined;
 }

@@ -1,6 +1,6 @@
 import type { Pressure, PsiLine } from '../../cgroups/cgroup-stats.js';
 import { nowNs } from '../../core/clock.js';
-import { interfaceCounters } from '../../network/interface-stats.js';
+import { type InterfaceCounters, interfaceCounters } from '../../network/interface-stats.js';
 import type { ContainerManager, ContainerStatsSample } from '../../runtime/container-manager.js';
 import { containerState, type ContainerRecord } from '../../runtime/container-record.js';
 import type { SandboxRecord } from '../../sandbox/sandbox-spec.js';
@@ -48,15 +48,29 @@ export function criStats(rec: ContainerRecord, sample: ContainerStatsSample, lay
 
 const u = (v: bigint) => ({ value: v });
 
-/** A pod's stats: its containers', summed, plus the network of its namespace. */
-export async function podStats(pod: SandboxRecord, containers: ContainerManager): Promise<Init<PodSandboxStats>> {
+/** One reading of a pod: each container's cgroup sample and process count, and its namespace's interfaces. */
+export interface PodSample {
+  pod: SandboxRecord;
+  timestamp: bigint;
+  containers: Array<{ rec: ContainerRecord; sample: ContainerStatsSample; procs: bigint }>;
+  ifaces: InterfaceCounters[];
+}
+
+/** Reads a pod's cgroup files and interface counters; nothing is spawned. */
+export async function samplePod(pod: SandboxRecord, containers: ContainerManager): Promise<PodSample> {
   const timestamp = nowNs();
   const recs = containers.list({ sandboxId: pod.id });
   const samples = await Promise.all(recs.map(async (rec) => ({ rec, sample: await containers.stats(rec), procs: await containers.processCount(rec) })));
-  const sum = (f: (s: (typeof samples)[number]) => bigint | undefined) => samples.reduce((n, s) => n + (f(s) ?? 0n), 0n);
   // Any process in the pod's network namespace tells its interfaces: the pod init, or a running container.
   const inNetns = pod.initPid ?? recs.find((r) => containerState(r) === 'running' && r.pid !== undefined)?.pid;
   const ifaces = pod.pins.net && inNetns !== undefined ? ((await interfaceCounters(inNetns)) ?? []) : [];
+  return { pod, timestamp, containers: samples, ifaces };
+}
+
+/** A pod's stats: its containers', summed, plus the network of its namespace. */
+export async function podStats(pod: SandboxRecord, containers: ContainerManager): Promise<Init<PodSandboxStats>> {
+  const { timestamp, containers: samples, ifaces } = await samplePod(pod, containers);
+  const sum = (f: (s: (typeof samples)[number]) => bigint | undefined) => samples.reduce((n, s) => n + (f(s) ?? 0n), 0n);
   const iface = (i: (typeof ifaces)[number]) => ({
     name: i.name,
     rx_bytes: u(i.rxBytes),

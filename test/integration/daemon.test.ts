@@ -80,9 +80,9 @@ describe('cradle daemon over its socket', function () {
     const checkpoint = await grpcFailure(node.client().runtime.call('CheckpointContainer', { container_id: 'c' }));
     expect(checkpoint.code).to.equal(Code.UNIMPLEMENTED);
     expect(checkpoint.details).to.contain('CheckpointContainer');
-    const metrics = await grpcFailure(node.client().runtime.call('ListMetricDescriptors', {}));
-    expect(metrics.code).to.equal(Code.UNIMPLEMENTED);
-    expect(metrics.details).to.contain('ListMetricDescriptors');
+    const restore = await grpcFailure(node.client().runtime.call('RestorePod', {}));
+    expect(restore.code).to.equal(Code.UNIMPLEMENTED);
+    expect(restore.details).to.contain('RestorePod');
   });
 
   it('accepts a request larger than 64 MiB', async () => {
@@ -108,7 +108,7 @@ describe('cradle daemon over its socket', function () {
     const version = lines.find((l) => l.message === 'rpc' && l.rpc === 'Version');
     expect(version).to.include({ level: 'debug', code: 'OK' });
     expect(version?.durationMs).to.be.a('number');
-    const unimplemented = lines.find((l) => l.rpc === 'ListMetricDescriptors');
+    const unimplemented = lines.find((l) => l.rpc === 'RestorePod');
     expect(unimplemented).to.include({ code: 'UNIMPLEMENTED' });
   });
 });

@@ -106,7 +106,9 @@ server.on('upgrade', (req: IncomingMessage, client: Duplex, head: Buffer) => {
           })
         ).url;
       } else {
-        target = (await cri.runtime.call('PortForward', { pod_sandbox_id: entry.sandboxId, port: [] })).url;
+        // kubelet passes the ports a WebSocket client names in the URL (SPDY clients name them per stream).
+        const port = url.searchParams.getAll('ports').flatMap((p) => p.split(',').map(Number));
+        target = (await cri.runtime.call('PortForward', { pod_sandbox_id: entry.sandboxId, port })).url;
       }
     } catch (err) {
       const text = err instanceof Error ? err.message : String(err);
@@ -115,7 +117,7 @@ server.on('upgrade', (req: IncomingMessage, client: Duplex, head: Buffer) => {
     const u = new URL(target);
     const upstream: Socket = connect({ host: u.hostname, port: Number(u.port) }, () => {
       const headers = Object.entries(req.headers)
-        .filter(([k]) => ['connection', 'upgrade', 'x-stream-protocol-version'].includes(k))
+        .filter(([k]) => ['connection', 'upgrade', 'x-stream-protocol-version'].includes(k) || k.startsWith('sec-websocket-'))
         .flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => `${k}: ${x}`) : [`${k}: ${v ?? ''}`]));
       upstream.write(`${req.method ?? 'POST'} ${u.pathname} HTTP/1.1\r\nHost: ${u.host}\r\n${headers.join('\r\n')}\r\n\r\n`);
       if (head.length > 0) upstream.write(head);

@@ -26,6 +26,7 @@ describe('cgroup stats from cgroup files', () => {
       'pod/c/memory.swap.current': '8192\n',
       'pod/c/memory.swap.max': 'max\n',
       'pod/c/cpu.pressure': 'some avg10=1.50 avg60=0.25 avg300=0.00 total=12345\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n',
+      'pod/c/memory.events': 'low 0\nhigh 0\nmax 4\noom 2\noom_kill 2\n',
     });
     const s = await readCgroupStats('/pod/c', root, true);
     expect(s).to.include({
@@ -38,6 +39,7 @@ describe('cgroup stats from cgroup files', () => {
       memoryLimit: 67108864n,
       swapUsage: 8192n,
       swapLimit: undefined,
+      oomKills: 2n,
     });
     expect(s?.psi.cpu?.some).to.deep.equal({ avg10: 1.5, avg60: 0.25, avg300: 0, total: 12345n });
     expect(s?.psi.memory).to.equal(undefined);
@@ -51,6 +53,7 @@ describe('cgroup stats from cgroup files', () => {
       'memory/pod/c/memory.limit_in_bytes': '9223372036854771712\n',
       'memory/pod/c/memory.memsw.usage_in_bytes': '7000\n',
       'memory/pod/c/memory.memsw.limit_in_bytes': '9223372036854771712\n',
+      'memory/pod/c/memory.oom_control': 'oom_kill_disable 0\nunder_oom 0\noom_kill 1\n',
     });
     const s = await readCgroupStats('/pod/c', root, false);
     expect(s).to.include({
@@ -61,6 +64,7 @@ describe('cgroup stats from cgroup files', () => {
       memoryLimit: undefined,
       swapUsage: 2000n,
       swapLimit: undefined,
+      oomKills: 1n,
     });
     files(root, { 'memory/pod/c/memory.limit_in_bytes': '1048576\n', 'memory/pod/c/memory.memsw.limit_in_bytes': '3145728\n' });
     expect(await readCgroupStats('/pod/c', root, false)).to.include({ memoryLimit: 1048576n, swapLimit: 2097152n });
