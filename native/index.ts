@@ -62,6 +62,8 @@ export interface NativeAddon {
   openpty(rows: number, cols: number): { master: number; slave: number };
   /** TIOCSWINSZ on a terminal. */
   setWinsize(fd: number, rows: number, cols: number): void;
+  /** FIONREAD: bytes a pipe or FIFO holds that its reader has not read yet. */
+  unreadBytes(fd: number): number;
   /**
    * Creates new namespaces of the given kinds in a short-lived child, sets
    * the hostname (uts) and namespaced sysctls inside (each given as its

@@ -6,8 +6,6 @@ import { resizeTerminal } from './conmon-control.js';
 /** conmon's stream bytes at the head of each attach packet (its pipe numbering: stdin 1, stdout 2, stderr 3). */
 const STDOUT_PIPE = 2;
 const STDERR_PIPE = 3;
-/** Time between window sizes written to conmon, so it reads each on its own. */
-const RESIZE_GAP_MS = 25;
 /** conmon reads stdin packets into a buffer of this size. */
 const STDIN_PACKET = 8192;
 
@@ -54,12 +52,10 @@ export function attachStream(bundle: string, tty: boolean, io: ClientIO): Promis
       done();
     });
     if (tty) {
-      // One size per read of conmon's FIFO: kubectl sends two at once (size+1, then size, to force a redraw).
+      // In order, each once conmon has read the one before: kubectl sends two at once (size+1, then size, to force a redraw).
       let resizing: Promise<void> = Promise.resolve();
       io.onResize((size) => {
-        resizing = resizing
-          .then(() => resizeTerminal(bundle, size.height, size.width).catch(() => undefined))
-          .then(() => new Promise((r) => setTimeout(r, RESIZE_GAP_MS)));
+        resizing = resizing.then(() => resizeTerminal(bundle, size.height, size.width).catch(() => undefined));
       });
     }
     io.signal.addEventListener('abort', () => {

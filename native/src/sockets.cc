@@ -234,6 +234,19 @@ static Napi::Value SetWinsize(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// unreadBytes(fd) -> n: FIONREAD, what a pipe or FIFO holds that its reader
+// has not read yet.
+static Napi::Value UnreadBytes(const Napi::CallbackInfo& info) {
+  int64_t fd = 0;
+  if (!NumberArg(info, 0, "fd", &fd)) return info.Env().Undefined();
+  int n = 0;
+  if (ioctl(static_cast<int>(fd), FIONREAD, &n) != 0) {
+    ErrnoError(info.Env(), errno, "ioctl", "FIONREAD").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  return Napi::Number::New(info.Env(), n);
+}
+
 // openpty(rows, cols) -> {master, slave}: a raw terminal pair for a tty exec.
 // The runtime runs with the slave as its stdio and relays it to the
 // terminal it makes inside the container.
@@ -276,6 +289,7 @@ void InitSockets(Napi::Env env, Napi::Object exports) {
   exports.Set("connectInNetns", Napi::Function::New(env, ConnectInNetns, "connectInNetns"));
   exports.Set("attachPackets", Napi::Function::New(env, AttachPackets, "attachPackets"));
   exports.Set("setWinsize", Napi::Function::New(env, SetWinsize, "setWinsize"));
+  exports.Set("unreadBytes", Napi::Function::New(env, UnreadBytes, "unreadBytes"));
 }
 
 }  // namespace cradle

@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { MountPropagation, SupplementalGroupsPolicy } from '../../cri/generated/api.js';
 import type { ContainerConfig } from '../../cri/generated/api.js';
 import type { Init } from '../../cri/service-types.js';
-import { BUSYBOX_IMAGE, busyboxNode } from '../support/busybox-node.js';
+import { BUSYBOX_IMAGE, busyboxNode, startBusybox } from '../support/busybox-node.js';
 import { grpcFailure } from '../support/grpc.js';
 import { busyboxEntries, OciLayout } from '../support/oci-image.js';
 import { podConfig, podInfo } from '../support/pods.js';
@@ -47,16 +47,7 @@ describe('what kubelet sends', function () {
   let registry: TestRegistry;
 
   const rt = () => node.client().runtime;
-  const run = async (pod: string, name: string, extra: Init<ContainerConfig> = {}) => {
-    const id = (
-      await rt().call('CreateContainer', {
-        pod_sandbox_id: pod,
-        config: { metadata: { name }, image: { image: BUSYBOX_IMAGE }, command: ['sleep', '600'], log_path: `${name}.log`, ...extra },
-      })
-    ).container_id;
-    await rt().call('StartContainer', { container_id: id });
-    return id;
-  };
+  const run = (pod: string, name: string, extra: Init<ContainerConfig> = {}) => startBusybox(node, pod, name, { command: ['sleep', '600'], ...extra });
 
   before(async () => {
     ({ node, registry } = await busyboxNode({

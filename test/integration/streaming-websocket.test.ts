@@ -3,10 +3,10 @@ import { expect } from 'chai';
 import type { ContainerConfig } from '../../cri/generated/api.js';
 import type { Init } from '../../cri/service-types.js';
 import { packageRoot } from '../../core/package-info.js';
-import { BUSYBOX_IMAGE as IMAGE, busyboxNode } from '../support/busybox-node.js';
+import { busyboxNode, startBusybox } from '../support/busybox-node.js';
 import { Kubectl } from '../support/kubectl.js';
 import { podConfig } from '../support/pods.js';
-import { exited, spawnTracked } from '../support/processes.js';
+import { exited } from '../support/processes.js';
 import type { TestRegistry } from '../support/registry.js';
 import type { TestNode } from '../support/test-node.js';
 import { waitFor } from '../support/wait.js';
@@ -28,15 +28,10 @@ describe('streaming over WebSocket, with @kubernetes/client-node', function () {
   let pod: string;
   const rt = () => node.client().runtime;
 
-  const start = async (name: string, extra: Init<ContainerConfig>) => {
-    const id = (
-      await rt().call('CreateContainer', { pod_sandbox_id: pod, config: { metadata: { name }, image: { image: IMAGE }, log_path: `${name}.log`, ...extra } })
-    ).container_id;
-    await rt().call('StartContainer', { container_id: id });
-    return id;
-  };
+  const start = (name: string, extra: Init<ContainerConfig>) => startBusybox(node, pod, name, extra);
   const client = (args: string[], input?: string) =>
     node.exec(process.execPath, [WS_CLIENT, `http://127.0.0.1:${kubectl.port}`, ...args], { input, timeoutMs: 60_000 });
+  const spawnClient = (args: string[]) => node.spawn(process.execPath, [WS_CLIENT, `http://127.0.0.1:${kubectl.port}`, ...args]);
   const statusOf = (stderr: string) => JSON.parse(/ws-client status: (.*)\n/.exec(stderr)?.[1] ?? 'null') as { status?: string; reason?: string } | null;
 
   before(async () => {
@@ -84,24 +79,7 @@ describe('streaming over WebSocket, with @kubernetes/client-node', function () {
   });
 
   it("attaches to a running container's output", async () => {
-    const session = spawnTracked(
-      'nsenter',
-      [
-        '-t',
-        String(node.holderPid),
-        '--net',
-        '--mount',
-        '--',
-        process.execPath,
-        WS_CLIENT,
-        `http://127.0.0.1:${kubectl.port}`,
-        'attach',
-        'default',
-        'wstream',
-        'ticker',
-      ],
-      { stdio: ['pipe', 'pipe', 'pipe'] },
-    );
+    const session = spawnClient(['attach', 'default', 'wstream', 'ticker']);
     let out = '';
     session.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     await waitFor('ticks through attach', () => ((out.match(/tick-\d+\n/g) ?? []).length >= 3 ? true : undefined), 20_000, 50);
@@ -110,26 +88,7 @@ describe('streaming over WebSocket, with @kubernetes/client-node', function () {
   });
 
   it('forwards a port to the pod (channel pairs, the port first on each)', async () => {
-    const session = spawnTracked(
-      'nsenter',
-      [
-        '-t',
-        String(node.holderPid),
-        '--net',
-        '--mount',
-        '--',
-        process.execPath,
-        WS_CLIENT,
-        `http://127.0.0.1:${kubectl.port}`,
-        'portforward',
-        'default',
-        'wstream',
-        'web',
-        '--',
-        '8080',
-      ],
-      { stdio: ['pipe', 'pipe', 'pipe'] },
-    );
+    const session = spawnClient(['portforward', 'default', 'wstream', 'web', '--', '8080']);
     let out = '';
     session.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     session.stdin?.write('GET /index.html HTTP/1.0\r\n\r\n');
@@ -145,24 +104,11 @@ describe('streaming over WebSocket, with @kubernetes/client-node', function () {
     const minor = Number((JSON.parse(version?.stdout || '{}') as { clientVersion?: { minor?: string } }).clientVersion?.minor ?? 0);
     if (minor < 31) this.skip();
     const local = 18080;
-    const session = spawnTracked(
-      'nsenter',
-      [
-        '-t',
-        String(node.holderPid),
-        '--net',
-        '--mount',
-        '--',
-        MODERN_KUBECTL,
-        '--server',
-        `http://127.0.0.1:${kubectl.port}`,
-        'port-forward',
-        '-v=7',
-        'wstream',
-        `${local}:8080`,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECTL_PORT_FORWARD_WEBSOCKETS: 'true', KUBECONFIG: '/dev/null' } },
-    );
+    const session = node.spawn(MODERN_KUBECTL, ['--server', `http://127.0.0.1:${kubectl.port}`, 'port-forward', '-v=7', 'wstream', `${local}:8080`], {
+      ...process.env,
+      KUBECTL_PORT_FORWARD_WEBSOCKETS: 'true',
+      KUBECONFIG: '/dev/null',
+    });
     let out = '';
     session.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     session.stderr?.on('data', (d: Buffer) => (out += d.toString()));

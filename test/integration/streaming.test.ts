@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { ContainerState } from '../../cri/generated/api.js';
 import type { ContainerConfig } from '../../cri/generated/api.js';
 import type { Init } from '../../cri/service-types.js';
-import { BUSYBOX_IMAGE as IMAGE, busyboxNode } from '../support/busybox-node.js';
+import { busyboxNode, startBusybox } from '../support/busybox-node.js';
 import { grpcFailure } from '../support/grpc.js';
 import { Kubectl, KUBECTL } from '../support/kubectl.js';
 import { podConfig } from '../support/pods.js';
@@ -27,13 +27,7 @@ describe('streaming: exec, attach and port-forward through kubectl', function ()
   let app: string;
   const rt = () => node.client().runtime;
 
-  const start = async (name: string, extra: Init<ContainerConfig>) => {
-    const id = (
-      await rt().call('CreateContainer', { pod_sandbox_id: pod, config: { metadata: { name }, image: { image: IMAGE }, log_path: `${name}.log`, ...extra } })
-    ).container_id;
-    await rt().call('StartContainer', { container_id: id });
-    return id;
-  };
+  const start = (name: string, extra: Init<ContainerConfig>) => startBusybox(node, pod, name, extra);
 
   before(async () => {
     ({ node, registry } = await busyboxNode());

@@ -4,7 +4,7 @@ import { status as Code } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { type ContainerConfig, ContainerState, NamespaceMode, type NamespaceOption, type PodSandboxConfig } from '../../cri/generated/api.js';
 import type { Init } from '../../cri/service-types.js';
-import { BUSYBOX_IMAGE as IMAGE, busyboxNode } from '../support/busybox-node.js';
+import { BUSYBOX_IMAGE as IMAGE, busyboxNode, startBusybox } from '../support/busybox-node.js';
 import { grpcFailure } from '../support/grpc.js';
 import { containerCgroups, settledLeaks } from '../support/leaks.js';
 import { podConfig, podInfo } from '../support/pods.js';
@@ -33,16 +33,7 @@ describe('user namespaces', function () {
   };
   const runPod = async (name: string, host: number, extra: Init<PodSandboxConfig> = {}) =>
     (await rt().call('RunPodSandbox', { config: podConfig(name, { log_directory: join(node.dir, 'logs'), ...podUserns(host, extra) }) })).pod_sandbox_id;
-  const sleeper = async (pod: string, name: string, extra: Init<ContainerConfig> = {}) => {
-    const id = (
-      await rt().call('CreateContainer', {
-        pod_sandbox_id: pod,
-        config: { metadata: { name }, image: { image: IMAGE }, command: ['sleep', '3600'], log_path: `${name}.log`, ...extra },
-      })
-    ).container_id;
-    await rt().call('StartContainer', { container_id: id });
-    return id;
-  };
+  const sleeper = (pod: string, name: string, extra: Init<ContainerConfig> = {}) => startBusybox(node, pod, name, { command: ['sleep', '3600'], ...extra });
   /** The image's one layer as it is on disk: owner and mode of its busybox, whatever the containers did. */
   const layerIntact = () => {
     const st = statSync(layerFile);

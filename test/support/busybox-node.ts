@@ -1,5 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ContainerConfig } from '../../cri/generated/api.js';
+import type { Init } from '../../cri/service-types.js';
 import { bridgeConflist, writeConflist } from './cni.js';
 import { busyboxEntries, OciLayout } from './oci-image.js';
 import { TestRegistry } from './registry.js';
@@ -30,4 +32,17 @@ export async function busyboxNode(
   await node.startDaemon([], options.startTimeoutMs);
   await node.client().image.call('PullImage', { image: { image: BUSYBOX_IMAGE } });
   return { node, registry };
+}
+
+/** Creates and starts a busybox container in `pod` (log `<name>.log`); returns its id. */
+export async function startBusybox(node: TestNode, pod: string, name: string, extra: Init<ContainerConfig> = {}): Promise<string> {
+  const rt = node.client().runtime;
+  const id = (
+    await rt.call('CreateContainer', {
+      pod_sandbox_id: pod,
+      config: { metadata: { name }, image: { image: BUSYBOX_IMAGE }, log_path: `${name}.log`, ...extra },
+    })
+  ).container_id;
+  await rt.call('StartContainer', { container_id: id });
+  return id;
 }

@@ -69,9 +69,7 @@ export class Kubectl {
 
   /** A long-running kubectl (port-forward, a session to interrupt), in the node's namespaces. */
   spawn(args: readonly string[]): ChildProcess {
-    return spawnTracked('nsenter', ['-t', String(this.node.holderPid), '--net', '--mount', '--', KUBECTL, ...this.args(args)], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    return this.node.spawn(KUBECTL, this.args(args));
   }
 
   async stop(): Promise<void> {

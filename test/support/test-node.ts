@@ -117,6 +117,11 @@ export class TestNode {
     return run('nsenter', ['-t', String(this.holderPid), '--net', '--mount', '--', command, ...args], options);
   }
 
+  /** Starts a long-running command inside the node's namespaces, its stdio piped. */
+  spawn(command: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+    return spawnTracked('nsenter', ['-t', String(this.holderPid), '--net', '--mount', '--', command, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env });
+  }
+
   /** Starts `cradle daemon` in the node without waiting for it. */
   spawnDaemon(extraArgs: readonly string[] = [], env: Readonly<Record<string, string>> = {}): DaemonHandle {
     const child = spawnTracked(

@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -37,6 +37,24 @@ describe('native addon', () => {
     } finally {
       closeSync(a);
       closeSync(b);
+    }
+  });
+
+  it('tells how many bytes a FIFO holds unread', async () => {
+    const fifo = join(dir, 'ctl');
+    await run('mkfifo', [fifo]);
+    const native = loadNative();
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const writer = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    try {
+      expect(native.unreadBytes(writer)).to.equal(0);
+      writeSync(writer, '1 24 80\n');
+      expect(native.unreadBytes(writer)).to.equal(8);
+      readSync(reader, Buffer.alloc(64));
+      expect(native.unreadBytes(writer)).to.equal(0);
+    } finally {
+      closeSync(writer);
+      closeSync(reader);
     }
   });
 
