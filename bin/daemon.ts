@@ -128,6 +128,7 @@ export class Daemon {
         cgroupDriver: config.cgroup_manager,
       },
       writable: { mountpoint: this.storage.rootfs.dir, usage: () => this.storage.rootfs.totalUsage() },
+      runroot: config.runroot,
       events: new ContainerEvents(this.sandboxes, this.containers, config.containers.events_buffer, logger.child({ component: 'events' })),
     };
     this.server = new CriServer(config.listen, logger.child({ component: 'cri' }), {

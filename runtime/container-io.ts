@@ -3,7 +3,10 @@ import { errorMessage, FailedPreconditionError, InvalidArgumentError } from '../
 import { waitForFile } from '../core/fs-util.js';
 import type { ObjectStore } from '../core/object-store.js';
 import { ociResources } from '../oci/oci-resources.js';
+import { join } from 'node:path';
+import { secondsToTimerMs } from '../core/timers.js';
 import { attachStream } from './attach-stream.js';
+import { checkpointContainer } from './container-checkpoint.js';
 import { reopenLogFile } from './conmon-control.js';
 import { containerState, type ContainerRecord } from './container-record.js';
 import { execStream } from './exec-stream.js';
@@ -11,6 +14,9 @@ import { execSync, type ExecResult } from './exec-sync.js';
 import type { OciRuntime } from './oci-runtime.js';
 import { processIdentity } from './process-tree.js';
 import type { ClientIO, CommandResult } from './stream-io.js';
+
+/** A checkpoint's bound when the request names none. */
+const CHECKPOINT_DEFAULT_TIMEOUT_MS = 10 * 60_000;
 
 /** How long conmon may take to reopen a log file, on a busy node. */
 const REOPEN_WAIT_MS = 30_000;
@@ -25,6 +31,7 @@ export class ContainerIO {
     private readonly store: ObjectStore<ContainerRecord>,
     private readonly runtimeFor: (handler: string) => OciRuntime,
     private readonly bundle: (id: string) => string,
+    private readonly upperDir: (id: string) => string,
   ) {}
 
   private running(idOrPrefix: string): ContainerRecord {
@@ -48,6 +55,22 @@ export class ContainerIO {
   /** Attaches the streaming client to a running container's own stdio. */
   async streamAttach(idOrPrefix: string, tty: boolean, io: ClientIO): Promise<CommandResult> {
     return attachStream(this.bundle(this.running(idOrPrefix).id), tty, io);
+  }
+
+  /** CheckpointContainer: an archive of the running container at `location`; it goes on running. */
+  async checkpoint(idOrPrefix: string, location: string, timeoutSeconds: number): Promise<void> {
+    const rec = this.running(idOrPrefix);
+    await this.store.locks.run(rec.id, () =>
+      checkpointContainer({
+        rec: this.running(rec.id),
+        runtime: this.runtimeFor(rec.runtimeHandler),
+        bundle: this.bundle(rec.id),
+        upperDir: this.upperDir(rec.id),
+        location,
+        timeoutMs: timeoutSeconds > 0 ? secondsToTimerMs(timeoutSeconds) : CHECKPOINT_DEFAULT_TIMEOUT_MS,
+        scratchRoot: join(this.bundle(rec.id), 'checkpoints'),
+      }),
+    );
   }
 
   /** New limits on the live cgroup, mapped as a create maps them; the record keeps them for status. */

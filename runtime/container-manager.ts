@@ -88,6 +88,7 @@ export class ContainerManager {
       this.store,
       (h) => this.runtimeFor(h),
       (id) => this.bundle(id),
+      (id) => join(opts.rootfs.dir, id, 'upper'),
     );
     this.teardownContext = {
       bundlesDir: join(opts.runroot, 'containers'),

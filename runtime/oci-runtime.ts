@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InternalError, NotFoundError } from '../core/errors.js';
 
@@ -78,6 +78,20 @@ export class OciRuntime {
       await this.ok(`${this.path} update ${id}`, ['update', '--resources', file, id]);
     } finally {
       await rm(file, { force: true });
+    }
+  }
+
+  /** `<runtime> checkpoint`: CRIU dumps the container into `imagePath`, and the container keeps running. */
+  async checkpoint(id: string, imagePath: string, workPath: string, timeoutMs: number): Promise<void> {
+    const r = await this.run(['checkpoint', '--image-path', imagePath, '--work-path', workPath, '--leave-running', '--file-locks', id], timeoutMs);
+    if (r.code !== 0) {
+      const log = await readFile(join(workPath, 'dump.log'), 'utf8').catch(() => '');
+      const criuError =
+        log
+          .split('\n')
+          .filter((l) => l.includes('Error'))
+          .at(-1) ?? '';
+      throw new InternalError(`${this.path} checkpoint ${id}: ${r.stderr.trim() || `exit code ${r.code}`}${criuError ? ` (CRIU: ${criuError.trim()})` : ''}`);
     }
   }
 

@@ -22,4 +22,6 @@ export interface CriDeps {
   /** The containers' writable layers, for ImageFsInfo: where they are and what they use. */
   writable: { mountpoint: string; usage(): Promise<DiskUsage> };
   events: ContainerEvents;
+  /** Volatile state; pod checkpoints are gathered below it. */
+  runroot: string;
 }

@@ -1,5 +1,6 @@
 import type { ImageServiceMethods, RuntimeServiceMethods } from '../generated/api.js';
 import type { ServiceHandlers } from '../service-types.js';
+import { checkpointHandlers } from './checkpoint.js';
 import { containerExecHandlers } from './container-exec.js';
 import { containerLifecycleHandlers } from './container-lifecycle.js';
 import { containerStatusHandlers } from './container-status.js';
@@ -24,6 +25,7 @@ export function runtimeServiceHandlers(d: CriDeps): ServiceHandlers<RuntimeServi
     ...containerExecHandlers(d),
     ...statsHandlers(d),
     ...streamingHandlers(d),
+    ...checkpointHandlers(d),
   };
 }
 

@@ -17,11 +17,12 @@ root=$work/rootfs
 
 # What the lane's tests run in the guest: systemd as PID 1, the container
 # stack under test, what the tests use to build and serve images, and
-# apparmor_parser (the guest kernel's default LSM is AppArmor).
+# apparmor_parser (the guest kernel's default LSM is AppArmor), and CRIU for
+# checkpoints (the host's kernel is too new for Debian's CRIU 3.17).
 packages=(
   systemd systemd-sysv dbus kmod procps iproute2 iptables util-linux
   runc crun conmon containernetworking-plugins catatonit
-  busybox-static skopeo docker-registry ca-certificates apparmor
+  busybox-static skopeo docker-registry ca-certificates apparmor criu
 )
 log "debootstrapping the guest (${#packages[@]} packages)"
 mmdebstrap --quiet --variant=minbase --mode=root \

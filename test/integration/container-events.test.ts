@@ -5,10 +5,8 @@ import type { ClientReadableStream, ServiceError } from '@grpc/grpc-js';
 import { status as Code } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { ContainerEventType as E, type ContainerEventResponse, ContainerState } from '../../cri/generated/api.js';
-import { BUSYBOX_IMAGE as IMAGE, busyboxNode } from '../support/busybox-node.js';
+import { BUSYBOX_IMAGE as IMAGE, busyboxSuite } from '../support/busybox-node.js';
 import { podConfig } from '../support/pods.js';
-import type { TestRegistry } from '../support/registry.js';
-import type { TestNode } from '../support/test-node.js';
 import { waitFor } from '../support/wait.js';
 
 /** Everything a stream brought, and how it ended. */
@@ -71,25 +69,15 @@ function rawSubscriber(socket: string) {
 
 describe('container events (GetContainerEvents)', function () {
   this.timeout(180_000);
-  let node: TestNode;
-  let registry: TestRegistry;
-  const rt = () => node.client().runtime;
+  const suite = busyboxSuite({ tables: '[containers]\nevents_buffer = 8\n' });
+  const rt = () => suite.rt();
   const subscribe = () => new Subscriber(rt().open('GetContainerEvents', {}));
-
-  before(async () => {
-    ({ node, registry } = await busyboxNode({ tables: '[containers]\nevents_buffer = 8\n' }));
-  });
-
-  after(async () => {
-    await registry?.stop();
-    await node?.destroy();
-  });
 
   it("gives every subscriber a pod's whole life in order, each event with the pod's and its containers' statuses", async () => {
     const subscribers = Array.from({ length: 10 }, subscribe);
     // The subscriptions are live once the daemon answers a call made after them on the same connection.
     await rt().call('Version', {});
-    const config = podConfig('events', { log_directory: join(node.dir, 'logs') });
+    const config = podConfig('events', { log_directory: join(suite.node.dir, 'logs') });
     const pod = (await rt().call('RunPodSandbox', { config })).pod_sandbox_id;
     const ctr = (
       await rt().call('CreateContainer', {
@@ -134,10 +122,10 @@ describe('container events (GetContainerEvents)', function () {
 
   it('cuts off a subscriber that does not read with RESOURCE_EXHAUSTED, while the others and the daemon go on', async () => {
     // grpc-js clients read whatever comes; this one stops reading, so HTTP/2 flow control holds the daemon's writes.
-    const stalled = rawSubscriber(node.socket);
+    const stalled = rawSubscriber(suite.node.socket);
     const reader = subscribe();
     await rt().call('Version', {});
-    const pod = (await rt().call('RunPodSandbox', { config: podConfig('events-slow', { log_directory: join(node.dir, 'logs') }) })).pod_sandbox_id;
+    const pod = (await rt().call('RunPodSandbox', { config: podConfig('events-slow', { log_directory: join(suite.node.dir, 'logs') }) })).pod_sandbox_id;
     // Big annotations make big events: the stalled stream's windows fill after a few.
     const bulk = 'x'.repeat(16 * 1024);
     const created: string[] = [];
@@ -152,7 +140,11 @@ describe('container events (GetContainerEvents)', function () {
     await waitFor('the reader to see every create', () => (reader.events.length >= 32 ? true : undefined), 30_000);
     expect(reader.events.slice(2).map((e) => e.container_id)).to.deep.equal(created);
     expect(reader.ended).to.equal(undefined);
-    await waitFor('the daemon to cut the stalled subscriber off', () => (node.daemon.log().includes('subscriber fell behind') ? true : undefined), 30_000);
+    await waitFor(
+      'the daemon to cut the stalled subscriber off',
+      () => (suite.node.daemon.log().includes('subscriber fell behind') ? true : undefined),
+      30_000,
+    );
 
     const end = await stalled.readToEnd();
     expect(end.status).to.equal(String(Code.RESOURCE_EXHAUSTED));

@@ -1,28 +1,16 @@
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { type Metric, MetricType, type PodSandboxMetrics } from '../../cri/generated/api.js';
-import { BUSYBOX_IMAGE as IMAGE, busyboxNode } from '../support/busybox-node.js';
+import { BUSYBOX_IMAGE as IMAGE, busyboxSuite } from '../support/busybox-node.js';
 import { podConfig } from '../support/pods.js';
-import type { TestRegistry } from '../support/registry.js';
-import type { TestNode } from '../support/test-node.js';
 import { waitFor } from '../support/wait.js';
 
 const MiB = 1024n * 1024n;
 
 describe('pod and container metrics (cAdvisor names, for kubelet)', function () {
   this.timeout(180_000);
-  let node: TestNode;
-  let registry: TestRegistry;
-  const rt = () => node.client().runtime;
-
-  before(async () => {
-    ({ node, registry } = await busyboxNode());
-  });
-
-  after(async () => {
-    await registry?.stop();
-    await node?.destroy();
-  });
+  const suite = busyboxSuite();
+  const rt = () => suite.rt();
 
   it("reports each running pod's network and each container's CPU, memory, OOM kills, processes and disk, labelled as described", async () => {
     const descriptors = (await rt().call('ListMetricDescriptors', {})).descriptors;
@@ -35,7 +23,7 @@ describe('pod and container metrics (cAdvisor names, for kubelet)', function () 
     ])
       expect(keys.get(name), name).to.include.members(['container', 'pod', 'namespace', 'id', 'image', 'name']);
 
-    const config = podConfig('metered', { log_directory: join(node.dir, 'logs') });
+    const config = podConfig('metered', { log_directory: join(suite.node.dir, 'logs') });
     const pod = (await rt().call('RunPodSandbox', { config })).pod_sandbox_id;
     const stopped = (await rt().call('RunPodSandbox', { config: podConfig('stopped') })).pod_sandbox_id;
     await rt().call('StopPodSandbox', { pod_sandbox_id: stopped });
@@ -94,7 +82,7 @@ describe('pod and container metrics (cAdvisor names, for kubelet)', function () 
         c.find((m) => m.name === 'container_fs_usage_bytes'),
         'device',
       ),
-    ).to.equal(join(node.dir, 'root', 'containers'));
+    ).to.equal(join(suite.node.dir, 'root', 'containers'));
     // The pod's own interface, as cAdvisor's POD container.
     const rx = metered.metrics.find((m) => m.name === 'container_network_receive_bytes_total');
     expect([label(rx, 'container'), label(rx, 'interface')]).to.deep.equal(['POD', 'eth0']);

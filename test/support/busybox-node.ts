@@ -46,3 +46,25 @@ export async function startBusybox(node: TestNode, pod: string, name: string, ex
   await rt.call('StartContainer', { container_id: id });
   return id;
 }
+
+/**
+ * A busybox node for one mocha suite: made in `before`, destroyed in
+ * `after`; read `node` and `rt()` inside the tests.
+ */
+export function busyboxSuite(options: Parameters<typeof busyboxNode>[0] = {}) {
+  const suite = {
+    node: undefined as unknown as TestNode,
+    registry: undefined as TestRegistry | undefined,
+    rt: () => suite.node.client().runtime,
+  };
+  before(async () => {
+    const made = await busyboxNode(options);
+    suite.node = made.node;
+    suite.registry = made.registry;
+  });
+  after(async () => {
+    await suite.registry?.stop();
+    await suite.node?.destroy();
+  });
+  return suite;
+}

@@ -2,11 +2,9 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { NamespaceMode } from '../../cri/generated/api.js';
-import { BUSYBOX_IMAGE as IMAGE, busyboxNode } from '../support/busybox-node.js';
+import { BUSYBOX_IMAGE as IMAGE, busyboxSuite } from '../support/busybox-node.js';
 import { podConfig } from '../support/pods.js';
 import { run } from '../support/processes.js';
-import type { TestRegistry } from '../support/registry.js';
-import type { TestNode } from '../support/test-node.js';
 
 /**
  * User namespaces where kubelet runs them in production: systemd as PID 1,
@@ -19,22 +17,15 @@ const MiB = 1024n * 1024n;
 
 describe('user namespaces on a cgroup v2 + systemd node', function () {
   this.timeout(300_000);
-  let node: TestNode;
-  let registry: TestRegistry;
-  const rt = () => node.client().runtime;
+  const suite = busyboxSuite({ topLevel: 'cgroup_manager = "systemd"\n', startTimeoutMs: 60_000 });
+  const rt = () => suite.rt();
   const exec = async (id: string, cmd: string[]) => {
     const r = await rt().call('ExecSync', { container_id: id, cmd, timeout: 60n });
     expect(r.exit_code, `${cmd.join(' ')}: ${r.stderr.toString()}`).to.equal(0);
     return r.stdout.toString().trim();
   };
 
-  before(async () => {
-    ({ node, registry } = await busyboxNode({ topLevel: 'cgroup_manager = "systemd"\n', startTimeoutMs: 60_000 }));
-  });
-
   after(async () => {
-    await registry?.stop();
-    await node?.destroy();
     await run('systemctl', ['stop', 'userns.slice']);
   });
 
@@ -48,7 +39,7 @@ describe('user namespaces on a cgroup v2 + systemd node', function () {
       const host = (30 + i) * BLOCK;
       const map = [{ container_id: 0, host_id: host, length: BLOCK }];
       const config = podConfig(`userns-${handler}`, {
-        log_directory: join(node.dir, 'logs'),
+        log_directory: join(suite.node.dir, 'logs'),
         linux: {
           cgroup_parent: 'userns.slice',
           security_context: { namespace_options: { userns_options: { mode: NamespaceMode.POD, uids: map, gids: map } } },
@@ -73,7 +64,7 @@ describe('user namespaces on a cgroup v2 + systemd node', function () {
       expect(await exec(id, ['id', '-u'])).to.equal('0');
       expect((await exec(id, ['ls', '-ln', '/bin/busybox'])).split(/\s+/).slice(2, 4)).to.deep.equal(['0', '0']);
       await exec(id, ['sh', '-c', 'echo written > /written']);
-      expect(statSync(join(node.dir, 'root', 'containers', id, 'upper', 'written')).uid).to.equal(host);
+      expect(statSync(join(suite.node.dir, 'root', 'containers', id, 'upper', 'written')).uid).to.equal(host);
       // The limit is where the runtime put the container, seen from inside its cgroup namespace as its root.
       const limit = await exec(id, ['cat', '/sys/fs/cgroup/memory.max']);
       expect(BigInt(limit)).to.equal(64n * MiB);

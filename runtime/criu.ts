@@ -1,0 +1,20 @@
+import { execFile } from 'node:child_process';
+
+/**
+ * Whether CRIU can checkpoint here, asked of `criu check` once per daemon:
+ * undefined when it can, otherwise what is missing, in words for the
+ * FAILED_PRECONDITION a checkpoint then answers.
+ */
+let probe: Promise<string | undefined> | undefined;
+
+export function criuProblem(): Promise<string | undefined> {
+  probe ??= new Promise((resolve) => {
+    execFile('criu', ['check'], { timeout: 60_000 }, (err, stdout, stderr) => {
+      if (!err) return resolve(undefined);
+      if ((err as { code?: unknown }).code === 'ENOENT') return resolve('CRIU is not installed (Debian package "criu")');
+      const lines = `${stderr}\n${stdout}`.split('\n').filter((l) => /error/i.test(l));
+      resolve(`"criu check" fails on this host: ${(lines.at(-1) ?? lines[0] ?? err.message).trim()}`);
+    });
+  });
+  return probe;
+}
