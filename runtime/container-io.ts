@@ -12,6 +12,7 @@ import { containerState, type ContainerRecord } from './container-record.js';
 import { execStream } from './exec-stream.js';
 import { execSync, type ExecResult } from './exec-sync.js';
 import type { OciRuntime } from './oci-runtime.js';
+import type { HandlerFeatures } from './runtime-handlers.js';
 import { processIdentity } from './process-tree.js';
 import type { ClientIO, CommandResult } from './stream-io.js';
 
@@ -32,6 +33,7 @@ export class ContainerIO {
     private readonly runtimeFor: (handler: string) => OciRuntime,
     private readonly bundle: (id: string) => string,
     private readonly upperDir: (id: string) => string,
+    private readonly featuresOf: (handler: string) => HandlerFeatures | undefined,
   ) {}
 
   private running(idOrPrefix: string): ContainerRecord {
@@ -60,6 +62,10 @@ export class ContainerIO {
   /** CheckpointContainer: an archive of the running container at `location`; it goes on running. */
   async checkpoint(idOrPrefix: string, location: string, timeoutSeconds: number): Promise<void> {
     const rec = this.running(idOrPrefix);
+    if (!this.featuresOf(rec.runtimeHandler)?.checkpoint)
+      throw new FailedPreconditionError(
+        `cannot checkpoint container "${rec.id}": its runtime handler "${rec.runtimeHandler}" (${this.runtimeFor(rec.runtimeHandler).path}) has no checkpoint command (built without CRIU)`,
+      );
     await this.store.locks.run(rec.id, () =>
       checkpointContainer({
         rec: this.running(rec.id),

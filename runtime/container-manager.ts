@@ -30,7 +30,7 @@ import { containerLogPath, prepareLogFile } from './container-log.js';
 import { teardownContainer, type TeardownContext } from './container-teardown.js';
 import { ExitWatcher, type ContainerExit } from './exit-watcher.js';
 import { OciRuntime } from './oci-runtime.js';
-import type { RuntimeHandlerRegistry } from './runtime-handlers.js';
+import type { HandlerFeatures, RuntimeHandlerRegistry } from './runtime-handlers.js';
 import { StatsSampler, type CgroupSample } from './stats-sampler.js';
 import { idmapVolumes, rootfsIdmap } from './user-namespace.js';
 
@@ -89,6 +89,7 @@ export class ContainerManager {
       (h) => this.runtimeFor(h),
       (id) => this.bundle(id),
       (id) => join(opts.rootfs.dir, id, 'upper'),
+      (h) => this.featuresOf(h),
     );
     this.teardownContext = {
       bundlesDir: join(opts.runroot, 'containers'),
@@ -119,6 +120,10 @@ export class ContainerManager {
     return this.opts.rootfs.dir;
   }
 
+  private featuresOf(handler: string): HandlerFeatures | undefined {
+    return this.opts.runtimes.list().find((h) => h.name === (handler || this.opts.runtimes.defaultHandler))?.features;
+  }
+
   private runtimeFor(handler: string): OciRuntime {
     const h = this.opts.runtimes.list().find((x) => x.name === (handler || this.opts.runtimes.defaultHandler));
     if (!h) throw new FailedPreconditionError(`runtime handler "${handler}" is not configured`);
@@ -128,7 +133,7 @@ export class ContainerManager {
   async create(plan: ContainerPlan): Promise<ContainerRecord> {
     const { logger } = this.opts;
     const { spec, pod, image } = plan;
-    checkMounts(spec, this.opts.runtimes.list().find((h) => h.name === (pod.runtimeHandler || this.opts.runtimes.defaultHandler))?.features);
+    checkMounts(spec, this.featuresOf(pod.runtimeHandler));
     const capabilities = resolveCapabilities(spec.security.capabilitiesAdd, spec.security.capabilitiesDrop, spec.security.privileged, this.available);
     const logPath = containerLogPath(this.opts.root, pod.logDirectory, spec, pod.id);
     const runtime = this.runtimeFor(pod.runtimeHandler);

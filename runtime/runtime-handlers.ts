@@ -8,10 +8,18 @@ export interface HandlerFeatures {
   /** The runtime supports the `rro` mount option (`<runtime> features`). */
   recursiveReadOnlyMounts: boolean;
   userNamespaces: boolean;
+  /** The runtime has a `checkpoint` command (Debian's crun is built without CRIU and has none). */
+  checkpoint: boolean;
+}
+
+/** Whether `<runtime> checkpoint --help` is answered, not refused as an unknown command. */
+function probeCheckpoint(path: string): Promise<boolean> {
+  return new Promise((resolve) => execFile(path, ['checkpoint', '--help'], { timeout: 30_000 }, (err) => resolve(!err)));
 }
 
 /** Asks the OCI runtime what it supports (runc >= 1.1, crun >= 1.8 answer `features`); none when it cannot say. */
-function probeFeatures(path: string): Promise<HandlerFeatures> {
+async function probeFeatures(path: string): Promise<HandlerFeatures> {
+  const checkpoint = await probeCheckpoint(path);
   return new Promise((resolve) => {
     execFile(path, ['features'], { timeout: 5000 }, (err, stdout) => {
       let options: unknown[] = [];
@@ -22,7 +30,7 @@ function probeFeatures(path: string): Promise<HandlerFeatures> {
           options = [];
         }
       }
-      resolve({ recursiveReadOnlyMounts: options.includes('rro'), userNamespaces: false });
+      resolve({ recursiveReadOnlyMounts: options.includes('rro'), userNamespaces: false, checkpoint });
     });
   });
 }
@@ -70,7 +78,7 @@ export class RuntimeHandlerRegistry {
     const handlers = await Promise.all(
       Object.entries(config.runtimes).map(async ([name, handler]): Promise<RuntimeHandlerInfo> => {
         const problem = await executableProblem(`OCI runtime for handler "${name}":`, handler.path);
-        const probed = problem === undefined ? await probeFeatures(handler.path) : { recursiveReadOnlyMounts: false, userNamespaces: false };
+        const probed = problem === undefined ? await probeFeatures(handler.path) : { recursiveReadOnlyMounts: false, userNamespaces: false, checkpoint: false };
         const features = { ...probed, userNamespaces: this.userNamespaces && problem === undefined };
         return { name, config: handler, features, problem };
       }),

@@ -1,13 +1,15 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { status as Code } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { ContainerState } from '../../cri/generated/api.js';
 import { busyboxSuite, startBusybox } from '../support/busybox-node.js';
+import { grpcFailure } from '../support/grpc.js';
 import { podConfig } from '../support/pods.js';
 import { run } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 
-/** Checkpoints for real: the guest's kernel and Debian's CRIU, with each OCI runtime. */
+/** Checkpoints for real: the guest's kernel and Debian's CRIU, through runc (Debian's crun has no CRIU). */
 describe('checkpoints with CRIU', function () {
   this.timeout(300_000);
   const suite = busyboxSuite({ topLevel: 'cgroup_manager = "systemd"\n', startTimeoutMs: 60_000 });
@@ -16,7 +18,17 @@ describe('checkpoints with CRIU', function () {
     Number((await rt().call('ExecSync', { container_id: id, cmd: ['cat', '/count'], timeout: 30n })).stdout.toString().trim() || '-1');
   const entries = async (archive: string) => (await run('tar', ['-tf', archive])).stdout.split('\n').filter(Boolean);
 
-  for (const handler of ['runc', 'crun']) {
+  it("crun: refuses with FAILED_PRECONDITION, Debian's crun being built without CRIU", async () => {
+    const pod = (await rt().call('RunPodSandbox', { config: podConfig('ckpt-crun'), runtime_handler: 'crun' })).pod_sandbox_id;
+    const id = await startBusybox(suite.node, pod, 'sleeper', { command: ['sleep', '600'] });
+    const err = await grpcFailure(rt().call('CheckpointContainer', { container_id: id, location: join(suite.node.dir, 'checkpoints', 'crun.tar') }));
+    expect(err.code).to.equal(Code.FAILED_PRECONDITION);
+    expect(err.details).to.contain('has no checkpoint command');
+    expect((await rt().call('ContainerStatus', { container_id: id })).status?.state).to.equal(ContainerState.CONTAINER_RUNNING);
+    await rt().call('RemovePodSandbox', { pod_sandbox_id: pod });
+  });
+
+  for (const handler of ['runc']) {
     it(`${handler}: checkpoints a counting container into an archive, and it goes on counting`, async () => {
       const pod = (
         await rt().call('RunPodSandbox', { config: podConfig(`ckpt-${handler}`, { log_directory: join(suite.node.dir, 'logs') }), runtime_handler: handler })
