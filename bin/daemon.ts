@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { errorMessage } from '../core/errors.js';
 import { ensureDir } from '../core/fs-util.js';
@@ -160,6 +161,8 @@ export class Daemon {
       probeIdmappedLayers(join(this.config.root, 'images'), [join(this.config.root, 'containers'), join(this.config.runroot, 'containers')], this.logger),
       this.runtimes.refresh(this.config),
       this.network.start(),
+      // What pod checkpoints a killed daemon was gathering.
+      rm(join(this.config.runroot, 'checkpoints'), { recursive: true, force: true }),
     ]);
     this.userNamespaces = userNamespaces;
     this.runtimes.setUserNamespaces(userNamespaces);

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status as Code } from '@grpc/grpc-js';
 import { expect } from 'chai';
@@ -39,5 +39,14 @@ describe('checkpoint requests where CRIU cannot run', function () {
     expect((await ckpt(id, archive)).code).to.equal(Code.FAILED_PRECONDITION);
     expect((await rt().call('ContainerStatus', { container_id: id })).status?.state).to.equal(ContainerState.CONTAINER_EXITED);
     await rt().call('RemovePodSandbox', { pod_sandbox_id: pod });
+  });
+
+  it('sweeps what a killed daemon was gathering for a pod checkpoint at its next start', async () => {
+    const scratch = join(suite.node.dir, 'run', 'checkpoints', 'pod-0123456789ab-x');
+    mkdirSync(scratch, { recursive: true });
+    writeFileSync(join(scratch, 'pod.dump'), '{}');
+    await suite.node.stopDaemon('SIGKILL');
+    await suite.node.startDaemon();
+    expect(existsSync(join(suite.node.dir, 'run', 'checkpoints'))).to.equal(false);
   });
 });
