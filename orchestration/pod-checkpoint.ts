@@ -1,7 +1,7 @@
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, isAbsolute, join } from 'node:path';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
 import { FailedPreconditionError, InvalidArgumentError } from '../core/errors.js';
-import { tar } from '../runtime/container-checkpoint.js';
+import { writeArchive } from '../runtime/container-checkpoint.js';
 import type { ContainerManager } from '../runtime/container-manager.js';
 import { containerState } from '../runtime/container-record.js';
 import type { SandboxManager } from '../sandbox/sandbox-manager.js';
@@ -37,15 +37,11 @@ export async function checkpointPod(
   if (chosen.length === 0) throw new FailedPreconditionError(`pod sandbox "${pod.id}" has no running container to checkpoint`);
   await mkdir(scratchRoot, { recursive: true, mode: 0o700 });
   const work = await mkdtemp(join(scratchRoot, `pod-${pod.id.slice(0, 12)}-`));
-  const partial = `${req.outputPath}.${process.pid}.partial`;
   try {
     await writeFile(join(work, 'pod.dump'), JSON.stringify({ id: pod.id, createdAt: pod.createdAt.toString(), spec: pod.spec }));
     for (const rec of chosen) await containers.io.checkpoint(rec.id, join(work, `${rec.id}.tar`), 0);
-    await mkdir(dirname(req.outputPath), { recursive: true });
-    await tar(['-c', '-C', work, '-f', partial, '.'], POD_CHECKPOINT_TIMEOUT_MS);
-    await rename(partial, req.outputPath);
+    await writeArchive(work, req.outputPath, POD_CHECKPOINT_TIMEOUT_MS);
   } finally {
-    await rm(partial, { force: true });
     await rm(work, { recursive: true, force: true });
   }
 }

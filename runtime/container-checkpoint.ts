@@ -19,12 +19,24 @@ export interface CheckpointRequest {
   scratchRoot: string;
 }
 
-export function tar(args: string[], timeoutMs: number): Promise<void> {
+function tar(args: string[], timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile('tar', args, { timeout: timeoutMs, maxBuffer: 1024 * 1024 }, (err, _out, stderr) =>
       err ? reject(new InternalError(`tar ${args[0]}: ${stderr.trim() || err.message}`)) : resolve(),
     );
   });
+}
+
+/** `dir`'s contents as a tar archive at `location`, which appears whole or not at all. */
+export async function writeArchive(dir: string, location: string, timeoutMs: number): Promise<void> {
+  const partial = `${location}.${process.pid}.partial`;
+  await mkdir(dirname(location), { recursive: true });
+  try {
+    await tar(['-c', '-C', dir, '-f', partial, '.'], timeoutMs);
+    await rename(partial, location);
+  } finally {
+    await rm(partial, { force: true });
+  }
 }
 
 /**
@@ -42,7 +54,6 @@ export async function checkpointContainer(req: CheckpointRequest): Promise<void>
   if (problem) throw new FailedPreconditionError(`cannot checkpoint container "${rec.id}": ${problem}`);
   await mkdir(req.scratchRoot, { recursive: true, mode: 0o700 });
   const work = await mkdtemp(join(req.scratchRoot, `${rec.id.slice(0, 12)}-`));
-  const partial = `${location}.${process.pid}.partial`;
   try {
     await mkdir(join(work, 'checkpoint'));
     await req.runtime.checkpoint(rec.id, join(work, 'checkpoint'), join(work, 'criu-work'), req.timeoutMs);
@@ -54,11 +65,8 @@ export async function checkpointContainer(req: CheckpointRequest): Promise<void>
     await copyFile(join(req.bundle, 'config.json'), join(work, 'spec.dump'));
     await tar(['-c', '-C', req.upperDir, '-f', join(work, 'rootfs-diff.tar'), '.'], req.timeoutMs);
     await copyFile(rec.logPath, join(work, 'container.log')).catch(() => undefined);
-    await mkdir(dirname(location), { recursive: true });
-    await tar(['-c', '-C', work, '-f', partial, '.'], req.timeoutMs);
-    await rename(partial, location);
+    await writeArchive(work, location, req.timeoutMs);
   } catch (err) {
-    await rm(partial, { force: true });
     if (err instanceof FailedPreconditionError || err instanceof InvalidArgumentError) throw err;
     throw new InternalError(`checkpoint of container "${rec.id}" failed: ${errorMessage(err)}`, { cause: err });
   } finally {

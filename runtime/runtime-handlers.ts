@@ -19,9 +19,10 @@ function probeCheckpoint(path: string): Promise<boolean> {
 
 /** Asks the OCI runtime what it supports (runc >= 1.1, crun >= 1.8 answer `features`); none when it cannot say. */
 async function probeFeatures(path: string): Promise<HandlerFeatures> {
-  const checkpoint = await probeCheckpoint(path);
-  return new Promise((resolve) => {
-    execFile(path, ['features'], { timeout: 5000 }, (err, stdout) => {
+  const checkpoint = probeCheckpoint(path);
+  const rro = new Promise<boolean>((resolve) => {
+    // Bounded generously: a busy node can take seconds to start a process.
+    execFile(path, ['features'], { timeout: 30_000 }, (err, stdout) => {
       let options: unknown[] = [];
       if (!err) {
         try {
@@ -30,9 +31,10 @@ async function probeFeatures(path: string): Promise<HandlerFeatures> {
           options = [];
         }
       }
-      resolve({ recursiveReadOnlyMounts: options.includes('rro'), userNamespaces: false, checkpoint });
+      resolve(options.includes('rro'));
     });
   });
+  return { recursiveReadOnlyMounts: await rro, userNamespaces: false, checkpoint: await checkpoint };
 }
 
 export interface RuntimeHandlerInfo {

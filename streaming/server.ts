@@ -125,13 +125,10 @@ export class StreamingServer {
         : websocket
           ? WEBSOCKET_COMMAND_PROTOCOLS
           : REMOTE_COMMAND_PROTOCOLS;
-    const protocol = offered(req, websocket ? 'sec-websocket-protocol' : 'x-stream-protocol-version').find((p) => supported.includes(p));
+    const offers = offered(req, websocket ? 'sec-websocket-protocol' : 'x-stream-protocol-version');
+    const protocol = offers.find((p) => supported.includes(p));
     if (!protocol) {
-      refuse(
-        403,
-        'Forbidden',
-        `none of the offered protocols (${offered(req, websocket ? 'sec-websocket-protocol' : 'x-stream-protocol-version').join(', ')}) is supported (${supported.join(', ')})`,
-      );
+      refuse(403, 'Forbidden', `none of the offered protocols (${offers.join(', ')}) is supported (${supported.join(', ')})`);
       return;
     }
     this.sockets.add(socket);

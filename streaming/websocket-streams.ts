@@ -38,6 +38,19 @@ function outputChannel(ws: WebSocket, channel: number): Writable {
   });
 }
 
+/**
+ * Writes a client's bytes into `into`; while it is full, the socket stops
+ * reading, so TCP holds the client back instead of the daemon's memory.
+ */
+function feed(ws: WebSocket, into: Writable | undefined): (data: Buffer) => void {
+  return (data) => {
+    if (into && !into.write(data)) {
+      ws.pause();
+      into.once('drain', () => ws.resume());
+    }
+  };
+}
+
 /** The messages of one channel, split off the socket as they come. */
 function onChannels(ws: WebSocket, handlers: Record<number, (data: Buffer) => void>): void {
   ws.on('message', (raw: Buffer, isBinary: boolean) => {
@@ -61,7 +74,7 @@ export async function serveWebSocketCommand(
     stdin?.end();
   });
   onChannels(ws, {
-    [STDIN]: (d) => stdin?.write(d),
+    [STDIN]: feed(ws, stdin),
     [RESIZE]: opts.tty && carriesResize(protocol) ? resizeParser((s) => sizes.push(s)) : () => undefined,
     [CLOSE]: (d) => {
       if (protocol === 'v5.channel.k8s.io' && d[0] === STDIN) stdin?.end();
@@ -118,7 +131,7 @@ export function serveWebSocketPortForward(
     b.writeUInt16LE(port);
     return b;
   };
-  onChannels(ws, Object.fromEntries(inbound.map((feed, i) => [2 * i, (d: Buffer) => feed.write(d)])));
+  onChannels(ws, Object.fromEntries(inbound.map((into, i) => [2 * i, feed(ws, into)])));
   ports.forEach((port, i) => {
     ws.send(frame(2 * i, portBytes(port)));
     ws.send(frame(2 * i + 1, portBytes(port)));
@@ -126,15 +139,15 @@ export function serveWebSocketPortForward(
       (conn) => {
         conns.set(i, conn);
         inbound[i]?.pipe(conn);
-        conn.on('data', (d: Buffer) => {
-          if (ws.readyState === ws.OPEN) ws.send(frame(2 * i, d));
-        });
+        conn.pipe(outputChannel(ws, 2 * i));
         conn.on('error', () => undefined);
         conn.once('close', done);
       },
       (err: unknown) => {
         const message = err instanceof Error ? err.message : String(err);
         logger.info('port-forward connection failed', { port, error: message });
+        // What the client sends for this port has nowhere to go.
+        inbound[i]?.resume();
         if (ws.readyState === ws.OPEN) ws.send(frame(2 * i + 1, Buffer.from(`error forwarding port ${port} to pod: ${message}`)));
         done();
       },
