@@ -43,10 +43,12 @@ export class ContainerEvents {
 
   /** The events from now on, for one subscriber; cut off with RESOURCE_EXHAUSTED if it falls `limit` behind. */
   subscribe(ctx: CallContext): AsyncIterable<Event> {
-    return this.fanout.subscribe(ctx.signal, (err) => {
+    const events = this.fanout.subscribe(ctx.signal, (err) => {
       this.logger.warn('a container events subscriber fell behind; cut off', { error: err.message });
       ctx.end(err);
     });
+    this.logger.debug('container events subscriber joined', { subscribers: this.fanout.size });
+    return events;
   }
 
   /** `gone`: the pod's last record, for the event of its removal. */

@@ -71,12 +71,18 @@ describe('container events (GetContainerEvents)', function () {
   this.timeout(180_000);
   const suite = busyboxSuite({ tables: '[containers]\nevents_buffer = 8\n' });
   const rt = () => suite.rt();
+  let seenJoins = 0;
+  /** CRI has no answer for a subscription: the daemon's log says when `n` more are live. */
+  const joined = async (n: number) => {
+    const count = () => suite.node.daemon.log().split('container events subscriber joined').length - 1;
+    await waitFor(`${n} subscriptions to be live`, () => (count() >= seenJoins + n ? true : undefined), 30_000);
+    seenJoins += n;
+  };
   const subscribe = () => new Subscriber(rt().open('GetContainerEvents', {}));
 
   it("gives every subscriber a pod's whole life in order, each event with the pod's and its containers' statuses", async () => {
     const subscribers = Array.from({ length: 10 }, subscribe);
-    // The subscriptions are live once the daemon answers a call made after them on the same connection.
-    await rt().call('Version', {});
+    await joined(10);
     const config = podConfig('events', { log_directory: join(suite.node.dir, 'logs') });
     const pod = (await rt().call('RunPodSandbox', { config })).pod_sandbox_id;
     const ctr = (
@@ -124,7 +130,7 @@ describe('container events (GetContainerEvents)', function () {
     // grpc-js clients read whatever comes; this one stops reading, so HTTP/2 flow control holds the daemon's writes.
     const stalled = rawSubscriber(suite.node.socket);
     const reader = subscribe();
-    await rt().call('Version', {});
+    await joined(2);
     const pod = (await rt().call('RunPodSandbox', { config: podConfig('events-slow', { log_directory: join(suite.node.dir, 'logs') }) })).pod_sandbox_id;
     // Big annotations make big events: the stalled stream's windows fill after a few.
     const bulk = 'x'.repeat(16 * 1024);
