@@ -1,15 +1,12 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { errnoCode, FailedPreconditionError, InternalError } from '../core/errors.js';
-import { within } from '../core/timers.js';
 import { checkCgroupParent, defaultCgroupParent, podCgroupDir } from '../cgroups/cgroup-paths.js';
 import type { CgroupDriver } from '../core/config/config.js';
 import { placeInCgroup, removeCgroup } from '../cgroups/cgroup-tree.js';
+import { killAndWait } from './pod-processes.js';
 import { loadNative } from '../native/index.js';
 import { isPodInit, type Pins } from './namespace-pins.js';
-
-/** How long a SIGKILLed init may take to be gone before its cgroup is removed anyway. */
-const EXIT_WAIT_MS = 10_000;
 
 /**
  * The init of a pod with a pod-wide PID namespace (catatonit): PID 1 of the
@@ -92,26 +89,7 @@ export async function startPodInit(
 
 /** Ends the init (if `pid` still is it, never a recycled pid), waits for it to go and removes its cgroup. */
 export async function stopPodInit(podId: string, pid: number, pin: string, placement: PodInitPlacement): Promise<void> {
-  if (isPodInit(pid, pin)) {
-    let exited: Promise<void> = Promise.resolve();
-    try {
-      const native = loadNative();
-      exited = new Promise<void>((resolve) => {
-        const watch = native.watchExit(pid, () => {
-          watch.close();
-          resolve();
-        });
-      });
-    } catch {
-      // already gone (ESRCH)
-    }
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch (err) {
-      if (errnoCode(err) !== 'ESRCH') throw err;
-    }
-    await within(exited, EXIT_WAIT_MS);
-  }
+  if (isPodInit(pid, pin)) await killAndWait(pid);
   await removePodInitCgroup(podId, placement);
 }
 

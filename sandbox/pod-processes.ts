@@ -1,6 +1,38 @@
 import { readdirSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errnoCode } from '../core/errors.js';
+import { within } from '../core/timers.js';
+import { loadNative } from '../native/index.js';
+
+/** How long a SIGKILLed process may take to go, on a busy node. */
+const EXIT_WAIT_MS = 10_000;
+
+/**
+ * SIGKILLs `pid` and waits, bounded, until it has exited (watched through
+ * a pidfd opened first): its cgroup can be removed only once it is empty.
+ * A pid already gone is done.
+ */
+export async function killAndWait(pid: number): Promise<void> {
+  let exited: Promise<void> = Promise.resolve();
+  try {
+    const native = loadNative();
+    exited = new Promise<void>((resolve) => {
+      const watch = native.watchExit(pid, () => {
+        watch.close();
+        resolve();
+      });
+    });
+  } catch {
+    // already gone (ESRCH)
+  }
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch (err) {
+    if (errnoCode(err) !== 'ESRCH') throw err;
+  }
+  await within(exited, EXIT_WAIT_MS);
+}
 
 /** The namespace kinds a pod pins, as named under /proc/PID/ns. */
 const KINDS = { net: 'net', ipc: 'ipc', uts: 'uts', pid: 'pid' } as const;
@@ -11,7 +43,7 @@ const KINDS = { net: 'net', ipc: 'ipc', uts: 'uts', pid: 'pid' } as const;
  * before it releases a pod whose request was cut short, when the record
  * may not know the init's pid. A process is matched by the device and
  * inode of its namespace, so only processes of this pod are touched.
- * Returns the pids signalled.
+ * Returns, once they have exited, the pids killed.
  */
 export async function killPodProcesses(nsDir: string, mountPoints: ReadonlySet<string>): Promise<number[]> {
   const wanted = new Map<string, string>();
@@ -46,16 +78,11 @@ export async function killPodProcesses(nsDir: string, mountPoints: ReadonlySet<s
       } catch {
         continue;
       }
-      if (!wanted.has(key)) continue;
-      try {
-        process.kill(pid, 'SIGKILL');
-        killed.push(pid);
-      } catch {
-        // exited meanwhile
-      }
+      if (wanted.has(key)) killed.push(pid);
       break;
     }
   }
+  await Promise.all(killed.map(killAndWait));
   return killed;
 }
 
