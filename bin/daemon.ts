@@ -118,7 +118,7 @@ export class Daemon {
       images: this.images,
       networks,
       pods: new PodLifecycle(this.sandboxes, this.containers),
-      creation: new ContainerCreation(this.sandboxes, this.images, this.containers),
+      creation: new ContainerCreation(this.sandboxes, this.images, this.containers, join(config.runroot, 'checkpoints')),
       streaming: this.streaming,
       runtimeInfo: {
         config: () => this.config,
@@ -130,6 +130,7 @@ export class Daemon {
       },
       writable: { mountpoint: this.storage.rootfs.dir, usage: () => this.storage.rootfs.totalUsage() },
       runroot: config.runroot,
+      logger: logger.child({ component: 'orchestration' }),
       events: new ContainerEvents(this.sandboxes, this.containers, config.containers.events_buffer, logger.child({ component: 'events' })),
     };
     this.server = new CriServer(config.listen, logger.child({ component: 'cri' }), {

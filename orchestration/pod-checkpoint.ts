@@ -1,17 +1,26 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { FailedPreconditionError, InvalidArgumentError } from '../core/errors.js';
-import { writeArchive } from '../runtime/container-checkpoint.js';
+import { encodeRecord } from '../core/record-store.js';
+import { POD_DUMP, writeArchive } from '../runtime/checkpoint-archive.js';
 import type { ContainerManager } from '../runtime/container-manager.js';
 import { containerState } from '../runtime/container-record.js';
 import type { SandboxManager } from '../sandbox/sandbox-manager.js';
-import { isReady } from '../sandbox/sandbox-spec.js';
+import { isReady, type SandboxSpec } from '../sandbox/sandbox-spec.js';
 
-const POD_CHECKPOINT_TIMEOUT_MS = 10 * 60_000;
+export const POD_CHECKPOINT_TIMEOUT_MS = 10 * 60_000;
+
+/** A pod checkpoint's `pod.dump`: the pod as it was, and its containers' archives in the order they are restored. */
+export interface PodDump {
+  id: string;
+  createdAt: bigint;
+  spec: SandboxSpec;
+  containers: string[];
+}
 
 /**
  * CheckpointPod: one archive holding `pod.dump` (the pod as Cradle knows
- * it) and one container checkpoint archive per container (`<id>.tar`,
+ * it, in the records' encoding) and one container checkpoint archive per container (`<id>.tar`,
  * each as CheckpointContainer writes it): the pod's running containers, or
  * those named. Every container keeps running; the archive appears whole or
  * not at all.
@@ -38,7 +47,8 @@ export async function checkpointPod(
   await mkdir(scratchRoot, { recursive: true, mode: 0o700 });
   const work = await mkdtemp(join(scratchRoot, `pod-${pod.id.slice(0, 12)}-`));
   try {
-    await writeFile(join(work, 'pod.dump'), JSON.stringify({ id: pod.id, createdAt: pod.createdAt.toString(), spec: pod.spec }));
+    const dump: PodDump = { id: pod.id, createdAt: pod.createdAt, spec: pod.spec, containers: chosen.map((c) => c.id) };
+    await writeFile(join(work, POD_DUMP), encodeRecord(dump));
     for (const rec of chosen) await containers.io.checkpoint(rec.id, join(work, `${rec.id}.tar`), 0);
     await writeArchive(work, req.outputPath, POD_CHECKPOINT_TIMEOUT_MS);
   } finally {

@@ -2,7 +2,10 @@ import { spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { conmonScope } from '../cgroups/cgroup-paths.js';
 import { InternalError } from '../core/errors.js';
+import type { ContainerRecord } from './container-record.js';
+import type { OciRuntime } from './oci-runtime.js';
 import { commandLine, isAlive } from './process-tree.js';
 
 export interface ConmonLaunch {
@@ -27,6 +30,37 @@ export interface ConmonLaunch {
    * restarting or stopping Cradle's unit would reach the containers' monitors.
    */
   scope: string | undefined;
+  /** CRIU's images of a checkpoint: conmon runs `<runtime> restore` from them instead of `create`, and the container runs at once. */
+  restore?: string;
+}
+
+/**
+ * conmon's options for container `rec`, created in `bundle` with
+ * `runtime`; with `restore`, restored from CRIU's images there instead.
+ * Under the systemd driver, conmon gets a scope of its own.
+ */
+export function conmonLaunchFor(
+  rec: ContainerRecord,
+  runtime: OciRuntime,
+  bundle: string,
+  env: { conmon: string; exitDir: string; socketDir: string; logSizeMax: number },
+  restore?: string,
+): ConmonLaunch {
+  return {
+    ...env,
+    runtime: runtime.path,
+    runtimeArgs: runtime.globalArgs,
+    id: rec.id,
+    name: rec.name ?? rec.id,
+    bundle,
+    persistDir: join(bundle, 'persist'),
+    logPath: rec.logPath,
+    tty: rec.spec.tty,
+    stdin: rec.spec.stdin,
+    leaveStdinOpen: !rec.spec.stdinOnce,
+    scope: runtime.systemdCgroup ? conmonScope(rec.id) : undefined,
+    restore,
+  };
 }
 
 /** How long conmon and `<runtime> create` may take, on a node as busy as it gets. */
@@ -82,6 +116,8 @@ export function launchWithConmon(l: ConmonLaunch): Promise<number> {
   if (l.stdin) args.push('-i');
   if (l.stdin && l.leaveStdinOpen) args.push('--leave-stdin-open');
   if (l.scope) args.push('--systemd-cgroup');
+  // Checkpoints are taken with --file-locks, and CRIU restores locks only when asked again.
+  if (l.restore) args.push('--restore', l.restore, '--runtime-opt', '--file-locks');
   // systemd-run --scope registers the scope and then execs conmon: the sync pipe passes through.
   const [command, ...argv] = l.scope
     ? ['systemd-run', '--scope', `--unit=${l.scope}`, '--slice=system.slice', '--collect', '--quiet', '--', l.conmon, ...args]
@@ -129,7 +165,10 @@ export function launchWithConmon(l: ConmonLaunch): Promise<number> {
       }
       const pid = typeof msg.data === 'number' ? msg.data : -1;
       if (pid > 0) finish(() => resolve(pid));
-      else fail(`${l.runtime} create ${l.id} failed: ${typeof msg.message === 'string' ? msg.message.trim() : stderr.trim() || 'no message'}`);
+      else
+        fail(
+          `${l.runtime} ${l.restore ? 'restore' : 'create'} ${l.id} failed: ${typeof msg.message === 'string' ? msg.message.trim() : stderr.trim() || 'no message'}`,
+        );
     });
     pipe.on('error', () => undefined);
     // Every holder of the write end is gone and nothing was said: conmon or the runtime died.

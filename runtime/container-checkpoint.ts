@@ -1,7 +1,8 @@
-import { execFile } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, isAbsolute, join } from 'node:path';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
 import { errorMessage, FailedPreconditionError, InternalError, InvalidArgumentError } from '../core/errors.js';
+import { encodeRecord } from '../core/record-store.js';
+import { CHECKPOINT_PARTS, tar, writeArchive } from './checkpoint-archive.js';
 import type { ContainerRecord } from './container-record.js';
 import { criuProblem } from './criu.js';
 import type { OciRuntime } from './oci-runtime.js';
@@ -17,26 +18,6 @@ export interface CheckpointRequest {
   timeoutMs: number;
   /** Where the parts are gathered before they become the archive. */
   scratchRoot: string;
-}
-
-function tar(args: string[], timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile('tar', args, { timeout: timeoutMs, maxBuffer: 1024 * 1024 }, (err, _out, stderr) =>
-      err ? reject(new InternalError(`tar ${args[0]}: ${stderr.trim() || err.message}`)) : resolve(),
-    );
-  });
-}
-
-/** `dir`'s contents as a tar archive at `location`, which appears whole or not at all. */
-export async function writeArchive(dir: string, location: string, timeoutMs: number): Promise<void> {
-  const partial = `${location}.${process.pid}.partial`;
-  await mkdir(dirname(location), { recursive: true });
-  try {
-    await tar(['-c', '-C', dir, '-f', partial, '.'], timeoutMs);
-    await rename(partial, location);
-  } finally {
-    await rm(partial, { force: true });
-  }
 }
 
 /**
@@ -55,16 +36,15 @@ export async function checkpointContainer(req: CheckpointRequest): Promise<void>
   await mkdir(req.scratchRoot, { recursive: true, mode: 0o700 });
   const work = await mkdtemp(join(req.scratchRoot, `${rec.id.slice(0, 12)}-`));
   try {
-    await mkdir(join(work, 'checkpoint'));
-    await req.runtime.checkpoint(rec.id, join(work, 'checkpoint'), join(work, 'criu-work'), req.timeoutMs);
-    const { phase: _phase, pid: _pid, ...kept } = rec;
-    await writeFile(
-      join(work, 'config.dump'),
-      JSON.stringify(kept, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)),
-    );
-    await copyFile(join(req.bundle, 'config.json'), join(work, 'spec.dump'));
-    await tar(['-c', '-C', req.upperDir, '-f', join(work, 'rootfs-diff.tar'), '.'], req.timeoutMs);
-    await copyFile(rec.logPath, join(work, 'container.log')).catch(() => undefined);
+    const part = (name: string) => join(work, name);
+    await mkdir(part(CHECKPOINT_PARTS.images));
+    await req.runtime.checkpoint(rec.id, part(CHECKPOINT_PARTS.images), part('criu-work'), req.timeoutMs);
+    const { phase: _phase, pid: _pid, restorePending: _restore, ...kept } = rec;
+    await writeFile(part(CHECKPOINT_PARTS.config), encodeRecord(kept));
+    await copyFile(join(req.bundle, 'config.json'), part(CHECKPOINT_PARTS.spec));
+    // Whiteouts are character devices and opaque directories an xattr: both must survive to the restore.
+    await tar(['-c', '--xattrs', '--xattrs-include=trusted.*', '-C', req.upperDir, '-f', part(CHECKPOINT_PARTS.rootfsDiff), '.'], req.timeoutMs);
+    await copyFile(rec.logPath, part(CHECKPOINT_PARTS.log)).catch(() => undefined);
     await writeArchive(work, location, req.timeoutMs);
   } catch (err) {
     if (err instanceof FailedPreconditionError || err instanceof InvalidArgumentError) throw err;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { secondsToTimerMs } from '../core/timers.js';
 import { attachStream } from './attach-stream.js';
 import { checkpointContainer } from './container-checkpoint.js';
+import { criuProblem } from './criu.js';
 import { reopenLogFile } from './conmon-control.js';
 import { containerState, type ContainerRecord } from './container-record.js';
 import { execStream } from './exec-stream.js';
@@ -62,10 +63,8 @@ export class ContainerIO {
   /** CheckpointContainer: an archive of the running container at `location`; it goes on running. */
   async checkpoint(idOrPrefix: string, location: string, timeoutSeconds: number): Promise<void> {
     const rec = this.running(idOrPrefix);
-    if (!this.featuresOf(rec.runtimeHandler)?.checkpoint)
-      throw new FailedPreconditionError(
-        `cannot checkpoint container "${rec.id}": its runtime handler "${rec.runtimeHandler}" (${this.runtimeFor(rec.runtimeHandler).path}) has no checkpoint command (built without CRIU)`,
-      );
+    const missing = this.noCheckpointCommand(rec.runtimeHandler);
+    if (missing) throw new FailedPreconditionError(`cannot checkpoint container "${rec.id}": ${missing}`);
     await this.store.locks.run(rec.id, () =>
       checkpointContainer({
         rec: this.running(rec.id),
@@ -77,6 +76,20 @@ export class ContainerIO {
         scratchRoot: join(this.bundle(rec.id), 'checkpoints'),
       }),
     );
+  }
+
+  private noCheckpointCommand(handler: string): string | undefined {
+    if (this.featuresOf(handler)?.checkpoint) return undefined;
+    return `its runtime handler "${handler}" (${this.runtimeFor(handler).path}) has no checkpoint command (built without CRIU)`;
+  }
+
+  /**
+   * Why a container of `handler` cannot be restored from a checkpoint here
+   * (in words for a FAILED_PRECONDITION), or undefined when it can.
+   */
+  async restoreProblem(handler: string, userNamespaced: boolean): Promise<string | undefined> {
+    if (userNamespaced) return "restoring into a pod with a user namespace is not supported (the checkpoint's files carry the old mapping's owners)";
+    return this.noCheckpointCommand(handler) ?? (await criuProblem());
   }
 
   /** New limits on the live cgroup, mapped as a create maps them; the record keeps them for status. */

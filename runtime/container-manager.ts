@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { conmonScope, containerCgroupsPath } from '../cgroups/cgroup-paths.js';
+import { containerCgroupsPath } from '../cgroups/cgroup-paths.js';
 import type { CgroupDriver } from '../core/config/config.js';
 import { OomWatch } from '../cgroups/oom-watch.js';
 import { nowNs } from '../core/clock.js';
@@ -20,7 +20,8 @@ import { detectHostLsm } from '../oci/lsm.js';
 import { ownOomScoreAdjFloor } from '../oci/oom-score.js';
 import type { DiskUsage } from '../storage/disk-usage.js';
 import type { RootfsStore } from '../storage/rootfs-store.js';
-import { launchWithConmon } from './conmon.js';
+import { conmonLaunchFor, launchWithConmon, type ConmonLaunch } from './conmon.js';
+import { restoreWithConmon, unpackWritableLayer } from './container-restore.js';
 import type { ContainerPlan } from './container-plan.js';
 import { containerState, type ContainerRecord, type ContainerState } from './container-record.js';
 import { ContainerRecovery } from './container-recovery.js';
@@ -136,7 +137,7 @@ export class ContainerManager {
     checkMounts(spec, this.featuresOf(pod.runtimeHandler));
     const capabilities = resolveCapabilities(spec.security.capabilitiesAdd, spec.security.capabilitiesDrop, spec.security.privileged, this.available);
     const logPath = containerLogPath(this.opts.root, pod.logDirectory, spec, pod.id);
-    const runtime = this.runtimeFor(pod.runtimeHandler);
+    this.runtimeFor(pod.runtimeHandler);
     const targetPidNamespace = this.targetPidNamespace(spec, pod.id);
     const idmap = rootfsIdmap(pod, spec);
     const id = newId();
@@ -174,7 +175,8 @@ export class ContainerManager {
         await teardownContainer(intent, this.teardownContext, true);
         this.store.delete(id);
       });
-      rootfs = this.opts.rootfs.create(id, image.id, image.layers, idmap);
+      const diff = plan.restore?.rootfsDiff;
+      rootfs = this.opts.rootfs.create(id, image.id, image.layers, idmap, diff ? (upper) => unpackWritableLayer(diff, upper) : undefined);
     } catch (err) {
       await undo.rollback(logger);
       throw err;
@@ -202,33 +204,29 @@ export class ContainerManager {
       });
       failpoint('CreateContainer/bundle-written');
       await mkdir(this.socketDir, { recursive: true });
-      const pid = await launchWithConmon({
-        conmon: this.opts.conmon(),
-        runtime: runtime.path,
-        runtimeArgs: runtime.globalArgs,
-        id,
-        name: plan.name,
-        bundle,
-        exitDir: this.exits.dir,
-        persistDir: join(bundle, 'persist'),
-        socketDir: this.socketDir,
-        logPath,
-        logSizeMax: this.opts.logSizeMax(),
-        tty: spec.tty,
-        stdin: spec.stdin,
-        leaveStdinOpen: !spec.stdinOnce,
-        scope: this.opts.cgroupDriver === 'systemd' ? conmonScope(id) : undefined,
-      });
+      // A restored container's processes come back at StartContainer, from the images kept in its bundle.
+      if (plan.restore) await rename(plan.restore.imagesDir, this.restoreImages(id));
+      const pid = plan.restore ? undefined : await launchWithConmon(this.launchOf(intent));
       failpoint('CreateContainer/runtime-created');
-      const record = this.store.save({ ...intent, pid, phase: undefined });
+      const record = this.store.save({ ...intent, pid, phase: undefined, ...(plan.restore ? { restorePending: true as const } : {}) });
       undo.commit();
-      this.oomWatch.watch(id, await this.sampler.dirOf(record));
+      if (pid !== undefined) this.oomWatch.watch(id, await this.sampler.dirOf(record));
       logger.info('container created', { id, name: plan.name, pid });
       return record;
     } catch (err) {
       await undo.rollback(logger);
       throw err;
     }
+  }
+
+  /** How conmon is run for `rec`: to create it, or with `restore`, to restore it from CRIU's images there. */
+  private launchOf(rec: ContainerRecord, restore?: string): ConmonLaunch {
+    const env = { conmon: this.opts.conmon(), exitDir: this.exits.dir, socketDir: this.socketDir, logSizeMax: this.opts.logSizeMax() };
+    return conmonLaunchFor(rec, this.runtimeFor(rec.runtimeHandler), this.bundle(rec.id), env, restore);
+  }
+
+  private restoreImages(id: string): string {
+    return join(this.bundle(id), 'checkpoint');
   }
 
   /** pid TARGET: the PID namespace of a running container of the same pod. */
@@ -245,12 +243,20 @@ export class ContainerManager {
     await this.store.locks.run(id, async () => {
       const rec = this.store.get(id);
       if (containerState(rec) !== 'created') throw new FailedPreconditionError(`container "${id}" is ${containerState(rec)}, it can only be started once`);
-      await this.runtimeFor(rec.runtimeHandler).start(id);
+      const restored = rec.restorePending ? await restoreWithConmon(this.launchOf(rec, this.restoreImages(id))) : undefined;
+      if (!restored) await this.runtimeFor(rec.runtimeHandler).start(id);
       failpoint('StartContainer/runtime-started');
       // The exit may already have been seen (a command that ends at once): keep the times in order.
       const now = this.store.get(id);
       const startedAt = nowNs();
-      this.store.save({ ...now, startedAt: now.finishedAt !== undefined && now.finishedAt < startedAt ? now.finishedAt : startedAt });
+      const saved = this.store.save({
+        ...now,
+        startedAt: now.finishedAt !== undefined && now.finishedAt < startedAt ? now.finishedAt : startedAt,
+        ...(restored ? { pid: now.finishedAt === undefined ? restored : undefined, restorePending: undefined } : {}),
+      });
+      if (!restored) return;
+      await rm(this.restoreImages(id), { recursive: true, force: true });
+      if (saved.finishedAt === undefined) this.oomWatch.watch(id, await this.sampler.dirOf(saved));
     });
   }
 

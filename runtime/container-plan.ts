@@ -17,4 +17,6 @@ export interface ContainerPlan {
     logDirectory: string;
   };
   image: { id: string; layers: readonly string[]; config: ImageConfigInfo };
+  /** A container restored from a checkpoint: its CRIU images and its writable layer's archive. */
+  restore?: { imagesDir: string; rootfsDiff: string };
 }

@@ -29,6 +29,11 @@ export interface ContainerRecord extends VersionedRecord {
    * for recovery to undo (creating) or finish (removing).
    */
   phase?: 'creating' | 'removing';
+  /**
+   * Created from a checkpoint: StartContainer restores its processes from
+   * the CRIU images in `<bundle>/checkpoint` instead of starting it.
+   */
+  restorePending?: true;
 }
 
 /** State follows from the timestamps: nothing is stored twice. */

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nowNs } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
@@ -91,6 +91,30 @@ export class ContainerRecovery {
   }
 
   /**
+   * A restore the daemon died in while conmon ran it: if the runtime has
+   * the container running, it is, with the pid conmon's runtime wrote.
+   * Otherwise it stays created, and StartContainer may restore it again.
+   */
+  private async adoptRestore(rec: ContainerRecord): Promise<void> {
+    const status = await this.c
+      .runtimeFor(rec.runtimeHandler)
+      .state(rec.id)
+      .catch(() => undefined);
+    if (status === undefined) return;
+    const pid = Number.parseInt(await readFile(join(this.c.teardown.bundlesDir, rec.id, 'pidfile'), 'utf8').catch(() => ''), 10);
+    if (status !== 'running' || !(pid > 0)) {
+      // A half-done restore the runtime still holds would refuse the next one.
+      await this.c
+        .runtimeFor(rec.runtimeHandler)
+        .delete(rec.id)
+        .catch(() => undefined);
+      return;
+    }
+    this.c.logger.info('container was restored while the daemon was down', { id: rec.id, pid });
+    this.c.store.save({ ...rec, pid, startedAt: nowNs(), restorePending: undefined });
+  }
+
+  /**
    * Records against reality, for containers not known to have exited: a
    * StartContainer whose runtime start finished after the daemon died is
    * running (the runtime says so), and a container whose monitor died
@@ -98,6 +122,7 @@ export class ContainerRecovery {
    */
   private async reconcile(): Promise<void> {
     const { store } = this.c;
+    for (const pending of store.values().filter((r) => r.restorePending && r.finishedAt === undefined)) await this.adoptRestore(pending);
     for (const initial of store.values()) {
       if (initial.finishedAt !== undefined || initial.pid === undefined) continue;
       if (initial.startedAt === undefined) {

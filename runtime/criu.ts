@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 
 /**
  * Whether CRIU can checkpoint here, asked of `criu check` once per daemon:
@@ -17,4 +18,16 @@ export function criuProblem(): Promise<string | undefined> {
     });
   });
   return probe;
+}
+
+/** The last error CRIU wrote to its log at `path` (dump.log, restore.log), if there is one. */
+export async function criuLogError(path: string): Promise<string | undefined> {
+  const log = await readFile(path, 'utf8').catch(() => '');
+  return (
+    log
+      .split('\n')
+      .filter((l) => l.includes('Error'))
+      .at(-1)
+      ?.trim() || undefined
+  );
 }

@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InternalError, NotFoundError } from '../core/errors.js';
+import { criuLogError } from './criu.js';
 
 /** runc or crun for one RuntimeHandler: the commands Cradle runs directly (conmon runs `create`). */
 export class OciRuntime {
@@ -85,13 +86,8 @@ export class OciRuntime {
   async checkpoint(id: string, imagePath: string, workPath: string, timeoutMs: number): Promise<void> {
     const r = await this.run(['checkpoint', '--image-path', imagePath, '--work-path', workPath, '--leave-running', '--file-locks', id], timeoutMs);
     if (r.code !== 0) {
-      const log = await readFile(join(workPath, 'dump.log'), 'utf8').catch(() => '');
-      const criuError =
-        log
-          .split('\n')
-          .filter((l) => l.includes('Error'))
-          .at(-1) ?? '';
-      throw new InternalError(`${this.path} checkpoint ${id}: ${r.stderr.trim() || `exit code ${r.code}`}${criuError ? ` (CRIU: ${criuError.trim()})` : ''}`);
+      const criuError = await criuLogError(join(workPath, 'dump.log'));
+      throw new InternalError(`${this.path} checkpoint ${id}: ${r.stderr.trim() || `exit code ${r.code}`}${criuError ? ` (CRIU: ${criuError})` : ''}`);
     }
   }
 

@@ -13,13 +13,13 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-# The container stack (runc, crun, conmon, CNI plugins), what the tests use
+# The container stack (runc, crun, conmon, CNI plugins, CRIU for checkpoints), what the tests use
 # to build and serve images (busybox-static, skopeo, docker-registry, zstd),
 # namespace tools (util-linux, iproute2, iptables), a PID-namespace init
 # (catatonit), the addon's compiler, and the VM lane's emulator and guest
 # builder (qemu-system-x86, mmdebstrap, e2fsprogs; see scripts/vm).
 PACKAGES=(
-  runc crun conmon containernetworking-plugins catatonit
+  runc crun conmon containernetworking-plugins catatonit criu
   util-linux iproute2 iptables
   busybox-static skopeo docker-registry zstd attr apache2-utils openssl
   g++ make python3

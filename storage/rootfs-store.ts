@@ -82,13 +82,15 @@ export class RootfsStore {
    * Takes the reference at once (synchronously: an image resolved in the
    * same turn cannot be collected in between), then makes the writable
    * layer and mounts the overlay. Returns the root filesystem's path.
+   * `seed` fills the writable layer before the overlay is mounted (a
+   * restored container's files, whiteouts included).
    */
-  create(id: string, imageId: string, layers: readonly string[], idmap?: RootfsIdmap): Promise<string> {
+  create(id: string, imageId: string, layers: readonly string[], idmap?: RootfsIdmap, seed?: (upper: string) => Promise<void>): Promise<string> {
     for (const c of layers) if (!this.layers.get(c)) return Promise.reject(new NotFoundError(`layer ${c} of image ${imageId} is missing`));
     const rec: RootfsRecord = { schema: 1, id, imageId, layers: [...layers], ...(idmap ? { idmap } : {}) };
     this.store.write(rec);
     this.index(rec);
-    return this.mount(rec);
+    return this.mount(rec, seed);
   }
 
   /**
@@ -102,8 +104,8 @@ export class RootfsStore {
     this.index(rec);
   }
 
-  private mount(rec: RootfsRecord): Promise<string> {
-    return mountLayers(this.layers, rec.layers, join(this.dir, rec.id), rec.idmap);
+  private mount(rec: RootfsRecord, seed?: (upper: string) => Promise<void>): Promise<string> {
+    return mountLayers(this.layers, rec.layers, join(this.dir, rec.id), rec.idmap, seed);
   }
 
   /** Unmounts and deletes a root filesystem and drops its reference. Unknown ids succeed. */
@@ -205,9 +207,16 @@ export interface RootfsIdmap {
  * idmapped at `<dir>/lower/<n>` (so the image's root files are the
  * namespace's root's), and the writable layer belongs to the namespace's root.
  */
-export async function mountLayers(store: LayerStore, layers: readonly string[], dir: string, idmap?: RootfsIdmap): Promise<string> {
+export async function mountLayers(
+  store: LayerStore,
+  layers: readonly string[],
+  dir: string,
+  idmap?: RootfsIdmap,
+  seed?: (upper: string) => Promise<void>,
+): Promise<string> {
   const merged = join(dir, 'merged');
   for (const d of ['upper', 'work', 'merged']) await mkdir(join(dir, d), { recursive: true, mode: 0o755 });
+  await seed?.(join(dir, 'upper'));
   const infos = [...layers].reverse().map((c) => {
     const info = store.get(c);
     if (!info) throw new NotFoundError(`layer ${c} is missing`);

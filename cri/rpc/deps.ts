@@ -1,4 +1,5 @@
 import type { ContainerEvents } from '../container-events.js';
+import type { Logger } from '../../core/logger.js';
 import type { ImageService } from '../../image/image-service.js';
 import type { PodNetworks } from '../../network/pod-network.js';
 import type { ContainerCreation } from '../../orchestration/container-creation.js';
@@ -24,4 +25,6 @@ export interface CriDeps {
   events: ContainerEvents;
   /** Volatile state; pod checkpoints are gathered below it. */
   runroot: string;
+  /** For what the orchestration of several domains has to say (a pod restore undone). */
+  logger: Logger;
 }

@@ -1,0 +1,90 @@
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { errnoCode, InternalError, InvalidArgumentError, NotFoundError } from '../core/errors.js';
+import { decodeRecord } from '../core/record-store.js';
+import type { ContainerRecord } from './container-record.js';
+
+/** The parts of a container checkpoint archive (laid out as CRI-O lays its own). */
+export const CHECKPOINT_PARTS = {
+  /** CRIU's images of the processes. */
+  images: 'checkpoint',
+  /** The container's record as Cradle kept it, in the records' encoding. */
+  config: 'config.dump',
+  /** Its OCI config, for people and other tools. */
+  spec: 'spec.dump',
+  /** Its writable layer, whiteouts included. */
+  rootfsDiff: 'rootfs-diff.tar',
+  log: 'container.log',
+} as const;
+
+/** A pod checkpoint's own part; each container's archive beside it is `<container id>.tar`. */
+export const POD_DUMP = 'pod.dump';
+
+export function tar(args: string[], timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('tar', args, { timeout: timeoutMs, maxBuffer: 1024 * 1024 }, (err, _out, stderr) =>
+      err ? reject(new InternalError(`tar ${args[0]}: ${stderr.trim() || err.message}`)) : resolve(),
+    );
+  });
+}
+
+/** `dir`'s contents as a tar archive at `location`, which appears whole or not at all. */
+export async function writeArchive(dir: string, location: string, timeoutMs: number): Promise<void> {
+  const partial = `${location}.${process.pid}.partial`;
+  await mkdir(dirname(location), { recursive: true });
+  try {
+    await tar(['-c', '-C', dir, '-f', partial, '.'], timeoutMs);
+    await rename(partial, location);
+  } finally {
+    await rm(partial, { force: true });
+  }
+}
+
+/**
+ * Unpacks the archive at `archive` into a new directory under `scratchRoot`
+ * and returns it; the caller removes it. A path that is not a readable tar
+ * archive is the caller's mistake.
+ */
+export async function extractArchive(archive: string, scratchRoot: string, what: string, timeoutMs: number): Promise<string> {
+  const info = await stat(archive).catch((err: unknown) => {
+    if (errnoCode(err) === 'ENOENT') throw new NotFoundError(`${what} "${archive}" does not exist`);
+    throw err;
+  });
+  if (!info.isFile()) throw new InvalidArgumentError(`${what} "${archive}" is not a file`);
+  await mkdir(scratchRoot, { recursive: true, mode: 0o700 });
+  const dir = await mkdtemp(join(scratchRoot, 'restore-'));
+  try {
+    // --same-owner and numeric ids: a writable layer's files keep the owners they had, whatever this host's names.
+    await tar(['-x', '--same-owner', '--numeric-owner', '-C', dir, '-f', archive], timeoutMs).catch((err: unknown) => {
+      throw new InvalidArgumentError(`${what} "${archive}" is not a readable tar archive: ${err instanceof Error ? err.message : String(err)}`);
+    });
+    return dir;
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** An unpacked container checkpoint: the container as it was, and where its parts are. */
+export interface ContainerCheckpoint {
+  record: ContainerRecord;
+  imagesDir: string;
+  rootfsDiff: string;
+}
+
+/** Reads an unpacked container checkpoint, refusing one that lacks a part a restore needs. */
+export async function readContainerCheckpoint(dir: string, archive: string): Promise<ContainerCheckpoint> {
+  const missing = async (part: string) => !(await stat(join(dir, part)).catch(() => undefined));
+  for (const part of [CHECKPOINT_PARTS.config, CHECKPOINT_PARTS.rootfsDiff, join(CHECKPOINT_PARTS.images, 'inventory.img')])
+    if (await missing(part)) throw new InvalidArgumentError(`"${archive}" is not a container checkpoint archive: it has no ${part}`);
+  let record: ContainerRecord;
+  try {
+    record = decodeRecord<ContainerRecord>(await readFile(join(dir, CHECKPOINT_PARTS.config), 'utf8'));
+  } catch (err) {
+    throw new InvalidArgumentError(`"${archive}": ${CHECKPOINT_PARTS.config} is unreadable: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (typeof record.spec?.name !== 'string' || typeof record.imageId !== 'string' || !Array.isArray(record.spec.mounts))
+    throw new InvalidArgumentError(`"${archive}": ${CHECKPOINT_PARTS.config} is not a container as Cradle records one`);
+  return { record, imagesDir: join(dir, CHECKPOINT_PARTS.images), rootfsDiff: join(dir, CHECKPOINT_PARTS.rootfsDiff) };
+}
