@@ -18,9 +18,9 @@ export interface ReloadPlan {
 /**
  * Keys whose value is wired into something built once at start (the socket,
  * state dirs, the cgroup driver kubelet has read, the CNI watcher, the
- * streaming listener). Everything else is read at use and reloads live.
+ * streaming and metrics listeners). Everything else is read at use and reloads live.
  */
-const RESTART_ONLY = ['root', 'runroot', 'listen', 'cgroup_manager', 'cni.conf_dir', 'streaming'];
+const RESTART_ONLY = ['root', 'runroot', 'listen', 'cgroup_manager', 'cni.conf_dir', 'streaming', 'metrics'];
 
 function flatten(value: unknown, prefix: string, out: Map<string, string>): void {
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {

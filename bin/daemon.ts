@@ -30,6 +30,9 @@ import { recoverState } from '../orchestration/recovery.js';
 import { ContainerEvents } from '../cri/container-events.js';
 import { imageServiceHandlers, runtimeServiceHandlers, type CriDeps } from '../cri/rpc/index.js';
 import { planReload } from './config-reload.js';
+import { startMetricsEndpoint } from './metrics-endpoint.js';
+import { containerState } from '../runtime/container-record.js';
+import { isReady } from '../sandbox/sandbox-spec.js';
 
 /** A start-up failure the operator can act on: printed as one line, exit 1. */
 export class StartupError extends Error {
@@ -56,6 +59,8 @@ export class Daemon {
   private readonly containers: ContainerManager;
   private readonly streaming: StreamingServer;
   private stopping: Promise<void> | undefined;
+  private readonly events: ContainerEvents;
+  private metricsEndpoint: { close(): Promise<void> } | undefined;
   /** Found at start: pods can have user namespaces of their own here. */
   private userNamespaces = false;
 
@@ -112,6 +117,7 @@ export class Daemon {
       streamBackend(this.containers, this.sandboxes),
       logger.child({ component: 'streaming' }),
     );
+    this.events = new ContainerEvents(this.sandboxes, this.containers, config.containers.events_buffer, logger.child({ component: 'events' }));
     const deps: CriDeps = {
       sandboxes: this.sandboxes,
       containers: this.containers,
@@ -131,7 +137,7 @@ export class Daemon {
       writable: { mountpoint: this.storage.rootfs.dir, usage: () => this.storage.rootfs.totalUsage() },
       runroot: config.runroot,
       logger: logger.child({ component: 'orchestration' }),
-      events: new ContainerEvents(this.sandboxes, this.containers, config.containers.events_buffer, logger.child({ component: 'events' })),
+      events: this.events,
     };
     this.server = new CriServer(config.listen, logger.child({ component: 'cri' }), {
       runtime: runtimeServiceHandlers(deps),
@@ -152,9 +158,30 @@ export class Daemon {
     await this.streaming.start().catch((err: unknown) => {
       throw new StartupError(`cannot start the streaming server on ${this.config.streaming.address}:${this.config.streaming.port}: ${errorMessage(err)}`);
     });
+    await this.startMetrics();
     await this.recover();
     this.server.gate.open();
     this.logger.info('ready', { version: packageVersion, startupMs: Math.round(performance.now()) });
+  }
+
+  /** The Prometheus endpoint, when `[metrics]` names an address. */
+  private async startMetrics(): Promise<void> {
+    const { address, port } = this.config.metrics;
+    if (address === '') return;
+    const count = (states: string[]) => states.reduce<Record<string, number>>((n, s) => ({ ...n, [s]: (n[s] ?? 0) + 1 }), {});
+    this.metricsEndpoint = await startMetricsEndpoint(
+      address,
+      port,
+      {
+        containers: () => count(this.containers.list().map((c) => containerState(c))),
+        pods: () => count(this.sandboxes.list().map((p) => (isReady(p) ? 'ready' : 'notready'))),
+        conmonProcesses: () => this.containers.list().filter((c) => c.finishedAt === undefined && c.pid !== undefined).length,
+        eventSubscribers: () => this.events.subscribers,
+      },
+      this.logger.child({ component: 'metrics' }),
+    ).catch((err: unknown) => {
+      throw new StartupError(`cannot serve metrics on ${address}:${port}: ${errorMessage(err)}`);
+    });
   }
 
   private async recover(): Promise<void> {
@@ -199,6 +226,7 @@ export class Daemon {
       this.server.gate.close('cradle is shutting down');
       await this.server.shutdown(parseDuration(this.config.shutdown_timeout) ?? 10_000);
       await this.streaming.stop();
+      await this.metricsEndpoint?.close();
       this.network.stop();
       this.containers.stopWatching();
       this.sandboxes.stopWatching();

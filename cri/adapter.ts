@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { errorMessage } from '../core/errors.js';
+import { metrics } from '../core/metrics.js';
 import type { Logger } from '../core/logger.js';
 import { packageVersion } from '../core/package-info.js';
 import { timerMs } from '../core/timers.js';
@@ -167,6 +168,7 @@ export class RpcAdapter {
 
   private record(rpc: string, started: bigint, outcome: CallOutcome, quiet = false, err?: unknown): void {
     const ok = outcome.code === grpc.status.OK;
+    metrics.rpc(rpc, codeName(outcome.code), Number(process.hrtime.bigint() - started) / 1e9);
     if (ok || quiet) {
       if (!this.logger.isDebugEnabled()) return;
     }

@@ -42,6 +42,11 @@ export class ContainerEvents {
   }
 
   /** The events from now on, for one subscriber; cut off with RESOURCE_EXHAUSTED if it falls `limit` behind. */
+  /** How many GetContainerEvents streams are open. */
+  get subscribers(): number {
+    return this.fanout.size;
+  }
+
   subscribe(ctx: CallContext): AsyncIterable<Event> {
     const events = this.fanout.subscribe(ctx.signal, (err) => {
       this.logger.warn('a container events subscriber fell behind; cut off', { error: err.message });

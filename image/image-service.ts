@@ -1,3 +1,4 @@
+import { metrics } from '../core/metrics.js';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nowNs } from '../core/clock.js';
@@ -123,6 +124,20 @@ export class ImageService {
   }
 
   private async doPull(ref: ImageReference, auth: RegistryAuth | undefined): Promise<ImageRecord> {
+    const started = performance.now();
+    const fetched = { layers: 0, bytes: 0, total: 0 };
+    try {
+      const record = await this.download(ref, auth, fetched);
+      metrics.imagePull('success', (performance.now() - started) / 1000, fetched.bytes, fetched.layers, fetched.total - fetched.layers);
+      return record;
+    } catch (err) {
+      metrics.imagePull('failure', (performance.now() - started) / 1000, fetched.bytes, fetched.layers, 0);
+      throw err;
+    }
+  }
+
+  /** The pull itself; `counts` learns the layers fetched (and their compressed bytes) as they come. */
+  private async download(ref: ImageReference, auth: RegistryAuth | undefined, counts: { layers: number; bytes: number; total: number }): Promise<ImageRecord> {
     const name = formatReference(ref);
     const started = performance.now();
     const client = new RegistryClient(ref, this.opts.hosts(), auth);
@@ -136,6 +151,7 @@ export class ImageService {
       if (doc.kind !== 'manifest') throw new InvalidArgumentError(`image ${name}: an index points to another index`);
     }
     const { config: configDesc, layers } = doc;
+    counts.total = layers.length;
     await this.content.fetch(configDesc.digest, configDesc.size, () => client.blob(configDesc.digest, fetched.endpoint));
     let parsed: ParsedImageConfig;
     try {
@@ -159,14 +175,16 @@ export class ImageService {
         LAYER_DOWNLOADS,
         async ({ desc, chain, diffId }) => {
           // Streamed from the registry into the layer directory; the compressed blob is not kept.
-          await this.opts.storage.layers.ensure(chain, diffId, (dest) =>
-            this.unpackWithRetries(dest, diffId, async () => ({
+          await this.opts.storage.layers.ensure(chain, diffId, (dest) => {
+            counts.layers++;
+            counts.bytes += desc.size;
+            return this.unpackWithRetries(dest, diffId, async () => ({
               kind: 'http',
               ...(await client.blobRequest(desc.digest, fetched.endpoint)),
               digest: desc.digest,
               size: desc.size,
-            })),
-          );
+            }));
+          });
         },
       );
       failpoint('PullImage/layers-unpacked');

@@ -1,3 +1,4 @@
+import { metrics } from '../core/metrics.js';
 import { spawn } from 'node:child_process';
 import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -54,6 +55,18 @@ interface PluginError {
 
 /** Runs one plugin with the CNI environment and `config` on stdin; returns its parsed stdout. */
 export async function invokePlugin(type: string, config: object, inv: CniInvocation): Promise<Record<string, unknown> | undefined> {
+  const started = performance.now();
+  try {
+    const result = await runPlugin(type, config, inv);
+    metrics.cni(inv.command, type, (performance.now() - started) / 1000, false);
+    return result;
+  } catch (err) {
+    metrics.cni(inv.command, type, (performance.now() - started) / 1000, true);
+    throw err;
+  }
+}
+
+async function runPlugin(type: string, config: object, inv: CniInvocation): Promise<Record<string, unknown> | undefined> {
   const path = await findPlugin(type, inv.binDirs);
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',

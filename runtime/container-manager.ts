@@ -8,6 +8,7 @@ import { nowNs } from '../core/clock.js';
 import { FailedPreconditionError, InternalError, InvalidArgumentError } from '../core/errors.js';
 import { failpoint } from '../core/failpoints.js';
 import { newId } from '../core/ids.js';
+import { metrics } from '../core/metrics.js';
 import { matchesSelector } from '../core/labels.js';
 import type { Logger } from '../core/logger.js';
 import { ObjectStore, type Watcher } from '../core/object-store.js';
@@ -21,7 +22,7 @@ import { ownOomScoreAdjFloor } from '../oci/oom-score.js';
 import type { DiskUsage } from '../storage/disk-usage.js';
 import type { RootfsStore } from '../storage/rootfs-store.js';
 import { conmonLaunchFor, launchWithConmon, type ConmonLaunch } from './conmon.js';
-import { restoreWithConmon, unpackWritableLayer } from './container-restore.js';
+import { restoreImagesDir, restoreWithConmon, unpackWritableLayer } from './container-restore.js';
 import type { ContainerPlan } from './container-plan.js';
 import { containerState, type ContainerRecord, type ContainerState } from './container-record.js';
 import { ContainerRecovery } from './container-recovery.js';
@@ -205,7 +206,7 @@ export class ContainerManager {
       failpoint('CreateContainer/bundle-written');
       await mkdir(this.socketDir, { recursive: true });
       // A restored container's processes come back at StartContainer, from the images kept in its bundle.
-      if (plan.restore) await rename(plan.restore.imagesDir, this.restoreImages(id));
+      if (plan.restore) await rename(plan.restore.imagesDir, restoreImagesDir(this.bundle(id)));
       const pid = plan.restore ? undefined : await launchWithConmon(this.launchOf(intent));
       failpoint('CreateContainer/runtime-created');
       const record = this.store.save({ ...intent, pid, phase: undefined, ...(plan.restore ? { restorePending: true as const } : {}) });
@@ -225,10 +226,6 @@ export class ContainerManager {
     return conmonLaunchFor(rec, this.runtimeFor(rec.runtimeHandler), this.bundle(rec.id), env, restore);
   }
 
-  private restoreImages(id: string): string {
-    return join(this.bundle(id), 'checkpoint');
-  }
-
   /** pid TARGET: the PID namespace of a running container of the same pod. */
   private targetPidNamespace(spec: ContainerSpec, podId: string): string | undefined {
     if (spec.security.pidMode !== 'target') return undefined;
@@ -243,7 +240,7 @@ export class ContainerManager {
     await this.store.locks.run(id, async () => {
       const rec = this.store.get(id);
       if (containerState(rec) !== 'created') throw new FailedPreconditionError(`container "${id}" is ${containerState(rec)}, it can only be started once`);
-      const restored = rec.restorePending ? await restoreWithConmon(this.launchOf(rec, this.restoreImages(id))) : undefined;
+      const restored = rec.restorePending ? await restoreWithConmon(this.launchOf(rec, restoreImagesDir(this.bundle(id)))) : undefined;
       if (!restored) await this.runtimeFor(rec.runtimeHandler).start(id);
       failpoint('StartContainer/runtime-started');
       // The exit may already have been seen (a command that ends at once): keep the times in order.
@@ -255,7 +252,7 @@ export class ContainerManager {
         ...(restored ? { pid: now.finishedAt === undefined ? restored : undefined, restorePending: undefined } : {}),
       });
       if (!restored) return;
-      await rm(this.restoreImages(id), { recursive: true, force: true });
+      await rm(restoreImagesDir(this.bundle(id)), { recursive: true, force: true });
       if (saved.finishedAt === undefined) this.oomWatch.watch(id, await this.sampler.dirOf(saved));
     });
   }
@@ -302,6 +299,7 @@ export class ContainerManager {
   /** Records an exit and wakes whoever waits for it. */
   private finish(rec: ContainerRecord, exit: Pick<ContainerRecord, 'finishedAt' | 'exitCode' | 'reason'> & { message?: string }): void {
     this.store.save({ ...rec, ...exit, message: exit.message ?? rec.message, pid: undefined });
+    metrics.containerExit(exit.reason);
     this.opts.logger.info('container exited', { id: rec.id, exitCode: exit.exitCode, reason: exit.reason });
     for (const resolve of this.exitWaiters.get(rec.id) ?? []) resolve();
     this.exitWaiters.delete(rec.id);

@@ -4,6 +4,11 @@ import { tar } from './checkpoint-archive.js';
 import { type ConmonLaunch, launchWithConmon } from './conmon.js';
 import { criuLogError } from './criu.js';
 
+/** Where a restored container's CRIU images wait in its bundle until StartContainer. */
+export function restoreImagesDir(bundle: string): string {
+  return join(bundle, 'checkpoint');
+}
+
 /** How long unpacking a restored container's writable layer may take. */
 const UNPACK_TIMEOUT_MS = 10 * 60_000;
 

@@ -31,6 +31,8 @@ export interface CradleConfig {
   containers: { log_size_max: string; default_ulimits: string[]; apparmor_default_profile: string; events_buffer: number };
   image: { insecure_registries: string[]; credentials_file: string; mirrors: Record<string, string[]> };
   streaming: { address: string; port: number; idle_timeout: string; token_ttl: string };
+  /** The Prometheus endpoint: off while `address` is empty. */
+  metrics: { address: string; port: number };
 }
 
 const absolutePath: Spec = { type: 'string', absolutePath: true };
@@ -102,6 +104,13 @@ export const CONFIG_SPEC: Spec = {
         port: { type: 'int', min: 0, max: 65535 },
         idle_timeout: { type: 'duration' },
         token_ttl: { type: 'duration' },
+      },
+    },
+    metrics: {
+      type: 'table',
+      fields: {
+        address: { type: 'string', allowEmpty: true },
+        port: { type: 'int', min: 0, max: 65535 },
       },
     },
   },

@@ -93,4 +93,13 @@ port = 0
 idle_timeout = "4h"
 # How long a URL handed out by Exec/Attach/PortForward stays valid.
 token_ttl = "1m"
+
+[metrics]
+# The Prometheus endpoint (GET /metrics, text format; names in
+# docs/METRICS.md): off while address is empty. Loopback is the sensible
+# address; "127.0.0.1" and port 9090 serve it where Prometheus expects a
+# node's runtime. 0 picks a free port at start (the log says which).
+# Read at start: a change takes effect after a restart.
+address = ""
+port = 9090
 `;
