@@ -31,6 +31,8 @@ import { ContainerEvents } from '../cri/container-events.js';
 import { imageServiceHandlers, runtimeServiceHandlers, type CriDeps } from '../cri/rpc/index.js';
 import { planReload } from './config-reload.js';
 import { startMetricsEndpoint } from './metrics-endpoint.js';
+import { SystemdNotifier } from './systemd-notify.js';
+import { CriClient } from '../cri/client.js';
 import { containerState } from '../runtime/container-record.js';
 import { isReady } from '../sandbox/sandbox-spec.js';
 
@@ -238,12 +240,30 @@ export class Daemon {
   }
 }
 
+/**
+ * A test-only switch (the environment names a signal): on that signal the
+ * event loop blocks for good, as a wedged daemon's would, so the watchdog
+ * can be seen to restart it. Nothing sets it outside tests.
+ */
+function blockOnSignalForTests(signal: string | undefined): void {
+  if (!signal) return;
+  process.on(signal as NodeJS.Signals, () => {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+  });
+}
+
 /** `cradle daemon`: runs until SIGTERM/SIGINT; resolves with the exit code. */
 export async function runDaemon(source: ConfigSource): Promise<number> {
   const config = loadConfig(source).config;
   const daemon = new Daemon(source, config);
+  const systemd = SystemdNotifier.fromEnvironment(process.env, daemon.logger.child({ component: 'systemd' }));
+  const self = new CriClient(config.listen);
   const done = new Promise<number>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => void daemon.stop(signal).then(() => resolve(0));
+    const stop = (signal: NodeJS.Signals) => {
+      systemd.stopping();
+      self.close();
+      void daemon.stop(signal).then(() => resolve(0));
+    };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
     process.on('SIGHUP', () => void daemon.reload());
@@ -254,8 +274,15 @@ export async function runDaemon(source: ConfigSource): Promise<number> {
   try {
     await daemon.start();
   } catch (err) {
+    self.close();
     await daemon.stop('start-up failure').catch(() => undefined);
     throw new StartupError(errorMessage(err));
   }
+  systemd.ready('serving CRI');
+  // The watchdog's self-check: the event loop turns and the CRI socket answers Status.
+  systemd.startWatchdog(async (timeoutMs) => {
+    await self.runtime.call('Status', {}, { timeoutMs });
+  });
+  blockOnSignalForTests(process.env.CRADLE_TEST_BLOCK_EVENT_LOOP_ON);
   return done;
 }

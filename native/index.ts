@@ -31,6 +31,8 @@ export interface NativeConstants {
 export interface NativeAddon {
   abiVersion: number;
   constants: NativeConstants;
+  /** One datagram to systemd's notify socket (a path, or "@name" in the abstract namespace); throws an errno error. */
+  sdNotify(socketPath: string, message: string): void;
   /** flock(2); throws an errno error (EWOULDBLOCK when LOCK_NB finds it held). */
   flock(fd: number, operation: number): void;
   /** mount(2) on the thread pool. Empty source or fstype pass NULL. */
@@ -102,7 +104,7 @@ export interface ExitWatch {
   close(): void;
 }
 
-const EXPECTED_ABI = 5;
+const EXPECTED_ABI = 6;
 
 export const ADDON_PATH = join(packageRoot, 'native', 'build', 'Release', 'cradle_native.node');
 

@@ -7,13 +7,14 @@ namespace cradle {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("constants", Napi::Object::New(env));
   // Lets the TypeScript loader refuse an addon built from other sources.
-  exports.Set("abiVersion", Napi::Number::New(env, 5));
+  exports.Set("abiVersion", Napi::Number::New(env, 6));
   InitLock(env, exports);
   InitMount(env, exports);
   InitNamespaces(env, exports);
   InitPodInit(env, exports);
   InitFiles(env, exports);
   InitSockets(env, exports);
+  InitNotify(env, exports);
   return exports;
 }
 

@@ -22,5 +22,6 @@ void InitNamespaces(Napi::Env env, Napi::Object exports);
 void InitPodInit(Napi::Env env, Napi::Object exports);
 void InitFiles(Napi::Env env, Napi::Object exports);
 void InitSockets(Napi::Env env, Napi::Object exports);
+void InitNotify(Napi::Env env, Napi::Object exports);
 
 }  // namespace cradle
