@@ -9,8 +9,10 @@ import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../core/
 import { packageVersion } from '../core/package-info.js';
 import { runDaemon } from './daemon.js';
 import { formatBench, runBench, SCENARIOS, type Scenario } from './bench/bench.js';
-
-const DEFAULT_SOCKET = '/run/cradle/cradle.sock';
+import { resolveEndpoint, withClient } from './cli/common.js';
+import { psReport, top } from './cli/ps.js';
+import { pullWithProgress } from './cli/pull.js';
+import { statusReport } from './cli/status.js';
 
 const USAGE = `Usage: cradle <command> [flags]
 
@@ -18,6 +20,10 @@ Cradle is a Kubernetes container runtime serving CRI v1 on a unix socket.
 
 Commands:
   daemon    run the CRI daemon
+  status    what the daemon runs: version, config, handlers, cgroups, readiness, counts
+  ps        pods and containers: state, age, restarts, CPU, memory
+  top       ps, refreshed live on a terminal
+  pull      pull an image through the daemon, with its progress
   config    print the effective configuration as TOML
   version   print version information
   bench     load-test a CRI endpoint (Cradle's or another runtime's)
@@ -32,6 +38,9 @@ const CONFIG_FLAGS_HELP = `  --config FILE        config file (default ${DEFAULT
   --runroot DIR        volatile state directory (config: runroot)
   --log-level LEVEL    ${LOG_LEVELS.join(', ')} (config: log.level)
   --log-format FORMAT  ${LOG_FORMATS.join(', ')} (config: log.format)
+`;
+
+const ENDPOINT_HELP = `  --endpoint SOCKET    the daemon's CRI socket (default: listen from the config)
 `;
 
 const HELP: Record<string, string> = {
@@ -52,20 +61,55 @@ Flags:
   --default            print the embedded default config, with comments
 ${CONFIG_FLAGS_HELP}  -h, --help           show this help
 `,
-  bench: `Usage: cradle bench --endpoint SOCKET [flags]
+  bench: `Usage: cradle bench [--endpoint SOCKET] [flags]
 
 Sends CRI calls to a runtime and reports latency percentiles per RPC. Works
 against any CRI runtime, so runtimes can be compared under the same load.
 The pods scenario creates, stops and removes pods (namespace cradle-bench).
 
 Flags:
-  --endpoint SOCKET    CRI socket (default /run/cradle/cradle.sock)
-  --scenario NAME      version, status or pods (default version)
+${ENDPOINT_HELP}  --scenario NAME      version, status or pods (default version)
   --count N            calls, or pods (default 100)
   --concurrency N      calls in flight at once (default 1)
   --host-network       pods: use the host network (no CNI)
   --json               print the result as JSON
   -h, --help           show this help
+`,
+  status: `Usage: cradle status [--endpoint SOCKET]
+
+Shows the daemon's version and pid, the config files it read, its runtime
+handlers, cgroup driver and version, whether runtime and network are ready,
+and how many pods, containers and images it holds.
+
+Flags:
+${ENDPOINT_HELP}  -h, --help           show this help
+`,
+  ps: `Usage: cradle ps [--endpoint SOCKET]
+
+Lists every pod with its containers: state, age, restarts (kubelet's
+attempt), CPU (percent of one core) and memory (working set).
+
+Flags:
+${ENDPOINT_HELP}  -h, --help           show this help
+`,
+  top: `Usage: cradle top [--endpoint SOCKET] [--interval SECONDS]
+
+"cradle ps", redrawn every interval on a terminal until Ctrl-C. Not on a
+terminal, it prints one frame.
+
+Flags:
+${ENDPOINT_HELP}  --interval SECONDS   between frames (default 2)
+  -h, --help           show this help
+`,
+  pull: `Usage: cradle pull IMAGE [--creds USER:PASSWORD] [--endpoint SOCKET]
+
+Pulls IMAGE through the daemon (CRI PullImage) and shows the daemon's own
+download per layer: a bar with bytes, rate and ETA on a terminal, a line
+per layer's change otherwise. Prints the image's id when done.
+
+Flags:
+  --creds USER:PASSWORD  registry credentials for this pull
+${ENDPOINT_HELP}  -h, --help             show this help
 `,
   version: `Usage: cradle version
 
@@ -106,9 +150,9 @@ function configSource(values: { [K in keyof typeof CONFIG_OPTIONS]?: string | bo
   };
 }
 
-function parse<O extends ParseArgsConfig['options']>(args: string[], options: O) {
+function parse<O extends ParseArgsConfig['options']>(args: string[], options: O, allowPositionals = false) {
   try {
-    return parseArgs({ args, options, allowPositionals: false, strict: true });
+    return parseArgs({ args, options, allowPositionals, strict: true });
   } catch (err) {
     throw new UsageError(errorMessage(err));
   }
@@ -154,7 +198,7 @@ async function main(argv: string[]): Promise<number> {
       const concurrency = positiveInt('concurrency', values.concurrency ?? '1');
       const scenario = oneOf<Scenario>('scenario', values.scenario ?? 'version', SCENARIOS) as Scenario;
       const result = await runBench({
-        endpoint: values.endpoint ?? DEFAULT_SOCKET,
+        endpoint: resolveEndpoint(values.endpoint),
         scenario,
         count,
         concurrency,
@@ -162,6 +206,35 @@ async function main(argv: string[]): Promise<number> {
       });
       process.stdout.write(values.json ? `${JSON.stringify(result, (_k, v: unknown) => v)}\n` : formatBench(result));
       return result.rows.some((r) => r.errors > 0) ? 1 : 0;
+    }
+    case 'status':
+    case 'ps': {
+      const { values } = parse(rest, { endpoint: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+      if (values.help) return help(command);
+      const endpoint = resolveEndpoint(values.endpoint);
+      process.stdout.write(await withClient(endpoint, (c) => (command === 'status' ? statusReport(c, endpoint) : psReport(c))));
+      return 0;
+    }
+    case 'top': {
+      const { values } = parse(rest, { endpoint: { type: 'string' }, interval: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+      if (values.help) return help('top');
+      const seconds = positiveInt('interval', values.interval ?? '2');
+      const stop = new AbortController();
+      process.once('SIGINT', () => stop.abort());
+      await withClient(resolveEndpoint(values.endpoint), async (c) =>
+        process.stdout.isTTY ? top(c, process.stdout, seconds * 1000, stop.signal) : void process.stdout.write(await psReport(c)),
+      );
+      return 0;
+    }
+    case 'pull': {
+      const { values, positionals } = parse(rest, { endpoint: { type: 'string' }, creds: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, true);
+      if (values.help) return help('pull');
+      if (positionals.length !== 1) throw new UsageError('pull takes one image reference');
+      const creds = values.creds;
+      if (creds !== undefined && !creds.includes(':')) throw new UsageError('--creds must be USER:PASSWORD');
+      const auth = creds === undefined ? undefined : { username: creds.slice(0, creds.indexOf(':')), password: creds.slice(creds.indexOf(':') + 1) };
+      await withClient(resolveEndpoint(values.endpoint), (c) => pullWithProgress(c, positionals[0] as string, auth, process.stdout));
+      return 0;
     }
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);

@@ -69,6 +69,8 @@ export class Daemon {
   constructor(
     private readonly source: ConfigSource,
     config: CradleConfig,
+    /** The files `config` came from, for `cradle status`. */
+    private configFiles: readonly string[] = [],
   ) {
     this.config = config;
     this.log = createLogger(config.log.level, config.log.format);
@@ -135,6 +137,8 @@ export class Daemon {
         runtimeHandlers: () => this.runtimes.list(),
         defaultRuntimeHandler: () => this.runtimes.defaultHandler,
         cgroupDriver: config.cgroup_manager,
+        configFiles: () => this.configFiles,
+        pulls: () => this.images.pullsUnderWay(),
       },
       writable: { mountpoint: this.storage.rootfs.dir, usage: () => this.storage.rootfs.totalUsage() },
       runroot: config.runroot,
@@ -170,7 +174,11 @@ export class Daemon {
   private async startMetrics(): Promise<void> {
     const { address, port } = this.config.metrics;
     if (address === '') return;
-    const count = (states: string[]) => states.reduce<Record<string, number>>((n, s) => ({ ...n, [s]: (n[s] ?? 0) + 1 }), {});
+    const count = (states: string[]) => {
+      const n: Record<string, number> = {};
+      for (const s of states) n[s] = (n[s] ?? 0) + 1;
+      return n;
+    };
     this.metricsEndpoint = await startMetricsEndpoint(
       address,
       port,
@@ -205,7 +213,9 @@ export class Daemon {
   async reload(): Promise<void> {
     let next: CradleConfig;
     try {
-      next = loadConfig(this.source).config;
+      const loaded = loadConfig(this.source);
+      next = loaded.config;
+      this.configFiles = loaded.files;
     } catch (err) {
       this.logger.error('config reload failed; keeping the running config', { error: errorMessage(err) });
       return;
@@ -254,8 +264,8 @@ function blockOnSignalForTests(signal: string | undefined): void {
 
 /** `cradle daemon`: runs until SIGTERM/SIGINT; resolves with the exit code. */
 export async function runDaemon(source: ConfigSource): Promise<number> {
-  const config = loadConfig(source).config;
-  const daemon = new Daemon(source, config);
+  const { config, files } = loadConfig(source);
+  const daemon = new Daemon(source, config, files);
   const systemd = SystemdNotifier.fromEnvironment(process.env, daemon.logger.child({ component: 'systemd' }));
   const self = new CriClient(config.listen);
   const done = new Promise<number>((resolve) => {

@@ -1,4 +1,5 @@
 import { metrics } from '../core/metrics.js';
+import { type PullProgress, PullProgressBoard } from './pull-progress.js';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nowNs } from '../core/clock.js';
@@ -52,6 +53,7 @@ export class ImageService {
   /** repo tag or repo digest → image id */
   private readonly names = new Map<string, string>();
   private readonly inflight = new Map<string, Promise<ImageRecord>>();
+  private readonly progress = new PullProgressBoard();
   private readonly store: RecordStore<ImageRecord>;
   readonly content: ContentStore;
   private pulls = 0;
@@ -109,6 +111,11 @@ export class ImageService {
     return [...this.records.values()];
   }
 
+  /** Pulls under way, layer by layer (what `cradle pull` shows). */
+  pullsUnderWay(): PullProgress[] {
+    return this.progress.list();
+  }
+
   /** Pulls `text`; concurrent pulls of the same reference share one download. */
   async pull(text: string, auth: RegistryAuth | undefined): Promise<ImageRecord> {
     const ref = parseReference(text);
@@ -152,61 +159,77 @@ export class ImageService {
     }
     const { config: configDesc, layers } = doc;
     counts.total = layers.length;
-    await this.content.fetch(configDesc.digest, configDesc.size, () => client.blob(configDesc.digest, fetched.endpoint));
-    let parsed: ParsedImageConfig;
+    const progress = this.progress.begin(name, layers);
     try {
-      parsed = parseImageConfig(name, await this.content.read(configDesc.digest));
-    } catch (err) {
-      throw new InvalidArgumentError(errorMessage(err));
-    }
-    if (parsed.diffIds.length !== layers.length) {
-      throw new InvalidArgumentError(`image ${name}: the manifest has ${layers.length} layers but the config lists ${parsed.diffIds.length}`);
-    }
-    await this.content.put(top.digest, top.body);
-    if (fetched !== top) await this.content.put(fetched.digest, fetched.body);
-    const chains = chainIds(parsed.diffIds);
-    // The pull holds its layers until the image record does, so no collection in between takes them.
-    const pull = `pull:${++this.pulls}`;
-    this.opts.storage.refs.hold(pull, chains);
-    let record: ImageRecord;
-    try {
-      await bounded(
-        layers.map((desc, i) => ({ desc, chain: chains[i] as string, diffId: parsed.diffIds[i] as string })),
-        LAYER_DOWNLOADS,
-        async ({ desc, chain, diffId }) => {
-          // Streamed from the registry into the layer directory; the compressed blob is not kept.
-          await this.opts.storage.layers.ensure(chain, diffId, (dest) => {
-            counts.layers++;
-            counts.bytes += desc.size;
-            return this.unpackWithRetries(dest, diffId, async () => ({
-              kind: 'http',
-              ...(await client.blobRequest(desc.digest, fetched.endpoint)),
-              digest: desc.digest,
-              size: desc.size,
-            }));
-          });
-        },
-      );
-      failpoint('PullImage/layers-unpacked');
-      record = this.commit(ref, configDesc.digest, top.digest, {
-        size: configDesc.size + layers.reduce((n, l) => n + l.size, 0),
-        layers: chains,
-        os: parsed.os,
-        architecture: parsed.architecture,
-        config: parsed.config,
-      });
+      await this.content.fetch(configDesc.digest, configDesc.size, () => client.blob(configDesc.digest, fetched.endpoint));
+      let parsed: ParsedImageConfig;
+      try {
+        parsed = parseImageConfig(name, await this.content.read(configDesc.digest));
+      } catch (err) {
+        throw new InvalidArgumentError(errorMessage(err));
+      }
+      if (parsed.diffIds.length !== layers.length) {
+        throw new InvalidArgumentError(`image ${name}: the manifest has ${layers.length} layers but the config lists ${parsed.diffIds.length}`);
+      }
+      await this.content.put(top.digest, top.body);
+      if (fetched !== top) await this.content.put(fetched.digest, fetched.body);
+      const chains = chainIds(parsed.diffIds);
+      // The pull holds its layers until the image record does, so no collection in between takes them.
+      const pull = `pull:${++this.pulls}`;
+      this.opts.storage.refs.hold(pull, chains);
+      let record: ImageRecord;
+      try {
+        await bounded(
+          layers.map((desc, i) => ({ desc, i, chain: chains[i] as string, diffId: parsed.diffIds[i] as string })),
+          LAYER_DOWNLOADS,
+          async ({ desc, i, chain, diffId }) => {
+            let fetchedHere = false;
+            // Streamed from the registry into the layer directory; the compressed blob is not kept.
+            await this.opts.storage.layers.ensure(chain, diffId, (dest) => {
+              fetchedHere = true;
+              counts.layers++;
+              counts.bytes += desc.size;
+              return this.unpackWithRetries(
+                dest,
+                diffId,
+                async () => {
+                  progress.downloading(i);
+                  return { kind: 'http', ...(await client.blobRequest(desc.digest, fetched.endpoint)), digest: desc.digest, size: desc.size };
+                },
+                (bytes) => progress.received(i, bytes),
+              );
+            });
+            progress.finished(i, fetchedHere);
+          },
+        );
+        failpoint('PullImage/layers-unpacked');
+        record = this.commit(ref, configDesc.digest, top.digest, {
+          size: configDesc.size + layers.reduce((n, l) => n + l.size, 0),
+          layers: chains,
+          os: parsed.os,
+          architecture: parsed.architecture,
+          config: parsed.config,
+        });
+      } finally {
+        this.opts.storage.refs.release(pull);
+      }
+      this.opts.logger.info('image pulled', { image: name, id: record.id, layers: layers.length, ms: Math.round(performance.now() - started) });
+      return record;
     } finally {
-      this.opts.storage.refs.release(pull);
+      progress.end();
     }
-    this.opts.logger.info('image pulled', { image: name, id: record.id, layers: layers.length, ms: Math.round(performance.now() - started) });
-    return record;
   }
 
   /** Unpacks into `dest`; a broken-off download is tried again with a fresh source. */
-  private async unpackWithRetries(dest: string, diffId: string, source: () => Promise<UnpackSource>): Promise<{ bytes: number; inodes: number }> {
+  private async unpackWithRetries(
+    dest: string,
+    diffId: string,
+    source: () => Promise<UnpackSource>,
+    onProgress?: (received: number) => void,
+  ): Promise<{ bytes: number; inodes: number }> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await unpackLayer({ source: await source(), dest, diffId });
+        return await unpackLayer({ source: await source(), dest, diffId }, onProgress);
       } catch (err) {
         if (!(err instanceof LayerDownloadError) || attempt >= DOWNLOAD_ATTEMPTS) throw err;
         this.opts.logger.warn('layer download broke off; trying again', { attempt, error: errorMessage(err) });

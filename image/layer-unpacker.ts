@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { InternalError, InvalidArgumentError } from '../core/errors.js';
-import type { UnpackReply, UnpackRequest } from './unpack-worker.js';
+import type { UnpackProgress, UnpackReply, UnpackRequest } from './unpack-worker.js';
 
 const WORKER = new URL('./unpack-worker.js', import.meta.url);
 /** Layers unpacked at once: the machine has 2 cores, and disks prefer few writers. */
@@ -26,13 +26,13 @@ export interface UnpackResult {
   inodes: number;
 }
 
-/** Unpacks a layer blob into `dest` off the main thread; checks its diffID. */
-export async function unpackLayer(req: UnpackRequest): Promise<UnpackResult> {
+/** Unpacks a layer blob into `dest` off the main thread; checks its diffID. `progress` hears the compressed bytes received. */
+export async function unpackLayer(req: UnpackRequest, progress?: (received: number) => void): Promise<UnpackResult> {
   const release = await slot();
   try {
     const reply = await new Promise<UnpackReply>((resolve, reject) => {
       const worker = new Worker(WORKER, { workerData: req });
-      worker.once('message', (m: UnpackReply) => resolve(m));
+      worker.on('message', (m: UnpackReply | UnpackProgress) => ('progress' in m ? progress?.(m.progress) : resolve(m)));
       worker.once('error', reject);
       worker.once('exit', (code) => {
         if (code !== 0) reject(new InternalError(`layer unpack worker exited with code ${code}`));

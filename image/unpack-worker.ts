@@ -27,6 +27,13 @@ export interface UnpackRequest {
 
 export type FailureKind = 'unsafe' | 'corrupt' | 'network' | 'other';
 export type UnpackReply = { ok: true; bytes: number; inodes: number } | { ok: false; error: string; kind: FailureKind };
+/** Sent while a registry download runs: the compressed bytes received so far. */
+export interface UnpackProgress {
+  progress: number;
+}
+
+/** How often progress is reported: every this many bytes. */
+const PROGRESS_EVERY = 256 * 1024;
 
 class Failure extends Error {
   constructor(
@@ -53,9 +60,14 @@ async function* compressed(source: UnpackSource): AsyncGenerator<Buffer> {
   if (!res.ok || !res.body) throw new Failure('network', `${source.url}: HTTP ${res.status}`);
   const hash = createHash('sha256');
   let received = 0;
+  let reported = 0;
   try {
     for await (const chunk of Readable.fromWeb(res.body as WebReadableStream<Uint8Array>) as AsyncIterable<Buffer>) {
       received += chunk.length;
+      if (received - reported >= PROGRESS_EVERY) {
+        reported = received;
+        parentPort?.postMessage({ progress: received } satisfies UnpackProgress);
+      }
       if (received > source.size) throw new Failure('corrupt', `blob ${source.digest} is larger than its descriptor says (${source.size} bytes)`);
       hash.update(chunk);
       yield chunk;

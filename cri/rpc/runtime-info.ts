@@ -1,5 +1,6 @@
 import type { Condition } from '../../core/condition.js';
 import type { CgroupDriver as DriverName, CradleConfig } from '../../core/config/config.js';
+import { CGROUP_V2 } from '../../cgroups/cgroup-stats.js';
 import { packageVersion } from '../../core/package-info.js';
 import type { RuntimeHandlerInfo } from '../../runtime/runtime-handlers.js';
 import { CgroupDriver, type RuntimeCondition, type RuntimeHandler, type RuntimeServiceMethods } from '../generated/api.js';
@@ -16,6 +17,10 @@ export interface RuntimeInfoSource {
   defaultRuntimeHandler(): string;
   /** Fixed at start: kubelet reads it once and must not see it change. */
   cgroupDriver: DriverName;
+  /** The config files the daemon read, in order (none: the embedded default alone). */
+  configFiles(): readonly string[];
+  /** Image pulls under way, for `cradle pull`'s progress. */
+  pulls(): readonly object[];
 }
 
 /** The CRI API version kubelet expects in VersionResponse.version. */
@@ -56,7 +61,19 @@ export function runtimeInfoHandlers(source: RuntimeInfoSource, networks: PodNetw
         },
         runtime_handlers: entries,
         features: { supplemental_groups_policy: true, user_namespaces_host_network: false, mount_options: false },
-        info: req.verbose ? { config: JSON.stringify(source.config()) } : {},
+        info: req.verbose
+          ? {
+              config: JSON.stringify(source.config()),
+              daemon: JSON.stringify({
+                version: packageVersion,
+                pid: process.pid,
+                configFiles: source.configFiles(),
+                cgroupVersion: CGROUP_V2 ? 2 : 1,
+                handlers: handlers.map((h) => ({ name: h.name, path: h.config.path, default: h.name === source.defaultRuntimeHandler() })),
+              }),
+              pulls: JSON.stringify(source.pulls()),
+            }
+          : {},
       };
     },
 

@@ -15,12 +15,19 @@ export const BUSYBOX_IMAGE = '127.0.0.1:5000/test/busybox:v1';
  * `topLevel` before it and `tables` after it) that has pulled the image.
  */
 export async function busyboxNode(
-  options: { topLevel?: string; tables?: string; startTimeoutMs?: number; beforeStart?: (node: TestNode, registry: TestRegistry) => Promise<void> } = {},
+  options: {
+    topLevel?: string;
+    tables?: string;
+    startTimeoutMs?: number;
+    /** Registries besides the test registry reached over plain http (host:port). */
+    insecure?: readonly string[];
+    beforeStart?: (node: TestNode, registry: TestRegistry) => Promise<void>;
+  } = {},
 ): Promise<{ node: TestNode; registry: TestRegistry }> {
   const node = await TestNode.create();
   writeFileSync(
     node.configPath,
-    `${options.topLevel ?? ''}${testConfigToml(node.dir)}\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n${options.tables ?? ''}`,
+    `${options.topLevel ?? ''}${testConfigToml(node.dir)}\n[image]\ninsecure_registries = ${JSON.stringify(['127.0.0.1:5000', ...(options.insecure ?? [])])}\n${options.tables ?? ''}`,
   );
   writeConflist(node, bridgeConflist(node));
   const registry = new TestRegistry(node);

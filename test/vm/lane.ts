@@ -79,9 +79,21 @@ async function follow(file: string, out: (s: string) => void, done: Promise<unkn
   }
 }
 
+/** The .deb the guest installs (test/vm/package), built from this checkout into build/, which the guest sees. */
+async function buildPackage(log: (s: string) => void): Promise<void> {
+  const started = Date.now();
+  const r = await run('bash', [join(packageRoot, 'scripts', 'build-deb.sh'), '--no-setup', join(packageRoot, 'build')], {
+    timeoutMs: 15 * 60_000,
+    env: { ...process.env, CRADLE_DEB_COMPRESSION: 'gzip' },
+  });
+  if (r.code !== 0) throw new Error(`building the .deb failed (exit ${String(r.code)}):\n${r.stderr.slice(-4000)}`);
+  log(`vm lane: .deb built in ${Math.round((Date.now() - started) / 1000)} s\n`);
+}
+
 /** Boots the guest, runs the lane's suites (filtered by `filters`) and returns mocha's totals from inside it. */
 export async function runVmLane(filters: readonly string[], out: (s: string) => void): Promise<LaneTotals> {
   const image = await ensureImage(out);
+  await buildPackage(out);
   const work = mkdtempSync('/var/tmp/cradle-vm-lane-');
   const socket = join(work, 'virtiofs.sock');
   const laneLog = join(work, 'lane.log');
