@@ -10,6 +10,7 @@ import { packageVersion } from '../core/package-info.js';
 import { runDaemon } from './daemon.js';
 import { formatBench, runBench, SCENARIOS, type Scenario } from './bench/bench.js';
 import { resolveEndpoint, withClient } from './cli/common.js';
+import { play } from './cli/play.js';
 import { psReport, top } from './cli/ps.js';
 import { pullWithProgress } from './cli/pull.js';
 import { statusReport } from './cli/status.js';
@@ -24,6 +25,7 @@ Commands:
   ps        pods and containers: state, age, restarts, CPU, memory
   top       ps, refreshed live on a terminal
   pull      pull an image through the daemon, with its progress
+  play      run a Kubernetes v1 Pod manifest over CRI, as kubelet would
   config    print the effective configuration as TOML
   version   print version information
   bench     load-test a CRI endpoint (Cradle's or another runtime's)
@@ -110,6 +112,22 @@ per layer's change otherwise. Prints the image's id when done.
 Flags:
   --creds USER:PASSWORD  registry credentials for this pull
 ${ENDPOINT_HELP}  -h, --help             show this help
+`,
+  play: `Usage: cradle play POD.yaml [--follow] [--down] [--endpoint SOCKET]
+
+Runs a Kubernetes v1 Pod manifest on this node through the daemon, as
+kubelet would: the sandbox (hostname, DNS, hostPorts, labels, host
+namespaces), images pulled per imagePullPolicy, init containers run to
+completion in order, then the containers (command, args, literal env,
+hostPath and emptyDir volumes, resources as cgroup limits, security
+context). For static pods and trying workloads on a node without a control
+plane; env from ConfigMaps or Secrets and other volume kinds are refused.
+
+Flags:
+  --follow             stream the containers' logs and apply restartPolicy
+                       until every container is done (or Ctrl-C)
+  --down               remove the pod an earlier play of this manifest made
+${ENDPOINT_HELP}  -h, --help           show this help
 `,
   version: `Usage: cradle version
 
@@ -235,6 +253,20 @@ async function main(argv: string[]): Promise<number> {
       const auth = creds === undefined ? undefined : { username: creds.slice(0, creds.indexOf(':')), password: creds.slice(creds.indexOf(':') + 1) };
       await withClient(resolveEndpoint(values.endpoint), (c) => pullWithProgress(c, positionals[0] as string, auth, process.stdout));
       return 0;
+    }
+    case 'play': {
+      const { values, positionals } = parse(
+        rest,
+        { endpoint: { type: 'string' }, follow: { type: 'boolean' }, down: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+        true,
+      );
+      if (values.help) return help('play');
+      if (positionals.length !== 1) throw new UsageError('play takes one manifest file');
+      const stop = new AbortController();
+      process.once('SIGINT', () => stop.abort());
+      return withClient(resolveEndpoint(values.endpoint), (c) =>
+        play(c, positionals[0] as string, { follow: values.follow === true, down: values.down === true, out: process.stdout, signal: stop.signal }),
+      );
     }
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);

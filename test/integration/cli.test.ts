@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { busyboxSuite, startBusybox } from '../support/busybox-node.js';
+import { BUSYBOX_IMAGE, busyboxSuite, startBusybox } from '../support/busybox-node.js';
+import { TEST_GATEWAY } from '../support/cni.js';
 import { OciLayout } from '../support/oci-image.js';
 import { podConfig } from '../support/pods.js';
 import { run, spawnTracked } from '../support/processes.js';
@@ -91,6 +93,80 @@ describe('the cradle CLI', function () {
     } finally {
       proxy.kill('SIGKILL');
     }
+  });
+
+  it('play: an init container, env, hostPath and emptyDir volumes and a hostPort, answered through the hostPort; --down removes it', async () => {
+    const dir = join(suite.node.dir, 'play');
+    mkdirSync(join(dir, 'hostdata'), { recursive: true });
+    writeFileSync(join(dir, 'hostdata', 'who'), 'cradle\n');
+    const manifest = join(dir, 'web.yaml');
+    writeFileSync(
+      manifest,
+      `apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  volumes:
+  - name: site
+    emptyDir: {}
+  - name: host
+    hostPath: {path: ${join(dir, 'hostdata')}}
+  initContainers:
+  - name: init
+    image: ${BUSYBOX_IMAGE}
+    command: [sh, -c, 'echo "hello $GREETING from $(cat /host/who)" > /site/index.html']
+    env: [{name: GREETING, value: play}]
+    volumeMounts: [{name: site, mountPath: /site}, {name: host, mountPath: /host, readOnly: true}]
+  containers:
+  - name: httpd
+    image: ${BUSYBOX_IMAGE}
+    command: [httpd, -f, -p, '8080', -h, /site]
+    ports: [{containerPort: 8080, hostPort: 18082}]
+    volumeMounts: [{name: site, mountPath: /site}]
+    resources: {limits: {memory: 64Mi, cpu: 500m}}
+`,
+    );
+    const r = await cradle('play', manifest, '--endpoint', suite.node.socket);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/^pod default\/web [0-9a-f]{64}: httpd [0-9a-f]{13}$/m);
+    const answer = await waitFor(
+      'the pod to answer through its hostPort',
+      async () => {
+        const got = await suite.node.exec('busybox', ['wget', '-q', '-O-', `http://${TEST_GATEWAY}:18082/index.html`]);
+        return got.code === 0 ? got.stdout : undefined;
+      },
+      60_000,
+      250,
+    );
+    expect(answer.trim()).to.equal('hello play from cradle');
+    const again = await cradle('play', manifest, '--endpoint', suite.node.socket);
+    expect([again.code, again.stderr.trim()]).to.deep.equal([1, `cradle: pod default/web is already here (cradle play ${manifest} --down first)`]);
+
+    const downed = await cradle('play', manifest, '--down', '--endpoint', suite.node.socket);
+    expect(downed.code, downed.stderr).to.equal(0);
+    expect(downed.stdout).to.match(/^removed pod default\/web /m);
+    expect((await rt().call('ListPodSandbox', { filter: { label_selector: { 'io.kubernetes.pod.name': 'web' } } })).items).to.deep.equal([]);
+    expect(existsSync(join(suite.node.dir, 'root', 'play'))).to.equal(true);
+    expect(readdirSync(join(suite.node.dir, 'root', 'play'))).to.deep.equal([]);
+
+    writeFileSync(join(dir, 'deploy.yaml'), 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n');
+    const deploy = await cradle('play', join(dir, 'deploy.yaml'), '--endpoint', suite.node.socket);
+    expect([deploy.code, deploy.stderr.trim().split('\n').length]).to.deep.equal([1, 1]);
+    expect(deploy.stderr).to.contain('holds apps/v1 Deployment; cradle play takes a v1 Pod');
+  });
+
+  it('play --follow: streams the logs and ends with the containers, as restartPolicy says', async () => {
+    const manifest = join(suite.node.dir, 'say.yaml');
+    writeFileSync(
+      manifest,
+      `apiVersion: v1\nkind: Pod\nmetadata: {name: say}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: say\n    image: ${BUSYBOX_IMAGE}\n    command: [sh, -c, 'echo one; echo two; exit 3']\n`,
+    );
+    const r = await cradle('play', manifest, '--follow', '--endpoint', suite.node.socket);
+    expect(r.code).to.equal(1);
+    expect(r.stdout).to.contain('[say] one\n[say] two\n[say] exited with code 3\n');
+    expect((await cradle('play', manifest, '--down', '--endpoint', suite.node.socket)).code).to.equal(0);
   });
 
   it('fails with one line and a non-zero code', async () => {
