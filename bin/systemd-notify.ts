@@ -1,5 +1,6 @@
 import type { Logger } from '../core/logger.js';
 import { errorMessage } from '../core/errors.js';
+import { timerMs } from '../core/timers.js';
 import { loadNative } from '../native/index.js';
 
 /**
@@ -29,7 +30,7 @@ export class SystemdNotifier {
     const usec = Number(env.WATCHDOG_USEC);
     const forUs = env.WATCHDOG_PID === undefined || Number(env.WATCHDOG_PID) === process.pid;
     for (const k of ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID']) delete env[k];
-    const pingEveryMs = socket && forUs && Number.isFinite(usec) && usec > 0 ? Math.max(1, Math.floor(usec / 2000)) : undefined;
+    const pingEveryMs = socket && forUs && Number.isFinite(usec) && usec > 0 ? Math.max(1, timerMs(Math.floor(usec / 2000))) : undefined;
     return new SystemdNotifier(socket, pingEveryMs, logger);
   }
 

@@ -65,6 +65,6 @@ for script in postinst prerm postrm; do install -m 0755 "packaging/deb/$script" 
 
 mkdir -p "$out"
 deb="$out/cradle_${version}_${arch}.deb"
-# xz for a package to ship; the VM lane asks for gzip, which packs in a fraction of the time.
+# xz for a package to ship; the VM lane asks for none: packing and unpacking under emulation cost more than the bytes.
 dpkg-deb --root-owner-group "-Z${CRADLE_DEB_COMPRESSION:-xz}" --build "$stage" "$deb" >&2
 echo "$deb"

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CriClient } from '../../cri/client.js';
 import { ContainerState } from '../../cri/generated/api.js';
@@ -147,10 +147,15 @@ export async function play(client: CriClient, file: string, opts: PlayOptions): 
   if ((await playedPods(client, plan)).length > 0)
     throw new ManifestError(`pod ${plan.namespace}/${plan.name} is already here (cradle play ${file} --down first)`);
   for (const c of [...plan.initContainers, ...plan.containers]) await ensureImage(client, c);
-  for (const dir of plan.emptyDirs) await mkdir(dir, { recursive: true, mode: 0o777 });
   const sandbox = { ...plan.sandbox, labels: { ...plan.sandbox.labels, [PLAY_LABEL]: 'true' } };
   const podId = (await client.runtime.call('RunPodSandbox', { config: sandbox }, { timeoutMs: 240_000 })).pod_sandbox_id;
   try {
+    // Made once the pod exists, so `--down` (or the clean-up below) finds them whatever happens next.
+    // World-writable as kubelet makes emptyDir, whatever user the containers run as (chmod: mkdir's mode goes through the umask).
+    for (const dir of plan.emptyDirs) {
+      await mkdir(dir, { recursive: true });
+      await chmod(dir, 0o777);
+    }
     for (const c of plan.initContainers) await runInit(client, podId, plan, c, opts.signal);
     const running = new Map<string, { id: string; attempt: number }>();
     for (const c of plan.containers) running.set(c.name, { id: await startContainer(client, podId, plan, c, 0), attempt: 0 });

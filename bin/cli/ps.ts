@@ -1,5 +1,6 @@
 import type { CriClient } from '../../cri/client.js';
 import { ContainerState, PodSandboxState } from '../../cri/generated/api.js';
+import { timerMs } from '../../core/timers.js';
 import { formatAge, formatBytes, formatTable } from './common.js';
 
 const state = (s: ContainerState) => ContainerState[s].replace('CONTAINER_', '').toLowerCase();
@@ -51,7 +52,7 @@ export async function top(client: CriClient, out: NodeJS.WriteStream, intervalMs
     // Home, clear to the end: the frame replaces the last one without flicker.
     out.write(`\x1b[H\x1b[2J${new Date().toISOString()}  (every ${intervalMs / 1000}s, Ctrl-C to quit)\n\n${frame}`);
     await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, intervalMs);
+      const t = setTimeout(resolve, timerMs(intervalMs));
       signal.addEventListener('abort', () => {
         clearTimeout(t);
         resolve();

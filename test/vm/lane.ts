@@ -84,7 +84,7 @@ async function buildPackage(log: (s: string) => void): Promise<void> {
   const started = Date.now();
   const r = await run('bash', [join(packageRoot, 'scripts', 'build-deb.sh'), '--no-setup', join(packageRoot, 'build')], {
     timeoutMs: 15 * 60_000,
-    env: { ...process.env, CRADLE_DEB_COMPRESSION: 'gzip' },
+    env: { ...process.env, CRADLE_DEB_COMPRESSION: 'none' },
   });
   if (r.code !== 0) throw new Error(`building the .deb failed (exit ${String(r.code)}):\n${r.stderr.slice(-4000)}`);
   log(`vm lane: .deb built in ${Math.round((Date.now() - started) / 1000)} s\n`);
