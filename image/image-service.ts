@@ -1,8 +1,7 @@
-import { metrics } from '../core/metrics.js';
-import { type PullProgress, PullProgressBoard } from './pull-progress.js';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nowNs } from '../core/clock.js';
+import { metrics } from '../core/metrics.js';
 import { errorMessage, FailedPreconditionError, InvalidArgumentError } from '../core/errors.js';
 import { failpoint } from '../core/failpoints.js';
 import { ensureDir } from '../core/fs-util.js';
@@ -17,6 +16,7 @@ import type { UnpackSource } from './unpack-worker.js';
 import { parseManifest, selectPlatform } from './manifest.js';
 import { digestName, formatReference, parseReference, taggedName, type ImageReference } from './reference.js';
 import { RegistryClient, type RegistryAuth, type RegistryHosts } from './registry-client.js';
+import { type PullProgress, PullProgressBoard } from './pull-progress.js';
 
 const LAYER_DOWNLOADS = 3;
 const DOWNLOAD_ATTEMPTS = 3;

@@ -1,8 +1,8 @@
-import { metrics } from '../core/metrics.js';
 import { spawn } from 'node:child_process';
 import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CradleError, DeadlineExceededError, errorMessage, InternalError, NotFoundError } from '../core/errors.js';
+import { metrics } from '../core/metrics.js';
 import { timerMs } from '../core/timers.js';
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'VERSION' | 'STATUS' | 'GC';

@@ -8,7 +8,7 @@ import { containerState } from '../runtime/container-record.js';
 import type { SandboxManager } from '../sandbox/sandbox-manager.js';
 import { isReady, type SandboxSpec } from '../sandbox/sandbox-spec.js';
 
-export const POD_CHECKPOINT_TIMEOUT_MS = 10 * 60_000;
+const POD_CHECKPOINT_TIMEOUT_MS = 10 * 60_000;
 
 /** A pod checkpoint's `pod.dump`: the pod as it was, and its containers' archives in the order they are restored. */
 export interface PodDump {

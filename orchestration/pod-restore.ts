@@ -49,7 +49,7 @@ export async function restorePod(
   const unpacked: string[] = [dir];
   try {
     const dump = await readPodDump(dir, req.archive);
-    const spec: SandboxSpec = { ...(req.spec ?? dump.spec), runtimeHandler: req.runtimeHandler || (req.spec ?? dump.spec).runtimeHandler };
+    const spec: SandboxSpec = { ...(req.spec ?? dump.spec), runtimeHandler: req.runtimeHandler || dump.spec.runtimeHandler };
     const checkpoints: ContainerCheckpoint[] = [];
     for (const id of dump.containers) {
       const inner = join(dir, `${id}.tar`);

@@ -138,6 +138,7 @@ export class ContainerManager {
     checkMounts(spec, this.featuresOf(pod.runtimeHandler));
     const capabilities = resolveCapabilities(spec.security.capabilitiesAdd, spec.security.capabilitiesDrop, spec.security.privileged, this.available);
     const logPath = containerLogPath(this.opts.root, pod.logDirectory, spec, pod.id);
+    // An unknown handler is refused before anything is made.
     this.runtimeFor(pod.runtimeHandler);
     const targetPidNamespace = this.targetPidNamespace(spec, pod.id);
     const idmap = rootfsIdmap(pod, spec);
