@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { errnoCode, InternalError, InvalidArgumentError, NotFoundError } from '../core/errors.js';
+import { errnoCode, InternalError, InvalidArgumentError, NotFoundError, ResourceExhaustedError } from '../core/errors.js';
 import { decodeRecord } from '../core/record-store.js';
 import type { ContainerRecord } from './container-record.js';
 
@@ -21,10 +21,20 @@ export const CHECKPOINT_PARTS = {
 /** A pod checkpoint's own part; each container's archive beside it is `<container id>.tar`. */
 export const POD_DUMP = 'pod.dump';
 
+/**
+ * A failed tar as the caller should hear it: a full filesystem is
+ * RESOURCE_EXHAUSTED (a checkpoint can be as large as the processes'
+ * memory), anything else the daemon's fault.
+ */
+export function tarFailure(operation: string, stderr: string, fallback: string): InternalError | ResourceExhaustedError {
+  const message = `tar ${operation}: ${stderr.trim() || fallback}`;
+  return /No space left on device|Disk quota exceeded/.test(stderr) ? new ResourceExhaustedError(message) : new InternalError(message);
+}
+
 export function tar(args: string[], timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile('tar', args, { timeout: timeoutMs, maxBuffer: 1024 * 1024 }, (err, _out, stderr) =>
-      err ? reject(new InternalError(`tar ${args[0]}: ${stderr.trim() || err.message}`)) : resolve(),
+      err ? reject(tarFailure(args[0] as string, stderr, err.message)) : resolve(),
     );
   });
 }
@@ -57,6 +67,7 @@ export async function extractArchive(archive: string, scratchRoot: string, what:
   try {
     // --same-owner and numeric ids: a writable layer's files keep the owners they had, whatever this host's names.
     await tar(['-x', '--same-owner', '--numeric-owner', '-C', dir, '-f', archive], timeoutMs).catch((err: unknown) => {
+      if (err instanceof ResourceExhaustedError) throw err;
       throw new InvalidArgumentError(`${what} "${archive}" is not a readable tar archive: ${err instanceof Error ? err.message : String(err)}`);
     });
     return dir;

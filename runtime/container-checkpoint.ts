@@ -1,6 +1,6 @@
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { errorMessage, FailedPreconditionError, InternalError, InvalidArgumentError } from '../core/errors.js';
+import { errorMessage, FailedPreconditionError, InternalError, InvalidArgumentError, ResourceExhaustedError } from '../core/errors.js';
 import { encodeRecord } from '../core/record-store.js';
 import { CHECKPOINT_PARTS, tar, writeArchive } from './checkpoint-archive.js';
 import type { ContainerRecord } from './container-record.js';
@@ -47,7 +47,7 @@ export async function checkpointContainer(req: CheckpointRequest): Promise<void>
     await copyFile(rec.logPath, part(CHECKPOINT_PARTS.log)).catch(() => undefined);
     await writeArchive(work, location, req.timeoutMs);
   } catch (err) {
-    if (err instanceof FailedPreconditionError || err instanceof InvalidArgumentError) throw err;
+    if (err instanceof FailedPreconditionError || err instanceof InvalidArgumentError || err instanceof ResourceExhaustedError) throw err;
     throw new InternalError(`checkpoint of container "${rec.id}" failed: ${errorMessage(err)}`, { cause: err });
   } finally {
     await rm(work, { recursive: true, force: true });
