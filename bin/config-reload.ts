@@ -20,7 +20,7 @@ export interface ReloadPlan {
  * state dirs, the cgroup driver kubelet has read, the CNI watcher, the
  * streaming and metrics listeners). Everything else is read at use and reloads live.
  */
-const RESTART_ONLY = ['root', 'runroot', 'listen', 'cgroup_manager', 'cni.conf_dir', 'streaming', 'metrics'];
+const RESTART_ONLY = ['root', 'runroot', 'listen', 'cgroup_manager', 'cni.conf_dir', 'streaming', 'metrics', 'tracing'];
 
 function flatten(value: unknown, prefix: string, out: Map<string, string>): void {
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {

@@ -67,13 +67,18 @@ ${CONFIG_FLAGS_HELP}  -h, --help           show this help
 
 Sends CRI calls to a runtime and reports latency percentiles per RPC. Works
 against any CRI runtime, so runtimes can be compared under the same load.
-The pods scenario creates, stops and removes pods (namespace cradle-bench).
+The pods scenario creates, stops and removes pods (namespace cradle-bench);
+the containers scenario runs containers of --image in one pod, each created,
+started, stopped and removed in turn, as the CRI validation suite's benchmark.
 
 Flags:
-${ENDPOINT_HELP}  --scenario NAME      version, status or pods (default version)
-  --count N            calls, or pods (default 100)
-  --concurrency N      calls in flight at once (default 1)
-  --host-network       pods: use the host network (no CNI)
+${ENDPOINT_HELP}  --scenario NAME      version, status, pods or containers (default version)
+  --count N            calls, pods or containers (default 100)
+  --concurrency N      calls (or lifecycles) in flight at once (default 1)
+  --host-network       pods, containers: use the host network (no CNI)
+  --image REF          containers: the image to run (pulled when missing)
+  --breakdown          also print the median of each step of each RPC, from
+                       the daemon's own traces (Cradle only)
   --json               print the result as JSON
   -h, --help           show this help
 `,
@@ -208,6 +213,8 @@ async function main(argv: string[]): Promise<number> {
         count: { type: 'string' },
         concurrency: { type: 'string' },
         'host-network': { type: 'boolean' },
+        image: { type: 'string' },
+        breakdown: { type: 'boolean' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       });
@@ -215,12 +222,15 @@ async function main(argv: string[]): Promise<number> {
       const count = positiveInt('count', values.count ?? '100');
       const concurrency = positiveInt('concurrency', values.concurrency ?? '1');
       const scenario = oneOf<Scenario>('scenario', values.scenario ?? 'version', SCENARIOS) as Scenario;
+      if (scenario === 'containers' && !values.image) throw new UsageError('--scenario containers needs --image REF');
       const result = await runBench({
         endpoint: resolveEndpoint(values.endpoint),
         scenario,
         count,
         concurrency,
         hostNetwork: values['host-network'] === true,
+        ...(values.image ? { image: values.image } : {}),
+        breakdown: values.breakdown === true,
       });
       process.stdout.write(values.json ? `${JSON.stringify(result, (_k, v: unknown) => v)}\n` : formatBench(result));
       return result.rows.some((r) => r.errors > 0) ? 1 : 0;

@@ -31,6 +31,7 @@ import { ContainerEvents } from '../cri/container-events.js';
 import { imageServiceHandlers, runtimeServiceHandlers, type CriDeps } from '../cri/rpc/index.js';
 import { planReload } from './config-reload.js';
 import { startMetricsEndpoint } from './metrics-endpoint.js';
+import { startTraceExport } from './trace-exporter.js';
 import { SystemdNotifier } from './systemd-notify.js';
 import { CriClient } from '../cri/client.js';
 import { containerState } from '../runtime/container-record.js';
@@ -63,6 +64,7 @@ export class Daemon {
   private stopping: Promise<void> | undefined;
   private readonly events: ContainerEvents;
   private metricsEndpoint: { close(): Promise<void> } | undefined;
+  private traceExport: { close(): Promise<void> } | undefined;
   /** Found at start: pods can have user namespaces of their own here. */
   private userNamespaces = false;
 
@@ -165,6 +167,8 @@ export class Daemon {
       throw new StartupError(`cannot start the streaming server on ${this.config.streaming.address}:${this.config.streaming.port}: ${errorMessage(err)}`);
     });
     await this.startMetrics();
+    const { endpoint, sampling_rate_per_million } = this.config.tracing;
+    if (endpoint !== '') this.traceExport = await startTraceExport(endpoint, sampling_rate_per_million, this.logger.child({ component: 'tracing' }));
     await this.recover();
     this.server.gate.open();
     this.logger.info('ready', { version: packageVersion, startupMs: Math.round(performance.now()) });
@@ -239,6 +243,8 @@ export class Daemon {
       await this.server.shutdown(parseDuration(this.config.shutdown_timeout) ?? 10_000);
       await this.streaming.stop();
       await this.metricsEndpoint?.close();
+      // The last calls' spans are sent before the process goes.
+      await this.traceExport?.close();
       this.network.stop();
       this.containers.stopWatching();
       this.sandboxes.stopWatching();

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { errnoCode, errorMessage } from './errors.js';
 import { ensureDir } from './fs-util.js';
 import type { Logger } from './logger.js';
+import { stepSync } from './tracing.js';
 
 /** Marks records written with escaped keys (below); older records have no marker. */
 const ENCODING_KEY = '$encoding';
@@ -71,6 +72,10 @@ export class RecordStore<T extends VersionedRecord> {
   }
 
   write(record: T): void {
+    stepSync(`${this.kind} record written`, () => this.writeNow(record));
+  }
+
+  private writeNow(record: T): void {
     const path = join(this.dir, `${record.id}.json`);
     const tmp = `${path}.tmp`;
     const fd = openSync(tmp, 'w', 0o600);
@@ -95,8 +100,10 @@ export class RecordStore<T extends VersionedRecord> {
   }
 
   remove(id: string): void {
-    rmSync(join(this.dir, `${id}.json`), { force: true });
-    this.syncDir();
+    stepSync(`${this.kind} record removed`, () => {
+      rmSync(join(this.dir, `${id}.json`), { force: true });
+      this.syncDir();
+    });
   }
 
   /** Every record; temp files of interrupted writes are removed, unreadable records logged and skipped. */

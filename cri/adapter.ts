@@ -5,6 +5,7 @@ import { metrics } from '../core/metrics.js';
 import type { Logger } from '../core/logger.js';
 import { packageVersion } from '../core/package-info.js';
 import { timerMs } from '../core/timers.js';
+import { annotate, describeSteps, type SpanAttributes, traced } from '../core/tracing.js';
 import { MalformedRequest } from './codec.js';
 import { methodsOf } from './service-definitions.js';
 import type { CallContext } from './service-types.js';
@@ -54,6 +55,17 @@ interface BaseCall {
   on(event: 'cancelled', listener: () => void): unknown;
 }
 
+/** The ids a request or response names, as span attributes: what a trace is looked up by. */
+function messageIds(request: unknown): SpanAttributes {
+  const ids: SpanAttributes = {};
+  if (typeof request !== 'object' || request === null) return ids;
+  for (const key of ['container_id', 'pod_sandbox_id'] as const) {
+    const v = (request as Record<string, unknown>)[key];
+    if (typeof v === 'string' && v !== '') ids[`cri.${key}`] = v;
+  }
+  return ids;
+}
+
 function deadlineMs(deadline: grpc.Deadline): number {
   return deadline instanceof Date ? deadline.getTime() : deadline;
 }
@@ -73,7 +85,7 @@ export class RpcAdapter {
     const impl: grpc.UntypedServiceImplementation = {};
     for (const method of methodsOf(serviceFullName)) {
       const handler = handlers[method.name];
-      impl[method.name] = method.serverStreaming ? this.streaming(method.name, handler) : this.unary(method.name, handler);
+      impl[method.name] = method.serverStreaming ? this.streaming(method.name, handler) : this.unary(serviceFullName, method.name, handler);
     }
     return impl;
   }
@@ -102,7 +114,8 @@ export class RpcAdapter {
     };
   }
 
-  private unary(rpc: string, handler: AnyHandler | undefined): grpc.handleUnaryCall<unknown, unknown> {
+  /** A unary call is a trace (core/tracing.ts): its steps are logged with its line and exported when tracing is on. */
+  private unary(service: string, rpc: string, handler: AnyHandler | undefined): grpc.handleUnaryCall<unknown, unknown> {
     return (call: grpc.ServerUnaryCall<unknown, unknown>, callback: Callback) => {
       const started = process.hrtime.bigint();
       const refused = this.refusal(rpc, handler, call.request);
@@ -113,17 +126,36 @@ export class RpcAdapter {
       }
       const { ctx, done } = this.context(rpc, call);
       const fn = handler as (req: unknown, ctx: CallContext) => Promise<unknown>;
-      Promise.resolve()
-        .then(() => fn(call.request, ctx))
+      let steps: string[] = [];
+      traced(
+        rpc,
+        { 'rpc.system': 'grpc', 'rpc.service': service, 'rpc.method': rpc, ...messageIds(call.request) },
+        () =>
+          Promise.resolve()
+            .then(() => fn(call.request, ctx))
+            .then(
+              (response) => {
+                annotate({ 'rpc.grpc.status_code': grpc.status.OK, ...messageIds(response) });
+                return response;
+              },
+              (err: unknown) => {
+                annotate({ 'rpc.grpc.status_code': toGrpcFailure(err).code });
+                throw err;
+              },
+            ),
+        (trace) => {
+          if (this.logger.isDebugEnabled()) steps = describeSteps(trace);
+        },
+      )
         .then(
           (response) => {
             callback(null, response);
-            this.record(rpc, started, { code: grpc.status.OK });
+            this.record(rpc, started, { code: grpc.status.OK }, false, undefined, steps);
           },
           (err: unknown) => {
             const failure = toGrpcFailure(err);
             callback(failure);
-            this.record(rpc, started, failure, false, err);
+            this.record(rpc, started, failure, false, err, steps);
           },
         )
         .finally(done);
@@ -166,7 +198,7 @@ export class RpcAdapter {
     };
   }
 
-  private record(rpc: string, started: bigint, outcome: CallOutcome, quiet = false, err?: unknown): void {
+  private record(rpc: string, started: bigint, outcome: CallOutcome, quiet = false, err?: unknown, steps: string[] = []): void {
     const ok = outcome.code === grpc.status.OK;
     metrics.rpc(rpc, codeName(outcome.code), Number(process.hrtime.bigint() - started) / 1e9);
     if (ok || quiet) {
@@ -177,6 +209,7 @@ export class RpcAdapter {
       code: codeName(outcome.code),
       durationMs: Number(process.hrtime.bigint() - started) / 1e6,
       ...(outcome.details ? { error: outcome.details } : {}),
+      ...(steps.length > 0 ? { steps } : {}),
     };
     if (ok || quiet) this.logger.debug('rpc', fields);
     else if (isServerFault(outcome.code)) this.logger.error('rpc failed', { ...fields, stack: err instanceof Error ? err.stack : undefined });

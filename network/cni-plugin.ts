@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { CradleError, DeadlineExceededError, errorMessage, InternalError, NotFoundError } from '../core/errors.js';
 import { metrics } from '../core/metrics.js';
 import { timerMs } from '../core/timers.js';
+import { step } from '../core/tracing.js';
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'VERSION' | 'STATUS' | 'GC';
 
@@ -57,7 +58,7 @@ interface PluginError {
 export async function invokePlugin(type: string, config: object, inv: CniInvocation): Promise<Record<string, unknown> | undefined> {
   const started = performance.now();
   try {
-    const result = await runPlugin(type, config, inv);
+    const result = await step(`cni ${inv.command} ${type}`, () => runPlugin(type, config, inv));
     metrics.cni(inv.command, type, (performance.now() - started) / 1000, false);
     return result;
   } catch (err) {

@@ -11,6 +11,7 @@ import { appArmorProfile, relabelTree, selinuxLabels, type HostLsm } from './lsm
 import { loadNative } from '../native/index.js';
 import { ociSpec } from './oci-spec.js';
 import { resolveUser } from './user.js';
+import { step } from '../core/tracing.js';
 
 /** What a container takes from its pod: names, namespaces and the files it bind-mounts. */
 export interface PodContext {
@@ -57,7 +58,11 @@ export async function makeBundleDir(bundle: string): Promise<void> {
  * /etc/passwd and /etc/group, LSM labels, image volumes made to exist, and
  * the OCI spec itself.
  */
-export async function writeBundleConfig(bundle: string, b: BundleInput): Promise<void> {
+export function writeBundleConfig(bundle: string, b: BundleInput): Promise<void> {
+  return step('bundle config written', () => writeConfig(bundle, b));
+}
+
+async function writeConfig(bundle: string, b: BundleInput): Promise<void> {
   const { spec, imageConfig, pod } = b;
   const user = resolveUser(b.rootfs, {
     runAsUser: spec.security.runAsUser,

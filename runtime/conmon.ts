@@ -7,6 +7,7 @@ import { InternalError } from '../core/errors.js';
 import type { ContainerRecord } from './container-record.js';
 import type { OciRuntime } from './oci-runtime.js';
 import { commandLine, isAlive } from './process-tree.js';
+import { step } from '../core/tracing.js';
 
 export interface ConmonLaunch {
   conmon: string;
@@ -82,6 +83,10 @@ const STDERR_CAP = 64 * 1024;
  * exit. One timeout bounds the whole wait and ends the conmon it started.
  */
 export function launchWithConmon(l: ConmonLaunch): Promise<number> {
+  return step(l.restore ? 'conmon + runtime restore' : 'conmon + runtime create', () => launch(l));
+}
+
+function launch(l: ConmonLaunch): Promise<number> {
   const args = [
     '--api-version',
     '1',

@@ -9,6 +9,7 @@ import type { RootfsStore } from '../storage/rootfs-store.js';
 import { stopConmon } from './conmon.js';
 import type { ContainerRecord } from './container-record.js';
 import type { OciRuntime } from './oci-runtime.js';
+import { step } from '../core/tracing.js';
 
 /** Where a container's things are, and how to reach its runtime. */
 export interface TeardownContext {
@@ -32,7 +33,7 @@ export interface TeardownContext {
  */
 export async function teardownContainer(rec: ContainerRecord, ctx: TeardownContext, thorough: boolean): Promise<void> {
   const bundle = join(ctx.bundlesDir, rec.id);
-  await stopConmon(bundle, rec.id, { search: thorough });
+  await step('conmon stopped', () => stopConmon(bundle, rec.id, { search: thorough }));
   const dir = rec.cgroupsPath ? cgroupDir(rec.cgroupsPath) : '';
   if (thorough && dir) await killCgroupProcesses(dir);
   const runtime = ctx.runtimeFor(rec.runtimeHandler);
@@ -40,11 +41,13 @@ export async function teardownContainer(rec: ContainerRecord, ctx: TeardownConte
   await runtime?.delete(rec.id);
   failpoint('RemoveContainer/runtime-deleted');
   // systemd removes a scope itself once its processes are gone.
-  if (dir && !isSystemdCgroupsPath(rec.cgroupsPath)) await removeCgroup(dir);
+  if (dir && !isSystemdCgroupsPath(rec.cgroupsPath)) await step('cgroup removed', () => removeCgroup(dir));
   await ctx.rootfs.remove(rec.id);
   // Idmapped volumes live in the bundle: unmounted first, so the delete cannot reach the host's files.
-  await unmountAllUnder(bundle);
-  await rm(bundle, { recursive: true, force: true });
+  await step('bundle removed', async () => {
+    await unmountAllUnder(bundle);
+    await rm(bundle, { recursive: true, force: true });
+  });
   await rm(join(ctx.exitsDir, rec.id), { force: true });
   // conmon's link from the socket dir to the bundle, for short attach socket
   // paths: named by the id, cut short to fit a socket address on long paths.

@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { InternalError, NotFoundError } from '../core/errors.js';
 import { criuLogError } from './criu.js';
+import { step } from '../core/tracing.js';
 
 /** runc or crun for one RuntimeHandler: the commands Cradle runs directly (conmon runs `create`). */
 export class OciRuntime {
@@ -19,6 +20,10 @@ export class OciRuntime {
   }
 
   private run(args: string[], timeoutMs = 30_000): Promise<{ code: number; stdout: string; stderr: string }> {
+    return step(`${basename(this.path)} ${args[0] ?? ''}`, () => this.exec(args, timeoutMs));
+  }
+
+  private exec(args: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
       execFile(this.path, [...this.globalArgs, ...args], { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) => {
         const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;

@@ -20,6 +20,7 @@ import { removePodInitCgroup, startPodInit, stopPodInit, type PodInitPlacement }
 import { SandboxRecovery } from './sandbox-recovery.js';
 import { isReady, sandboxName, type SandboxRecord, type SandboxSpec, type SandboxState } from './sandbox-spec.js';
 import { validateSysctls } from './sysctls.js';
+import { step } from '../core/tracing.js';
 
 export interface SandboxManagerOptions {
   /** Persistent state: records and pod files. */
@@ -175,13 +176,15 @@ export class SandboxManager {
       const kinds: PinnableNamespace[] = [];
       if (!hostNetwork) kinds.push('net', 'uts');
       if (!hostIpc) kinds.push('ipc');
-      const pins: Pins = await pinNamespaces(join(runDir, 'ns'), kinds, hostNetwork ? '' : spec.hostname, sysctls, spec.userns);
+      const pins: Pins = await step('namespaces pinned', () =>
+        pinNamespaces(join(runDir, 'ns'), kinds, hostNetwork ? '' : spec.hostname, sysctls, spec.userns),
+      );
       undo.push('unpin namespaces', () => unpinNamespaces(pins));
       failpoint('RunPodSandbox/namespaces-pinned');
 
       let initPid: number | undefined;
       if (spec.namespaces.pid === 'pod') {
-        const init = await startPodInit(id, this.opts.podInit(), pins, join(runDir, 'ns', 'pid'), this.placement(spec));
+        const init = await step('pod init started', () => startPodInit(id, this.opts.podInit(), pins, join(runDir, 'ns', 'pid'), this.placement(spec)));
         initPid = init.pid;
         pins.pid = init.pin;
         undo.push('stop the pod init', () => stopPodInit(id, init.pid, init.pin, this.placement(spec)));
@@ -192,12 +195,14 @@ export class SandboxManager {
         const native = loadNative();
         const shm = this.shmPath(id);
         await mkdir(shm, { mode: 0o1777 });
-        await native.mount(
-          'shm',
-          shm,
-          'tmpfs',
-          native.constants.MS_NOSUID | native.constants.MS_NODEV | native.constants.MS_NOEXEC,
-          `mode=1777,size=${this.opts.shmSizeBytes()}`,
+        await step('shm mounted', () =>
+          native.mount(
+            'shm',
+            shm,
+            'tmpfs',
+            native.constants.MS_NOSUID | native.constants.MS_NODEV | native.constants.MS_NOEXEC,
+            `mode=1777,size=${this.opts.shmSizeBytes()}`,
+          ),
         );
         undo.push('unmount /dev/shm', () => unmountAndRemove(shm));
         failpoint('RunPodSandbox/shm-mounted');
@@ -205,7 +210,7 @@ export class SandboxManager {
 
       let ips: string[] = [];
       if (!hostNetwork) {
-        ips = await network.attach(netRequest(pins.net as string));
+        ips = await step('network attached', () => network.attach(netRequest(pins.net as string)));
         undo.push('detach pod network', () => network.detach(id, pins.net as string));
       }
 
@@ -289,20 +294,25 @@ export class SandboxManager {
     rec = this.store.save({ ...rec, phase });
     failpoint('StopPodSandbox/intent-recorded');
     this.unwatchInit(id);
-    if (rec.initPid !== undefined && rec.pins.pid !== undefined) await stopPodInit(id, rec.initPid, rec.pins.pid, this.placement(rec.spec));
+    if (rec.initPid !== undefined && rec.pins.pid !== undefined) {
+      const [initPid, pin, placement] = [rec.initPid, rec.pins.pid, this.placement(rec.spec)];
+      await step('pod init stopped', () => stopPodInit(id, initPid, pin, placement));
+    }
     // An init that died on its own (or with the host) leaves its cgroup behind.
     else if (rec.spec.namespaces.pid === 'pod') await removePodInitCgroup(id, this.placement(rec.spec));
     if (rec.networkAttached) {
-      await this.opts.network.detach(id, rec.pins.net ?? '');
+      const netns = rec.pins.net ?? '';
+      await step('network detached', () => this.opts.network.detach(id, netns));
       failpoint('StopPodSandbox/network-detached');
       rec = this.store.save({ ...rec, networkAttached: false });
     }
     if (rec.shmMounted) {
-      await unmountAndRemove(this.shmPath(id));
+      await step('shm unmounted', () => unmountAndRemove(this.shmPath(id)));
       failpoint('StopPodSandbox/shm-unmounted');
       rec = this.store.save({ ...rec, shmMounted: false });
     }
-    await unpinNamespaces(rec.pins);
+    const pins = rec.pins;
+    await step('namespaces unpinned', () => unpinNamespaces(pins));
     this.store.save({ ...rec, pins: {}, initPid: undefined, state: 'notready', phase: phase === 'stopping' ? undefined : phase });
     this.opts.logger.info('pod sandbox stopped', { id });
   }

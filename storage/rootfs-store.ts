@@ -10,6 +10,7 @@ import { idmappedBind, unmountAllUnder } from './mounts.js';
 import { diskUsage, type DiskUsage } from './disk-usage.js';
 import type { LayerReferences } from './layer-references.js';
 import type { LayerStore } from './layer-store.js';
+import { step } from '../core/tracing.js';
 
 /** A container's root filesystem: which image it was made from and the layers it holds. */
 export interface RootfsRecord extends VersionedRecord {
@@ -90,7 +91,7 @@ export class RootfsStore {
     const rec: RootfsRecord = { schema: 1, id, imageId, layers: [...layers], ...(idmap ? { idmap } : {}) };
     this.store.write(rec);
     this.index(rec);
-    return this.mount(rec, seed);
+    return step('rootfs mounted', () => this.mount(rec, seed));
   }
 
   /**
@@ -109,7 +110,11 @@ export class RootfsStore {
   }
 
   /** Unmounts and deletes a root filesystem and drops its reference. Unknown ids succeed. */
-  async remove(id: string): Promise<void> {
+  remove(id: string): Promise<void> {
+    return step('rootfs removed', () => this.removeNow(id));
+  }
+
+  private async removeNow(id: string): Promise<void> {
     const dir = join(this.dir, id);
     // The overlay and any idmapped layer under it: the delete below must never reach a layer's files.
     await unmountAllUnder(dir);
@@ -240,6 +245,6 @@ export async function mountLayers(
     lower.push(join(dir, 'empty'));
   }
   const data = `lowerdir=${lower.join(':')},upperdir=${join(dir, 'upper')},workdir=${join(dir, 'work')}`;
-  await loadNative().mountAt(cwd, 'overlay', merged, 'overlay', 0, data);
+  await step('overlay mount', () => loadNative().mountAt(cwd, 'overlay', merged, 'overlay', 0, data));
   return merged;
 }

@@ -2,9 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { CriClient } from '../../cri/client.js';
 import { NamespaceMode } from '../../cri/generated/api.js';
 import { errorMessage } from '../../core/errors.js';
+import { benchPodConfig } from './bench-objects.js';
+import { breakdown, type BreakdownRow, formatBreakdown, stepSnapshot } from './breakdown.js';
+import { containerLifecycles } from './container-lifecycles.js';
 import { summarize, type Summary } from './stats.js';
 
-export const SCENARIOS = ['version', 'status', 'pods'] as const;
+export const SCENARIOS = ['version', 'status', 'pods', 'containers'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -15,6 +18,10 @@ export interface BenchOptions {
   concurrency: number;
   /** pods: host network skips CNI, to separate runtime cost from plugin cost. */
   hostNetwork?: boolean;
+  /** containers: the image to run (pulled first when missing). */
+  image?: string;
+  /** Also read the daemon's per-step durations (Cradle only). */
+  breakdown?: boolean;
   timeoutMs?: number;
 }
 
@@ -33,6 +40,7 @@ export interface BenchResult {
   count: number;
   concurrency: number;
   rows: BenchRow[];
+  breakdown?: BreakdownRow[];
 }
 
 /** Runs `fn(i)` for i in [0, count) with at most `concurrency` in flight; returns each call's latency in ms. */
@@ -60,6 +68,11 @@ export async function phase(rpc: string, count: number, concurrency: number, fn:
   return { rpc, summary: summarize(samples), errors, firstError, throughput: samples.length / seconds };
 }
 
+/** pods: host network skips CNI, to separate runtime cost from plugin cost. */
+function podNamespaces(opts: BenchOptions): object {
+  return opts.hostNetwork ? { network: NamespaceMode.NODE, pid: NamespaceMode.CONTAINER, ipc: NamespaceMode.POD } : { pid: NamespaceMode.CONTAINER };
+}
+
 /**
  * The CRI load generator behind `cradle bench`: drives any CRI endpoint
  * with the same calls, so runtimes are compared under identical load.
@@ -68,8 +81,15 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   const client = new CriClient(opts.endpoint);
   const timeoutMs = opts.timeoutMs ?? 120_000;
   const rows: BenchRow[] = [];
+  let breakdownRows: BreakdownRow[] | undefined;
   try {
     await client.runtime.call('Version', {}, { timeoutMs: 10_000 });
+    if (opts.scenario === 'containers') {
+      if (!opts.image) throw new Error('the containers scenario needs --image');
+      const present = await client.image.call('ImageStatus', { image: { image: opts.image } }, { timeoutMs });
+      if (!present.image) await client.image.call('PullImage', { image: { image: opts.image } }, { timeoutMs });
+    }
+    const before = opts.breakdown ? await stepSnapshot(client) : undefined;
     switch (opts.scenario) {
       case 'version':
         rows.push(await phase('Version', opts.count, opts.concurrency, () => client.runtime.call('Version', {}, { timeoutMs })));
@@ -80,24 +100,10 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       case 'pods': {
         const run = randomBytes(4).toString('hex');
         const ids: string[] = new Array<string>(opts.count).fill('');
-        const nsOptions = opts.hostNetwork
-          ? { network: NamespaceMode.NODE, pid: NamespaceMode.CONTAINER, ipc: NamespaceMode.POD }
-          : { pid: NamespaceMode.CONTAINER };
+        const nsOptions = podNamespaces(opts);
         rows.push(
           await phase('RunPodSandbox', opts.count, opts.concurrency, async (i) => {
-            const res = await client.runtime.call(
-              'RunPodSandbox',
-              {
-                config: {
-                  metadata: { name: `bench-${i}`, namespace: 'cradle-bench', uid: `${run}-${i}`, attempt: 0 },
-                  hostname: `bench-${i}`,
-                  log_directory: `/var/log/pods/cradle-bench_bench-${i}_${run}`,
-                  labels: { 'cradle.bench': run },
-                  linux: { security_context: { namespace_options: nsOptions } },
-                },
-              },
-              { timeoutMs },
-            );
+            const res = await client.runtime.call('RunPodSandbox', { config: benchPodConfig(run, i, nsOptions) }, { timeoutMs });
             ids[i] = res.pod_sandbox_id;
           }),
         );
@@ -114,11 +120,32 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
         );
         break;
       }
+      case 'containers':
+        rows.push(...(await containerLifecycles(client, opts.image as string, opts.count, opts.concurrency, podNamespaces(opts), timeoutMs)));
+        break;
+    }
+    if (opts.breakdown) {
+      const after = await stepSnapshot(client);
+      breakdownRows =
+        before && after
+          ? breakdown(
+              before,
+              after,
+              rows.map((r) => r.rpc),
+            )
+          : [];
     }
   } finally {
     client.close();
   }
-  return { endpoint: opts.endpoint, scenario: opts.scenario, count: opts.count, concurrency: opts.concurrency, rows };
+  return {
+    endpoint: opts.endpoint,
+    scenario: opts.scenario,
+    count: opts.count,
+    concurrency: opts.concurrency,
+    rows,
+    ...(breakdownRows ? { breakdown: breakdownRows } : {}),
+  };
 }
 
 export function formatBench(result: BenchResult): string {
@@ -133,5 +160,5 @@ export function formatBench(result: BenchResult): string {
     );
     if (r.firstError) lines.push(`  first error: ${r.firstError}`);
   }
-  return `${lines.join('\n')}\n`;
+  return `${lines.join('\n')}\n${result.breakdown ? formatBreakdown(result.breakdown) : ''}`;
 }

@@ -33,6 +33,8 @@ export interface CradleConfig {
   streaming: { address: string; port: number; idle_timeout: string; token_ttl: string };
   /** The Prometheus endpoint: off while `address` is empty. */
   metrics: { address: string; port: number };
+  /** OTLP/HTTP export of traces: off while `endpoint` is empty. */
+  tracing: { endpoint: string; sampling_rate_per_million: number };
 }
 
 const absolutePath: Spec = { type: 'string', absolutePath: true };
@@ -111,6 +113,13 @@ export const CONFIG_SPEC: Spec = {
       fields: {
         address: { type: 'string', allowEmpty: true },
         port: { type: 'int', min: 0, max: 65535 },
+      },
+    },
+    tracing: {
+      type: 'table',
+      fields: {
+        endpoint: { type: 'string', allowEmpty: true, httpUrl: true },
+        sampling_rate_per_million: { type: 'int', min: 0, max: 1_000_000 },
       },
     },
   },

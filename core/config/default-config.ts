@@ -102,4 +102,14 @@ token_ttl = "1m"
 # Read at start: a change takes effect after a restart.
 address = ""
 port = 9090
+
+[tracing]
+# OTLP/HTTP export of each CRI call's trace (the call and its steps as
+# spans; names in docs/TRACING.md) to a collector, e.g.
+# "http://127.0.0.1:4318/v1/traces": off while endpoint is empty. The steps'
+# durations are in the debug log and "cradle bench --breakdown" either way.
+# Read at start: a change takes effect after a restart.
+endpoint = ""
+# How many of a million calls are exported (1000000: all).
+sampling_rate_per_million = 1000000
 `;

@@ -8,7 +8,7 @@ import { parseQuantity } from '../quantity.js';
  * unknown keys (a typo must not silently fall back to a default).
  */
 export type Spec =
-  | { type: 'string'; absolutePath?: boolean; allowEmpty?: boolean }
+  | { type: 'string'; absolutePath?: boolean; allowEmpty?: boolean; httpUrl?: boolean }
   | { type: 'enum'; values: readonly string[] }
   | { type: 'bool' }
   | { type: 'int'; min: number; max: number }
@@ -54,6 +54,7 @@ export function validate(value: unknown, spec: Spec, key: string): string[] {
       if (typeof value !== 'string') expect(spec.absolutePath ? 'an absolute path string' : 'a string');
       else if (value === '' && !spec.allowEmpty) expect('a non-empty string');
       else if (spec.absolutePath && value !== '' && !isAbsolute(value)) expect('an absolute path');
+      else if (spec.httpUrl && value !== '' && !isHttpUrl(value)) expect('an http:// or https:// URL');
       break;
     case 'enum':
       if (typeof value !== 'string' || !spec.values.includes(value)) expect(`one of ${spec.values.map((v) => JSON.stringify(v)).join(', ')}`);
@@ -104,4 +105,12 @@ export function validate(value: unknown, spec: Spec, key: string): string[] {
 
 function quoteKey(k: string): string {
   return /^[A-Za-z0-9_-]+$/.test(k) ? k : JSON.stringify(k);
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    return ['http:', 'https:'].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
 }

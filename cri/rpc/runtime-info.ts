@@ -7,6 +7,7 @@ import { CgroupDriver, type RuntimeCondition, type RuntimeHandler, type RuntimeS
 import type { Init, ServiceHandlers } from '../service-types.js';
 import type { PodNetworks } from '../../network/pod-network.js';
 import { cidr as validCidr } from '../validate.js';
+import { recentStepDurations } from '../../core/tracing.js';
 
 /** What the runtime-wide RPCs read; every method is a memory read. */
 export interface RuntimeInfoSource {
@@ -72,6 +73,8 @@ export function runtimeInfoHandlers(source: RuntimeInfoSource, networks: PodNetw
                 handlers: handlers.map((h) => ({ name: h.name, path: h.config.path, default: h.name === source.defaultRuntimeHandler() })),
               }),
               pulls: JSON.stringify(source.pulls()),
+              // The recent duration of each traced step, for `cradle bench --breakdown`.
+              steps: JSON.stringify(recentStepDurations()),
             }
           : {},
       };

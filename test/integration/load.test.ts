@@ -9,14 +9,14 @@ import type { TestNode } from '../support/test-node.js';
 
 /**
  * 100 pods with a container each, started at once and torn down again,
- * five rounds on this 2-core machine: no request may fail, and the
+ * three rounds on this 2-core machine: no request may fail, and the
  * daemon's open descriptors and memory must come back to where they were.
  * CRADLE_LOAD_PODS and CRADLE_LOAD_ROUNDS change the size; the figures
  * are printed for docs/RELIABILITY.md.
  */
 
 const PODS = Number(process.env.CRADLE_LOAD_PODS ?? 100);
-const ROUNDS = Number(process.env.CRADLE_LOAD_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.CRADLE_LOAD_ROUNDS ?? 3);
 /** kubelet's default runtime request timeout is 2 minutes; a loaded node gets twice that here. */
 const CALL_MS = 240_000;
 

@@ -108,6 +108,16 @@ describe('config', () => {
     expect(problemsOf(() => load())[0]).to.equal('effective config: default_runtime: expected one of the configured runtimes (runc, crun), found "kata"');
   });
 
+  it('takes a tracing endpoint only as an http(s) URL, and a sampling rate per million', () => {
+    writeFileSync(main, '[tracing]\nendpoint = "127.0.0.1:4318"\nsampling_rate_per_million = 2000000\n');
+    expect(problemsOf(() => load())).to.have.members([
+      `${main}: tracing.endpoint: expected an http:// or https:// URL, found the string "127.0.0.1:4318"`,
+      `${main}: tracing.sampling_rate_per_million: expected a whole number from 0 to 1000000, found the number 2000000`,
+    ]);
+    writeFileSync(main, '[tracing]\nendpoint = "http://127.0.0.1:4318/v1/traces"\n');
+    expect(load().config.tracing).to.deep.equal({ endpoint: 'http://127.0.0.1:4318/v1/traces', sampling_rate_per_million: 1_000_000 });
+  });
+
   it('checks default ulimits when the config loads', () => {
     writeFileSync(main, '[containers]\ndefault_ulimits = ["nofile=10:5"]\n');
     expect(problemsOf(() => load())[0]).to.equal('effective config: containers.default_ulimits: ulimit "nofile=10:5": the soft limit is above the hard one');
