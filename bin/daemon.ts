@@ -241,6 +241,8 @@ export class Daemon {
     this.stopping = (async () => {
       this.server.gate.close('cradle is shutting down');
       await this.server.shutdown(parseDuration(this.config.shutdown_timeout) ?? 10_000);
+      // Removals answered already finish now rather than at the next start.
+      await this.containers.removalsSettled();
       await this.streaming.stop();
       await this.metricsEndpoint?.close();
       // The last calls' spans are sent before the process goes.

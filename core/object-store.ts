@@ -96,6 +96,25 @@ export class ObjectStore<T extends VersionedRecord> {
   /** Deletes a record; the object, if shown, is forgotten with its name. */
   delete(id: string): void {
     this.records.remove(id);
+    this.hide(id);
+  }
+
+  /**
+   * Writes the record, then forgets the object as `delete` does, keeping
+   * the record on disk until `purge`: for a removal answered at once and
+   * finished in the background, which recovery finishes after a crash.
+   */
+  retire(rec: T): void {
+    this.records.write(rec);
+    this.hide(rec.id);
+  }
+
+  /** Deletes the record of a retired object. */
+  purge(id: string): void {
+    this.records.remove(id);
+  }
+
+  private hide(id: string): void {
     const before = this.objects.get(id);
     this.objects.delete(id);
     this.index.delete(id);

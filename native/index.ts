@@ -53,6 +53,12 @@ export interface NativeAddon {
   mountAt(cwd: string, source: string, target: string, fstype: string, flags: number, data: string): Promise<void>;
   /** Calls `onExit` once when `pid` exits (a pidfd on the event loop; no polling). Throws ESRCH if it is already gone. */
   watchExit(pid: number, onExit: () => void): ExitWatch;
+  /**
+   * Sends `signal` to `pid` through a pidfd if /proc/<pid>/cgroup contains
+   * `marker` (checked once the pidfd holds the process, so a reused pid is
+   * never signalled). False when the process is gone or elsewhere.
+   */
+  signalInCgroup(pid: number, signal: number, marker: string): boolean;
   /** A TCP connection to 127.0.0.1:port made inside the network namespace at `nsPath`; the socket's fd. */
   connectInNetns(nsPath: string, port: number): Promise<number>;
   /**
@@ -104,7 +110,7 @@ export interface ExitWatch {
   close(): void;
 }
 
-const EXPECTED_ABI = 6;
+const EXPECTED_ABI = 7;
 
 export const ADDON_PATH = join(packageRoot, 'native', 'build', 'Release', 'cradle_native.node');
 

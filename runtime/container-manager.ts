@@ -9,7 +9,6 @@ import { FailedPreconditionError, InternalError, InvalidArgumentError } from '..
 import { failpoint } from '../core/failpoints.js';
 import { newId } from '../core/ids.js';
 import { metrics } from '../core/metrics.js';
-import { matchesSelector } from '../core/labels.js';
 import type { Logger } from '../core/logger.js';
 import { ObjectStore, type Watcher } from '../core/object-store.js';
 import { secondsToTimerMs, within } from '../core/timers.js';
@@ -24,13 +23,15 @@ import type { RootfsStore } from '../storage/rootfs-store.js';
 import { conmonLaunchFor, launchWithConmon, type ConmonLaunch } from './conmon.js';
 import { restoreImagesDir, restoreWithConmon, unpackWritableLayer } from './container-restore.js';
 import type { ContainerPlan } from './container-plan.js';
-import { containerState, type ContainerRecord, type ContainerState } from './container-record.js';
+import { type ContainerFilter, type ContainerRecord, containerState, matchesFilter } from './container-record.js';
 import { ContainerRecovery } from './container-recovery.js';
+import { ContainerRemovals } from './container-removals.js';
 import { ContainerIO } from './container-io.js';
 import { checkMounts } from './mount-checks.js';
 import { containerLogPath, prepareLogFile } from './container-log.js';
 import { teardownContainer, type TeardownContext } from './container-teardown.js';
 import { ExitWatcher, type ContainerExit } from './exit-watcher.js';
+import { signalInit } from './init-signal.js';
 import { OciRuntime } from './oci-runtime.js';
 import type { HandlerFeatures, RuntimeHandlerRegistry } from './runtime-handlers.js';
 import { StatsSampler, type CgroupSample } from './stats-sampler.js';
@@ -47,13 +48,6 @@ export interface ContainerManagerOptions {
   rootfs: RootfsStore;
   runtimes: RuntimeHandlerRegistry;
   logger: Logger;
-}
-
-export interface ContainerFilter {
-  id?: string;
-  sandboxId?: string;
-  state?: ContainerState;
-  labels?: Readonly<Record<string, string>>;
 }
 
 export interface ContainerStatsSample extends CgroupSample {
@@ -80,6 +74,7 @@ export class ContainerManager {
   private readonly sampler = new StatsSampler();
   private readonly oomWatch = new OomWatch();
   private readonly teardownContext: TeardownContext;
+  private readonly removals: ContainerRemovals;
   /** Exec, attach, live updates and log reopening on running containers. */
   readonly io: ContainerIO;
 
@@ -107,6 +102,7 @@ export class ContainerManager {
       rootfs: opts.rootfs,
       logger: opts.logger,
     };
+    this.removals = new ContainerRemovals(this.store, this.teardownContext, opts.logger);
   }
 
   private bundle(id: string): string {
@@ -266,12 +262,12 @@ export class ContainerManager {
     const runtime = this.runtimeFor(rec.runtimeHandler);
     const gone = this.waitForExit(rec.id);
     if (timeoutSeconds > 0) {
-      await runtime.kill(rec.id, rec.stopSignal);
+      if (!signalInit(rec, rec.stopSignal)) await runtime.kill(rec.id, rec.stopSignal);
       failpoint('StopContainer/signalled');
       if (await within(gone, secondsToTimerMs(timeoutSeconds))) return;
       this.opts.logger.info('container did not stop in time; killing it', { id: rec.id, timeoutSeconds });
     }
-    await runtime.kill(rec.id, 'KILL');
+    if (!signalInit(rec, 'KILL')) await runtime.kill(rec.id, 'KILL');
     if (!(await within(gone, KILL_WAIT_MS))) throw new InternalError(`container "${rec.id}" did not exit ${KILL_WAIT_MS / 1000}s after SIGKILL`);
   }
 
@@ -306,7 +302,11 @@ export class ContainerManager {
     this.exitWaiters.delete(rec.id);
   }
 
-  /** Stops if needed, then deletes the OCI container, its root filesystem and record. Unknown ids succeed. */
+  /**
+   * Stops if needed, then retires the container: gone from every list at
+   * once, its OCI container, root filesystem and record deleted after the
+   * answer (ContainerRemovals). Unknown ids succeed.
+   */
   async remove(idOrPrefix: string): Promise<void> {
     const id = this.store.find(idOrPrefix);
     if (id === undefined) return;
@@ -314,17 +314,19 @@ export class ContainerManager {
     await this.store.locks.run(id, async () => {
       const rec = this.store.peek(id);
       if (!rec) return;
-      this.store.save({ ...rec, phase: 'removing' });
+      this.store.retire({ ...rec, phase: 'removing' });
       failpoint('RemoveContainer/intent-recorded');
-      await teardownContainer(rec, this.teardownContext, false);
-      failpoint('RemoveContainer/torn-down');
-      this.forget(id);
-      this.opts.logger.info('container removed', { id });
+      this.forgetState(id);
+      this.removals.start({ ...rec, phase: 'removing' });
     });
   }
 
-  private forget(id: string): void {
-    this.store.delete(id);
+  /** Resolves once the removals under way (of one pod's containers, or all) have deleted everything. */
+  removalsSettled(sandboxId?: string): Promise<void> {
+    return this.removals.settled(sandboxId);
+  }
+
+  private forgetState(id: string): void {
     this.exits.forget(id);
     this.sampler.forget(id);
     this.oomWatch.forget(id);
@@ -340,15 +342,7 @@ export class ContainerManager {
   }
 
   list(filter: ContainerFilter = {}): ContainerRecord[] {
-    return this.store
-      .values()
-      .filter(
-        (rec) =>
-          (!filter.id || rec.id.startsWith(filter.id)) &&
-          (!filter.sandboxId || rec.sandboxId.startsWith(filter.sandboxId)) &&
-          (!filter.state || containerState(rec) === filter.state) &&
-          matchesSelector(rec.spec.labels, filter.labels),
-      );
+    return this.store.values().filter((rec) => matchesFilter(rec, filter));
   }
 
   processCount(rec: ContainerRecord): Promise<bigint> {
@@ -367,6 +361,7 @@ export class ContainerManager {
 
   async removeAll(sandboxId: string): Promise<void> {
     for (const c of this.list({ sandboxId })) await this.remove(c.id);
+    await this.removals.settled(sandboxId);
   }
 
   /**

@@ -1,3 +1,4 @@
+import { matchesSelector } from '../core/labels.js';
 import type { VersionedRecord } from '../core/record-store.js';
 import type { ContainerSpec } from '../oci/container-spec.js';
 
@@ -46,4 +47,21 @@ export function containerState(rec: Pick<ContainerRecord, 'startedAt' | 'finishe
 /** `name_podname_podnamespace_poduid_attempt`, as kubelet names containers. */
 export function containerName(spec: Pick<ContainerSpec, 'name' | 'attempt'>, pod: { name: string; namespace: string; uid: string }): string {
   return `${spec.name}_${pod.name}_${pod.namespace}_${pod.uid}_${spec.attempt}`;
+}
+
+/** What ListContainers and ListContainerStats select by: id and pod by prefix, state, labels. */
+export interface ContainerFilter {
+  id?: string;
+  sandboxId?: string;
+  state?: ContainerState;
+  labels?: Readonly<Record<string, string>>;
+}
+
+export function matchesFilter(rec: ContainerRecord, filter: ContainerFilter): boolean {
+  return (
+    (!filter.id || rec.id.startsWith(filter.id)) &&
+    (!filter.sandboxId || rec.sandboxId.startsWith(filter.sandboxId)) &&
+    (!filter.state || containerState(rec) === filter.state) &&
+    matchesSelector(rec.spec.labels, filter.labels)
+  );
 }

@@ -182,37 +182,34 @@ export class SandboxManager {
       undo.push('unpin namespaces', () => unpinNamespaces(pins));
       failpoint('RunPodSandbox/namespaces-pinned');
 
+      // The pod init, /dev/shm and the network need only the pins: made side by side, each undone if it was made.
+      const placement = this.placement(spec);
+      const shm = this.shmPath(id);
+      const [init, shmMounted, attached] = await Promise.allSettled([
+        spec.namespaces.pid === 'pod'
+          ? step('pod init started', () => startPodInit(id, this.opts.podInit(), pins, join(runDir, 'ns', 'pid'), placement)).then((init) => {
+              failpoint('RunPodSandbox/init-started');
+              return init;
+            })
+          : undefined,
+        hostIpc
+          ? false
+          : step('shm mounted', () => this.mountShm(shm)).then(() => {
+              failpoint('RunPodSandbox/shm-mounted');
+              return true;
+            }),
+        hostNetwork ? [] : step('network attached', () => network.attach(netRequest(pins.net as string))),
+      ]);
       let initPid: number | undefined;
-      if (spec.namespaces.pid === 'pod') {
-        const init = await step('pod init started', () => startPodInit(id, this.opts.podInit(), pins, join(runDir, 'ns', 'pid'), this.placement(spec)));
-        initPid = init.pid;
-        pins.pid = init.pin;
-        undo.push('stop the pod init', () => stopPodInit(id, init.pid, init.pin, this.placement(spec)));
-        failpoint('RunPodSandbox/init-started');
+      if (init.status === 'fulfilled' && init.value) {
+        const { pid, pin } = init.value;
+        [initPid, pins.pid] = [pid, pin];
+        undo.push('stop the pod init', () => stopPodInit(id, pid, pin, placement));
       }
-
-      if (!hostIpc) {
-        const native = loadNative();
-        const shm = this.shmPath(id);
-        await mkdir(shm, { mode: 0o1777 });
-        await step('shm mounted', () =>
-          native.mount(
-            'shm',
-            shm,
-            'tmpfs',
-            native.constants.MS_NOSUID | native.constants.MS_NODEV | native.constants.MS_NOEXEC,
-            `mode=1777,size=${this.opts.shmSizeBytes()}`,
-          ),
-        );
-        undo.push('unmount /dev/shm', () => unmountAndRemove(shm));
-        failpoint('RunPodSandbox/shm-mounted');
-      }
-
-      let ips: string[] = [];
-      if (!hostNetwork) {
-        ips = await step('network attached', () => network.attach(netRequest(pins.net as string)));
-        undo.push('detach pod network', () => network.detach(id, pins.net as string));
-      }
+      if (shmMounted.status === 'fulfilled' && shmMounted.value) undo.push('unmount /dev/shm', () => unmountAndRemove(shm));
+      if (attached.status === 'fulfilled' && !hostNetwork) undo.push('detach pod network', () => network.detach(id, pins.net as string));
+      for (const r of [init, shmMounted, attached]) if (r.status === 'rejected') throw r.reason;
+      const ips = attached.status === 'fulfilled' ? attached.value : [];
 
       const podHostname = spec.hostname || hostHostname();
       await writeFile(this.podFile(id, 'hostname'), `${podHostname}\n`);
@@ -231,6 +228,13 @@ export class SandboxManager {
       await undo.rollback(logger);
       throw err;
     }
+  }
+
+  private async mountShm(shm: string): Promise<void> {
+    const native = loadNative();
+    await mkdir(shm, { mode: 0o1777 });
+    const flags = native.constants.MS_NOSUID | native.constants.MS_NODEV | native.constants.MS_NOEXEC;
+    await native.mount('shm', shm, 'tmpfs', flags, `mode=1777,size=${this.opts.shmSizeBytes()}`);
   }
 
   /** A pod whose PID 1 died can take no more containers: it turns NOTREADY, as soon as it happens. */
@@ -294,23 +298,30 @@ export class SandboxManager {
     rec = this.store.save({ ...rec, phase });
     failpoint('StopPodSandbox/intent-recorded');
     this.unwatchInit(id);
-    if (rec.initPid !== undefined && rec.pins.pid !== undefined) {
-      const [initPid, pin, placement] = [rec.initPid, rec.pins.pid, this.placement(rec.spec)];
-      await step('pod init stopped', () => stopPodInit(id, initPid, pin, placement));
-    }
-    // An init that died on its own (or with the host) leaves its cgroup behind.
-    else if (rec.spec.namespaces.pid === 'pod') await removePodInitCgroup(id, this.placement(rec.spec));
-    if (rec.networkAttached) {
-      const netns = rec.pins.net ?? '';
-      await step('network detached', () => this.opts.network.detach(id, netns));
-      failpoint('StopPodSandbox/network-detached');
-      rec = this.store.save({ ...rec, networkAttached: false });
-    }
-    if (rec.shmMounted) {
-      await step('shm unmounted', () => unmountAndRemove(this.shmPath(id)));
-      failpoint('StopPodSandbox/shm-unmounted');
-      rec = this.store.save({ ...rec, shmMounted: false });
-    }
+    // The pod init, the network and /dev/shm are taken down side by side.
+    const r = rec;
+    const [initPid, pin, placement, netns] = [r.initPid, r.pins.pid, this.placement(r.spec), r.pins.net ?? ''];
+    const results = await Promise.allSettled([
+      initPid !== undefined && pin !== undefined
+        ? step('pod init stopped', () => stopPodInit(id, initPid, pin, placement))
+        : // An init that died on its own (or with the host) leaves its cgroup behind.
+          r.spec.namespaces.pid === 'pod'
+          ? removePodInitCgroup(id, placement)
+          : undefined,
+      r.networkAttached
+        ? step('network detached', () => this.opts.network.detach(id, netns)).then(() => failpoint('StopPodSandbox/network-detached'))
+        : undefined,
+      r.shmMounted ? step('shm unmounted', () => unmountAndRemove(this.shmPath(id))).then(() => failpoint('StopPodSandbox/shm-unmounted')) : undefined,
+    ]);
+    const [, detached, unmounted] = results;
+    // What was taken down is recorded even when another part failed: a retry does only the rest.
+    if (r.networkAttached || r.shmMounted)
+      rec = this.store.save({
+        ...r,
+        networkAttached: r.networkAttached && detached?.status === 'rejected',
+        shmMounted: r.shmMounted && unmounted?.status === 'rejected',
+      });
+    for (const x of results) if (x.status === 'rejected') throw x.reason;
     const pins = rec.pins;
     await step('namespaces unpinned', () => unpinNamespaces(pins));
     this.store.save({ ...rec, pins: {}, initPid: undefined, state: 'notready', phase: phase === 'stopping' ? undefined : phase });

@@ -26,6 +26,14 @@ export async function stepSnapshot(client: CriClient): Promise<Steps | undefined
 /** The steps of `rpcs` run between the two snapshots, parents before children, in the order the daemon first saw them. */
 export function breakdown(before: Steps, after: Steps, rpcs: readonly string[]): BreakdownRow[] {
   const rows: BreakdownRow[] = [];
+  // Children right under their parent: each path sorts by the first-seen order of its ancestors, then its own.
+  const seen = new Map(Object.keys(after).map((p, i) => [p, i]));
+  const key = (path: string) => path.split(' / ').map((_, i, parts) => seen.get(parts.slice(0, i + 1).join(' / ')) ?? 0);
+  const byTree = (a: BreakdownRow, b: BreakdownRow) => {
+    const [ka, kb] = [key(a.path), key(b.path)];
+    for (let i = 0; i < Math.min(ka.length, kb.length); i++) if (ka[i] !== kb[i]) return (ka[i] as number) - (kb[i] as number);
+    return ka.length - kb.length;
+  };
   for (const rpc of rpcs) {
     for (const [path, w] of Object.entries(after)) {
       if (path !== rpc && !path.startsWith(`${rpc} / `)) continue;
@@ -34,7 +42,7 @@ export function breakdown(before: Steps, after: Steps, rpcs: readonly string[]):
       rows.push({ path, p50: summarize(w.recent.slice(-Math.min(calls, w.recent.length))).p50, calls });
     }
   }
-  return rows;
+  return rows.sort(byTree);
 }
 
 export function formatBreakdown(rows: readonly BreakdownRow[]): string {

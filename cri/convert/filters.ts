@@ -1,4 +1,4 @@
-import type { ContainerFilter } from '../../runtime/container-manager.js';
+import type { ContainerFilter } from '../../runtime/container-record.js';
 import type { SandboxFilter } from '../../sandbox/sandbox-manager.js';
 import {
   PodSandboxState,

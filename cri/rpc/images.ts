@@ -41,6 +41,8 @@ export function imageHandlers(d: CriDeps): ServiceHandlers<ImageServiceMethods> 
     },
 
     RemoveImage: async (req) => {
+      // A container removed a moment ago still holds its image's layers until its root filesystem is gone.
+      await d.containers.removalsSettled();
       await images.remove(imageName(req.image));
       return {};
     },

@@ -7,7 +7,7 @@ namespace cradle {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("constants", Napi::Object::New(env));
   // Lets the TypeScript loader refuse an addon built from other sources.
-  exports.Set("abiVersion", Napi::Number::New(env, 6));
+  exports.Set("abiVersion", Napi::Number::New(env, 7));
   InitLock(env, exports);
   InitMount(env, exports);
   InitNamespaces(env, exports);

@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -251,9 +252,47 @@ Napi::Value WatchExit(const Napi::CallbackInfo& info) {
   return handle;
 }
 
+// signalInCgroup(pid, signal, marker) -> boolean. Signals `pid` through a pidfd
+// only if its /proc/<pid>/cgroup names `marker`; read after the pidfd is open,
+// so a pid reused in between cannot be signalled. False when the process is
+// gone or is not in that cgroup.
+Napi::Value SignalInCgroup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t pid = 0;
+  int64_t sig = 0;
+  std::string marker;
+  if (!NumberArg(info, 0, "pid", &pid) || !NumberArg(info, 1, "signal", &sig) || !StringArg(info, 2, "marker", &marker)) return env.Undefined();
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));
+  if (pidfd < 0) {
+    if (errno == ESRCH) return Napi::Boolean::New(env, false);
+    ErrnoError(env, errno, "pidfd_open", "").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string path = "/proc/" + std::to_string(pid) + "/cgroup";
+  std::string cgroups;
+  FILE* f = fopen(path.c_str(), "re");
+  if (f != nullptr) {
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) cgroups.append(buf, n);
+    fclose(f);
+  }
+  bool ours = !marker.empty() && cgroups.find(marker) != std::string::npos;
+  int rc = ours ? static_cast<int>(syscall(SYS_pidfd_send_signal, pidfd, static_cast<int>(sig), nullptr, 0)) : 0;
+  int err = errno;
+  close(pidfd);
+  if (ours && rc < 0) {
+    if (err == ESRCH) return Napi::Boolean::New(env, false);
+    ErrnoError(env, err, "pidfd_send_signal", "").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Boolean::New(env, ours);
+}
+
 }  // namespace
 
 void InitPodInit(Napi::Env env, Napi::Object exports) {
+  exports.Set("signalInCgroup", Napi::Function::New(env, SignalInCgroup, "signalInCgroup"));
   exports.Set("spawnPodInit", Napi::Function::New(env, SpawnPodInit, "spawnPodInit"));
   exports.Set("watchExit", Napi::Function::New(env, WatchExit, "watchExit"));
 }

@@ -1,4 +1,7 @@
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { breakdown, type BreakdownRow, formatBreakdown, stepSnapshot } from '../../bin/bench/breakdown.js';
+import { containerLifecycles } from '../../bin/bench/container-lifecycles.js';
+import { NamespaceMode } from '../../cri/generated/api.js';
 import { phase, type BenchRow } from '../../bin/bench/bench.js';
 import { summarize } from '../../bin/bench/stats.js';
 import { CriClient } from '../../cri/client.js';
@@ -9,13 +12,32 @@ import { benchConfig, sideBySide, withContainerd } from './side-by-side.js';
 /**
  * Containers, Cradle and containerd side by side, each in its own node with
  * its own registry holding the same busybox image:
+ *   - the container lifecycle (create, start, stop, remove) of N containers
+ *     in one pod, one at a time, with Cradle's own breakdown per step;
  *   - full pod start (RunPodSandbox + CreateContainer + StartContainer) and
  *     CreateContainer + StartContainer alone, over N pods, one at a time;
- *   - daemon RSS idle and with N running containers;
+ *   - daemon RSS idle, with N running containers (conmon's or the shims'
+ *     PSS beside it) and after they are removed;
  *   - ListContainers latency with M containers.
  * Usage: node dist/test/bench/containers.js [pods=100] [containers for the list=500]
  */
 const IMAGE = '127.0.0.1:5000/bench/busybox:v1';
+
+/** conmon's (Cradle) or the shims' (containerd) proportional set size, summed, in MiB. */
+function monitorPss(runtime: string): number {
+  const comm = runtime === 'cradle' ? 'conmon' : 'containerd-shim';
+  let kb = 0;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (!readFileSync(`/proc/${name}/comm`, 'utf8').startsWith(comm)) continue;
+      kb += Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${name}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // Gone while we looked.
+    }
+  }
+  return kb / 1024;
+}
 
 function rssMiB(pid: number): number {
   const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
@@ -30,6 +52,12 @@ interface RuntimeResult {
   list: ReturnType<typeof summarize>;
   /** The same calls timed inside the daemon (its RPC log), where it can say. */
   listServer: ReturnType<typeof summarize> | undefined;
+  /** conmon's or the shims' PSS with the containers running, MiB. */
+  monitorsBusy: number;
+  /** The daemon's RSS once those containers are removed again. */
+  rssAfter: number;
+  /** The daemon's own step medians of the lifecycle (Cradle). */
+  steps: BreakdownRow[] | undefined;
 }
 
 /**
@@ -55,6 +83,11 @@ async function bench(runtime: string, socket: string, pid: number, pods: number,
       log_directory: `/tmp/cradle-bench-logs-${process.pid}/${runtime}/${tag}-${i}`,
     });
     const containerConfig = (name: string) => ({ metadata: { name }, image: { image: IMAGE }, command: ['sleep', '3600'], log_path: `${name}.log` });
+    // The CRI validation suite's benchmark: create, start, stop, remove, one container at a time.
+    const before = await stepSnapshot(c);
+    rows.push(...(await containerLifecycles(c, IMAGE, pods, 1, { pid: NamespaceMode.CONTAINER }, 60_000)));
+    const after = await stepSnapshot(c);
+    const steps = before && after ? breakdown(before, after, ['CreateContainer', 'StartContainer', 'StopContainer', 'RemoveContainer']) : undefined;
     const podIds: string[] = [];
     const createStart: number[] = [];
     rows.push(
@@ -74,10 +107,13 @@ async function bench(runtime: string, socket: string, pid: number, pods: number,
     rows.push({ rpc: 'Create+StartContainer', summary: cs, errors: 0, firstError: undefined, throughput: 0 });
     await new Promise((r) => setTimeout(r, 1000));
     const rssBusy = rssMiB(pid);
+    const monitorsBusy = monitorPss(runtime);
     for (const id of podIds) {
       await c.runtime.call('StopPodSandbox', { pod_sandbox_id: id }, { timeoutMs: 60_000 });
       await c.runtime.call('RemovePodSandbox', { pod_sandbox_id: id }, { timeoutMs: 60_000 });
     }
+    await new Promise((r) => setTimeout(r, 1000));
+    const rssAfter = rssMiB(pid);
     // Many containers, created (not started) in few pods: what ListContainers must walk.
     const listPods: string[] = [];
     const perPod = 50;
@@ -102,7 +138,7 @@ async function bench(runtime: string, socket: string, pid: number, pods: number,
       await c.runtime.call('RemovePodSandbox', { pod_sandbox_id: id }, { timeoutMs: 120_000 });
     }
     const listServer = server ? summarize(server.durations('ListContainers').slice(-200)) : undefined;
-    return { runtime, rows, rssIdle, rssBusy, list: summarize(lat), listServer };
+    return { runtime, rows, rssIdle, rssBusy, monitorsBusy, rssAfter, list: summarize(lat), listServer, steps };
   } finally {
     c.close();
   }
@@ -153,8 +189,12 @@ async function main(): Promise<void> {
         `| ${r.runtime} | ListContainers, inside the daemon (x${r.listServer.count}) | ${r.listServer.p50.toFixed(2)} | ${r.listServer.p95.toFixed(2)} |\n`,
       );
   }
-  process.stdout.write(`\n| runtime | daemon RSS idle MiB | with ${pods} running containers MiB |\n| --- | --- | --- |\n`);
-  for (const r of results) process.stdout.write(`| ${r.runtime} | ${r.rssIdle.toFixed(1)} | ${r.rssBusy.toFixed(1)} |\n`);
+  process.stdout.write(
+    `\n| runtime | daemon RSS idle MiB | with ${pods} running containers MiB | conmon / shims PSS then, MiB | daemon RSS after their removal MiB |\n| --- | --- | --- | --- | --- |\n`,
+  );
+  for (const r of results)
+    process.stdout.write(`| ${r.runtime} | ${r.rssIdle.toFixed(1)} | ${r.rssBusy.toFixed(1)} | ${r.monitorsBusy.toFixed(1)} | ${r.rssAfter.toFixed(1)} |\n`);
+  for (const r of results) if (r.steps) process.stdout.write(`\n${r.runtime}, inside the daemon:\n\n${formatBreakdown(r.steps)}`);
 }
 
 await main();

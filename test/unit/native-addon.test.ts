@@ -1,9 +1,10 @@
-import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { ADDON_PATH, loadNative, NativeAddonError } from '../../native/index.js';
-import { run } from '../support/processes.js';
+import { signalNumber } from '../../runtime/init-signal.js';
+import { exited, run, spawnTracked } from '../support/processes.js';
 
 describe('native addon', () => {
   let dir: string;
@@ -15,6 +16,24 @@ describe('native addon', () => {
     expect(native.constants.LOCK_EX).to.equal(2);
     expect(native.constants.MS_BIND).to.equal(4096);
     expect(native.constants.MNT_DETACH).to.equal(2);
+  });
+
+  it('signals a process through a pidfd only when its cgroup names the marker', async () => {
+    const child = spawnTracked('sleep', ['600'], { stdio: 'ignore' });
+    const pid = child.pid as number;
+    const gone = exited(child);
+    // A line of /proc/<pid>/cgroup is "id:controllers:/path"; the path stands in for a container's.
+    const path = (readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')[0] as string).split(':')[2] as string;
+    const native = loadNative();
+    expect(native.signalInCgroup(pid, 15, '/cradle-0000000000000000')).to.equal(false);
+    expect(process.kill(pid, 0), 'left alone').to.equal(true);
+    expect(native.signalInCgroup(pid, 15, path)).to.equal(true);
+    expect((await gone).signal).to.equal('SIGTERM');
+    expect(native.signalInCgroup(pid, 15, path), 'gone').to.equal(false);
+    expect(signalNumber('SIGTERM')).to.equal(15);
+    expect(signalNumber('kill')).to.equal(9);
+    expect(signalNumber('10')).to.equal(10);
+    expect(signalNumber('SIGNOPE')).to.equal(undefined);
   });
 
   it('explains a missing build in one sentence', () => {

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { breakdown } from '../../bin/bench/breakdown.js';
 import { addTraceSink, annotate, describeSteps, type FinishedTrace, recentStepDurations, spanPaths, step, stepSync, traced } from '../../core/tracing.js';
 
 describe('tracing (core)', () => {
@@ -76,5 +77,23 @@ describe('tracing (core)', () => {
     // Outside any call a step is just the work.
     expect(await step('no call', () => 7)).to.equal(7);
     expect(recentStepDurations()['no call']).to.equal(undefined);
+  });
+
+  it('breaks a run down by the samples it added, children under their parent', () => {
+    const w = (count: number, recent: number[]) => ({ count, recent });
+    const before = { Run: w(2, [9, 9]), 'Run / a': w(2, [9, 9]) };
+    const after = {
+      Run: w(5, [9, 9, 1, 2, 3]),
+      'Run / a': w(5, [9, 9, 1, 1, 1]),
+      'Other / x': w(1, [5]),
+      'Run / b': w(3, [4, 4, 4]),
+      'Run / a / deep': w(3, [0.5, 0.5, 0.5]),
+    };
+    expect(breakdown(before, after, ['Run'])).to.deep.equal([
+      { path: 'Run', p50: 2, calls: 3 },
+      { path: 'Run / a', p50: 1, calls: 3 },
+      { path: 'Run / a / deep', p50: 0.5, calls: 3 },
+      { path: 'Run / b', p50: 4, calls: 3 },
+    ]);
   });
 });

@@ -1,0 +1,246 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { summarize } from '../../bin/bench/stats.js';
+import { CriClient } from '../../cri/client.js';
+import { bridgeConflist, TEST_SUBNET, writeConflist } from '../support/cni.js';
+import { busyboxEntries, type OciLayout } from '../support/oci-image.js';
+import type { TestNode } from '../support/test-node.js';
+import { sideBySide, withContainerd } from './side-by-side.js';
+
+/**
+ * Density, as a node at kubelet's pod limit sees it, Cradle and containerd
+ * side by side: N pods (default 250), each with one running busybox, then
+ * W seconds (default 60) of a kubelet-like poller: ListPodSandbox and
+ * ListContainers every second, ListContainerStats and ListPodSandboxStats
+ * every 10 s, and one ExecSync probe per container every 10 s, spread over
+ * the period. Reported: the daemon's own CPU over the window (utime +
+ * stime, % of one core), each RPC's latency, and the memory of the
+ * runtime's own processes per pod (PSS: the daemon's share, conmon or the
+ * shims, pod init or pause).
+ * Usage: node dist/test/bench/density.js [pods=250] [seconds=60]
+ */
+const IMAGE = '127.0.0.1:5000/bench/busybox:v1';
+/** 250 pods do not fit the tests' /24. */
+const WIDE_SUBNET = '10.89.0.0/22';
+
+interface ProcessInfo {
+  pid: number;
+  ppid: number;
+  comm: string;
+  cmdline: string;
+}
+
+function processes(): ProcessInfo[] {
+  const out: ProcessInfo[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      out.push({ pid: Number(name), ppid, comm, cmdline: readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0/g, ' ') });
+    } catch {
+      // Gone while we looked.
+    }
+  }
+  return out;
+}
+
+/** Proportional set size in MiB: shared pages split among their users. */
+function pssMiB(pid: number): number {
+  try {
+    return Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime: fields 14 and 15 of stat, 12 and 13 after the command.
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+interface DensityResult {
+  runtime: string;
+  pods: number;
+  startSeconds: number;
+  cpuPercent: number;
+  latency: Record<string, ReturnType<typeof summarize>>;
+  probeFailures: number;
+  memory: { daemon: number; monitors: number; podProcesses: number; monitorCount: number; podProcessCount: number };
+}
+
+async function density(
+  runtime: string,
+  socket: string,
+  daemonPid: number,
+  pods: number,
+  seconds: number,
+  helpers: (all: ProcessInfo[]) => { monitors: number[]; podProcesses: number[] },
+): Promise<DensityResult> {
+  const c = new CriClient(socket);
+  const podIds: string[] = [];
+  try {
+    await c.image.call('PullImage', { image: { image: IMAGE } }, { timeoutMs: 120_000 });
+    const t0 = performance.now();
+    let next = 0;
+    const containers: string[] = [];
+    const starter = async () => {
+      while (next < pods) {
+        const i = next++;
+        const config = {
+          metadata: { name: `dense-${i}`, namespace: 'bench', uid: `dense-${i}-${process.pid}`, attempt: 0 },
+          hostname: `dense-${i}`,
+          log_directory: `/tmp/cradle-bench-logs-${process.pid}/${runtime}/dense-${i}`,
+        };
+        const pod = (await c.runtime.call('RunPodSandbox', { config }, { timeoutMs: 120_000 })).pod_sandbox_id;
+        podIds.push(pod);
+        const id = (
+          await c.runtime.call(
+            'CreateContainer',
+            {
+              pod_sandbox_id: pod,
+              config: { metadata: { name: 'app' }, image: { image: IMAGE }, command: ['sleep', '36000'], log_path: 'app.log' },
+              sandbox_config: config,
+            },
+            { timeoutMs: 120_000 },
+          )
+        ).container_id;
+        await c.runtime.call('StartContainer', { container_id: id }, { timeoutMs: 120_000 });
+        containers.push(id);
+      }
+    };
+    await Promise.all([1, 2, 3, 4].map(starter));
+    const startSeconds = (performance.now() - t0) / 1000;
+    await new Promise((r) => setTimeout(r, 5000));
+
+    const latency = new Map<string, number[]>();
+    let probeFailures = 0;
+    const timed = async (rpc: string, call: () => Promise<unknown>) => {
+      const s = performance.now();
+      await call();
+      const list = latency.get(rpc) ?? [];
+      list.push(performance.now() - s);
+      latency.set(rpc, list);
+    };
+    const started = performance.now();
+    const until = started + seconds * 1000;
+    const sleepUntil = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - performance.now())));
+    const ticks0 = cpuTicks(daemonPid);
+    const lists = (async () => {
+      for (let t = started; t < until; t += 1000) {
+        await sleepUntil(t);
+        await Promise.all([
+          timed('ListPodSandbox', () => c.runtime.call('ListPodSandbox', {})),
+          timed('ListContainers', () => c.runtime.call('ListContainers', {})),
+        ]);
+      }
+    })();
+    const stats = (async () => {
+      for (let t = started; t < until; t += 10_000) {
+        await sleepUntil(t);
+        await Promise.all([
+          timed('ListContainerStats', () => c.runtime.call('ListContainerStats', {})),
+          timed('ListPodSandboxStats', () => c.runtime.call('ListPodSandboxStats', {})),
+        ]);
+      }
+    })();
+    const probes = (async () => {
+      const inFlight: Promise<unknown>[] = [];
+      for (let t = started; t < until; t += 10_000) {
+        for (const [i, id] of containers.entries()) {
+          await sleepUntil(t + (i * 10_000) / containers.length);
+          inFlight.push(
+            timed('ExecSync', () => c.runtime.call('ExecSync', { container_id: id, cmd: ['true'], timeout: 5n }, { timeoutMs: 30_000 })).catch(
+              () => probeFailures++,
+            ),
+          );
+        }
+      }
+      await Promise.all(inFlight);
+    })();
+    await Promise.all([lists, stats, probes]);
+    const cpuPercent = ((cpuTicks(daemonPid) - ticks0) / 100 / ((performance.now() - started) / 1000)) * 100;
+
+    const all = processes();
+    const { monitors, podProcesses } = helpers(all);
+    const memory = {
+      daemon: pssMiB(daemonPid),
+      monitors: sum(monitors.map(pssMiB)),
+      podProcesses: sum(podProcesses.map(pssMiB)),
+      monitorCount: monitors.length,
+      podProcessCount: podProcesses.length,
+    };
+    return {
+      runtime,
+      pods,
+      startSeconds,
+      cpuPercent,
+      latency: Object.fromEntries([...latency].map(([k, v]) => [k, summarize(v)])),
+      probeFailures,
+      memory,
+    };
+  } finally {
+    for (const id of podIds) {
+      await c.runtime.call('StopPodSandbox', { pod_sandbox_id: id }, { timeoutMs: 120_000 }).catch(() => undefined);
+      await c.runtime.call('RemovePodSandbox', { pod_sandbox_id: id }, { timeoutMs: 120_000 }).catch(() => undefined);
+    }
+    c.close();
+  }
+}
+
+function widen(node: TestNode): void {
+  writeConflist(node, bridgeConflist(node).replace(TEST_SUBNET, WIDE_SUBNET));
+}
+
+async function main(): Promise<void> {
+  const pods = Number(process.argv[2] ?? 250);
+  const seconds = Number(process.argv[3] ?? 60);
+  const results: DensityResult[] = [];
+  const image = (layout: OciLayout) => {
+    layout.tag('v1', layout.image([{ entries: busyboxEntries() }], { Cmd: ['sh'] }));
+    return { repository: 'bench/busybox', tag: 'v1' };
+  };
+  await sideBySide(image, async ({ cradle, peer }) => {
+    widen(cradle);
+    widen(peer);
+    const daemon = await cradle.startDaemon();
+    results.push(
+      await density('cradle', cradle.socket, daemon.pid, pods, seconds, (all) => ({
+        monitors: all.filter((p) => p.comm === 'conmon' && p.cmdline.includes(cradle.dir)).map((p) => p.pid),
+        // A pod's own PID 1 exists only for pods that share their PID namespace.
+        podProcesses: all.filter((p) => p.comm === 'catatonit' && p.cmdline.includes(cradle.dir)).map((p) => p.pid),
+      })),
+    );
+    await cradle.stopDaemon('SIGTERM');
+    const r = await withContainerd(peer, (containerd) =>
+      density('containerd', containerd.socket, containerd.pid as number, pods, seconds, (all) => {
+        const shims = all.filter((p) => p.comm.startsWith('containerd-shim') && p.cmdline.includes(peer.dir));
+        const shimPids = new Set(shims.map((s) => s.pid));
+        return { monitors: [...shimPids], podProcesses: all.filter((p) => shimPids.has(p.ppid) && p.comm !== 'sleep').map((p) => p.pid) };
+      }),
+    );
+    if (r) results.push(r);
+  });
+  process.stdout.write(`| runtime | pods | start all s | daemon CPU % of a core | probe failures |\n| --- | --- | --- | --- | --- |\n`);
+  for (const r of results)
+    process.stdout.write(`| ${r.runtime} | ${r.pods} | ${r.startSeconds.toFixed(1)} | ${r.cpuPercent.toFixed(1)} | ${r.probeFailures} |\n`);
+  process.stdout.write(`\n| runtime | rpc | calls | p50 ms | p99 ms | max ms |\n| --- | --- | --- | --- | --- | --- |\n`);
+  for (const r of results)
+    for (const [rpc, s] of Object.entries(r.latency))
+      process.stdout.write(`| ${r.runtime} | ${rpc} | ${s.count} | ${s.p50.toFixed(1)} | ${s.p99.toFixed(1)} | ${s.max.toFixed(1)} |\n`);
+  process.stdout.write(
+    `\n| runtime | daemon PSS MiB | monitors (conmon / shims) PSS MiB | pod processes (init / pause) PSS MiB | per pod MiB |\n| --- | --- | --- | --- | --- |\n`,
+  );
+  for (const r of results) {
+    const m = r.memory;
+    process.stdout.write(
+      `| ${r.runtime} | ${m.daemon.toFixed(1)} | ${m.monitors.toFixed(1)} (${m.monitorCount}) | ${m.podProcesses.toFixed(1)} (${m.podProcessCount}) | ${((m.daemon + m.monitors + m.podProcesses) / r.pods).toFixed(2)} |\n`,
+    );
+  }
+}
+
+await main();
