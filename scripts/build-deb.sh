@@ -39,10 +39,12 @@ rm -f "$lib/package-lock.json"
 install -m 0755 "$(command -v node)" "$lib/bin/node"
 
 install -d "$stage/usr/bin"
-cat > "$stage/usr/bin/cradle" <<'LAUNCHER'
+. scripts/node-flags.sh
+cat > "$stage/usr/bin/cradle" <<LAUNCHER
 #!/bin/sh
-# The node this package was built and tested with (see /usr/share/doc/cradle).
-exec /usr/lib/cradle/bin/node /usr/lib/cradle/dist/bin/cradle.js "$@"
+# The node this package was built and tested with (see /usr/share/doc/cradle),
+# with the flags scripts/node-flags.sh explains.
+MALLOC_ARENA_MAX=\${MALLOC_ARENA_MAX:-$CRADLE_MALLOC_ARENA_MAX} exec /usr/lib/cradle/bin/node $CRADLE_NODE_FLAGS /usr/lib/cradle/dist/bin/cradle.js "\$@"
 LAUNCHER
 chmod 0755 "$stage/usr/bin/cradle"
 

@@ -9,6 +9,11 @@ import { waitFor } from './wait.js';
 
 export const CRADLE_BIN = join(packageRoot, 'dist', 'bin', 'cradle.js');
 
+/** The daemon runs with the node flags and malloc setting it is shipped with (scripts/node-flags.sh). */
+const shipped = readFileSync(join(packageRoot, 'scripts', 'node-flags.sh'), 'utf8');
+const NODE_FLAGS = (/^CRADLE_NODE_FLAGS='([^']*)'$/m.exec(shipped)?.[1] ?? '').split(' ').filter((f) => f !== '');
+const MALLOC_ARENA_MAX = /^CRADLE_MALLOC_ARENA_MAX=(\d+)$/m.exec(shipped)?.[1] ?? '';
+
 /**
  * A config for tests: everything under the node's own directory, so nothing
  * on the machine (/etc/cni, /var/lib/cradle) is read or written.
@@ -126,8 +131,21 @@ export class TestNode {
   spawnDaemon(extraArgs: readonly string[] = [], env: Readonly<Record<string, string>> = {}): DaemonHandle {
     const child = spawnTracked(
       'nsenter',
-      ['-t', String(this.holderPid), '--net', '--mount', '--', process.execPath, CRADLE_BIN, 'daemon', '--config', this.configPath, ...extraArgs],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
+      [
+        '-t',
+        String(this.holderPid),
+        '--net',
+        '--mount',
+        '--',
+        process.execPath,
+        ...NODE_FLAGS,
+        CRADLE_BIN,
+        'daemon',
+        '--config',
+        this.configPath,
+        ...extraArgs,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MALLOC_ARENA_MAX, ...env } },
     );
     let log = '';
     child.stdout?.on('data', (d: Buffer) => (log += d.toString()));
