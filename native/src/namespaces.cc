@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -73,6 +74,8 @@ void WaitForByte(int fd) {
   }
 }
 
+ChildStatus MakeNamespaces(int flags, const char* hostname, size_t hostname_len, const std::vector<std::pair<std::string, std::string>>& sysctls);
+
 // Runs in the forked child of a multi-threaded process: async-signal-safe
 // calls only, no allocation. Everything it needs was prepared before fork.
 [[noreturn]] void ChildMain(int flags, const char* hostname, size_t hostname_len,
@@ -90,6 +93,21 @@ void WaitForByte(int fd) {
     WaitForByte(wait_fd);
     flags &= ~CLONE_NEWUSER;
   }
+  st = MakeNamespaces(flags, hostname, hostname_len, sysctls);
+  WriteAll(status_fd, &st, sizeof(st));
+  // Stay alive until the parent has bind-mounted our namespaces. The parent
+  // sends a byte rather than closing the pipe: children forked by other
+  // threads at the same moment inherit copies of its write end, so EOF could
+  // be held off indefinitely.
+  WaitForByte(wait_fd);
+  _exit(st.step == 0 ? 0 : 1);
+}
+
+// Unshares `flags` for the calling thread (or forked child), then sets the
+// hostname, the sysctls and loopback up inside. Async-signal-safe calls only
+// and no allocation, for the forked child's sake.
+ChildStatus MakeNamespaces(int flags, const char* hostname, size_t hostname_len, const std::vector<std::pair<std::string, std::string>>& sysctls) {
+  ChildStatus st{0, 0, 0};
   if (flags != 0 && unshare(flags) != 0) {
     st = {1, errno, 0};
   } else if ((flags & CLONE_NEWUTS) && hostname_len > 0 && sethostname(hostname, hostname_len) != 0) {
@@ -121,13 +139,7 @@ void WaitForByte(int fd) {
       if (sock >= 0) close(sock);
     }
   }
-  WriteAll(status_fd, &st, sizeof(st));
-  // Stay alive until the parent has bind-mounted our namespaces. The parent
-  // sends a byte rather than closing the pipe: children forked by other
-  // threads at the same moment inherit copies of its write end, so EOF could
-  // be held off indefinitely.
-  WaitForByte(wait_fd);
-  _exit(st.step == 0 ? 0 : 1);
+  return st;
 }
 
 const char* StepName(int step) {
@@ -170,6 +182,20 @@ class PinWorker : public PromiseWorker {
     // Paths below /proc/sys (net/ipv4/ip_forward), validated in TypeScript.
     std::vector<std::pair<std::string, std::string>> files;
     for (const auto& kv : sysctls_) files.emplace_back("/proc/sys/" + kv.first, kv.second);
+    if (!(flags & CLONE_NEWUSER)) {
+      // Network, IPC and UTS namespaces can be made by a thread for itself
+      // and pinned from it: no fork of the daemon (~8 ms here in page-table
+      // copies and the faults after it). A user namespace needs a
+      // single-threaded process: that case forks below.
+      ChildStatus st{0, 0, 0};
+      std::thread maker([&] {
+        st = MakeNamespaces(flags, hostname_.c_str(), hostname_.size(), files);
+        if (st.step == 0) PinAll("/proc/thread-self");
+      });
+      maker.join();
+      if (st.step != 0) Fail(st.err, StepName(st.step), (st.step == 3 || st.step == 4) ? sysctls_[static_cast<size_t>(st.index)].first : "");
+      return;
+    }
     int status_pipe[2], wait_pipe[2];
     if (pipe2(status_pipe, O_CLOEXEC) != 0) return Fail(errno, "pipe2", "");
     if (pipe2(wait_pipe, O_CLOEXEC) != 0) {
@@ -206,7 +232,7 @@ class PinWorker : public PromiseWorker {
     }
     close(status_pipe[0]);
     if (!got) st = {6, ECHILD, 0};
-    if (st.step == 0) PinAll(pid);
+    if (st.step == 0) PinAll("/proc/" + std::to_string(pid));
     const char go = 1;
     WriteAll(wait_pipe[1], &go, 1);  // lets the child exit
     close(wait_pipe[1]);
@@ -236,11 +262,11 @@ class PinWorker : public PromiseWorker {
     return err;
   }
 
-  // Bind-mounts /proc/PID/ns/KIND onto DIR/KIND; on failure undoes the earlier ones.
-  void PinAll(pid_t pid) {
+  // Bind-mounts <proc>/ns/KIND (a process's or this thread's) onto DIR/KIND; on failure undoes the earlier ones.
+  void PinAll(const std::string& proc) {
     for (const auto& k : kinds_) {
       std::string target = dir_ + "/" + k;
-      std::string source = "/proc/" + std::to_string(pid) + "/ns/" + k;
+      std::string source = proc + "/ns/" + k;
       int fd = open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
       if (fd < 0) {
         Fail(errno, "open", target);
