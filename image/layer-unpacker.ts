@@ -6,8 +6,12 @@ const WORKER = new URL('./unpack-worker.js', import.meta.url);
 /** Layers unpacked at once: the machine has 2 cores, and disks prefer few writers. */
 const MAX_PARALLEL = 2;
 
+/** An idle worker is kept this long for the next layer: starting one costs ~80 ms here, and a pull has several layers. */
+const IDLE_MS = 10_000;
+
 let running = 0;
 const waiting: Array<() => void> = [];
+const idle: Array<{ worker: Worker; timer: NodeJS.Timeout }> = [];
 
 async function slot(): Promise<() => void> {
   if (running >= MAX_PARALLEL) await new Promise<void>((r) => waiting.push(r));
@@ -16,6 +20,30 @@ async function slot(): Promise<() => void> {
     running--;
     waiting.shift()?.();
   };
+}
+
+function takeWorker(): Worker {
+  const kept = idle.pop();
+  if (kept) {
+    clearTimeout(kept.timer);
+    return kept.worker;
+  }
+  return new Worker(WORKER);
+}
+
+/** Back to the pool when it finished its layer cleanly; it ends once idle for IDLE_MS, so an idle daemon holds none. */
+function returnWorker(worker: Worker): void {
+  for (const event of ['message', 'error', 'exit']) worker.removeAllListeners(event);
+  const timer = setTimeout(() => {
+    idle.splice(
+      idle.findIndex((w) => w.worker === worker),
+      1,
+    );
+    void worker.terminate();
+  }, IDLE_MS);
+  timer.unref();
+  worker.unref();
+  idle.push({ worker, timer });
 }
 
 /** A layer download broke off (connection, HTTP error): worth another try. */
@@ -30,14 +58,18 @@ export interface UnpackResult {
 export async function unpackLayer(req: UnpackRequest, progress?: (received: number) => void): Promise<UnpackResult> {
   const release = await slot();
   try {
+    const worker = takeWorker();
+    worker.ref();
     const reply = await new Promise<UnpackReply>((resolve, reject) => {
-      const worker = new Worker(WORKER, { workerData: req });
       worker.on('message', (m: UnpackReply | UnpackProgress) => ('progress' in m ? progress?.(m.progress) : resolve(m)));
       worker.once('error', reject);
-      worker.once('exit', (code) => {
-        if (code !== 0) reject(new InternalError(`layer unpack worker exited with code ${code}`));
-      });
+      worker.once('exit', (code) => reject(new InternalError(`layer unpack worker exited with code ${code}`)));
+      worker.postMessage(req);
+    }).catch((err: unknown) => {
+      void worker.terminate();
+      throw err;
     });
+    returnWorker(worker);
     if (!reply.ok) {
       if (reply.kind === 'unsafe') throw new InvalidArgumentError(`refusing layer: ${reply.error}`);
       if (reply.kind === 'network') throw new LayerDownloadError(reply.error);

@@ -13,6 +13,37 @@ import type { TarEntry } from '../support/tar-writer.js';
 
 const PROBE = join(packageRoot, 'dist', 'test', 'support', 'rootfs-probe.js');
 
+/**
+ * A registry front (argv: front port, storage port, registry port, the
+ * storage's own credentials): proxies everything to the registry except
+ * blob downloads, which it redirects (307) to the storage port; the storage
+ * fetches the blob with its own credentials and says whether the client
+ * sent any.
+ */
+const REDIRECTOR = `
+const http = require('node:http');
+const [front, storage, registry, basic] = process.argv.slice(1);
+const forward = (req, res, headers) => {
+  const up = http.request({ host: '127.0.0.1', port: registry, path: req.url, method: req.method, headers }, (r) => {
+    res.writeHead(r.statusCode, r.headers);
+    r.pipe(res);
+  });
+  req.pipe(up);
+};
+http.createServer((req, res) => {
+  if (req.method === 'GET' && /\\/blobs\\/sha256:/.test(req.url)) {
+    res.writeHead(307, { location: 'http://127.0.0.1:' + storage + req.url });
+    return res.end();
+  }
+  forward(req, res, { ...req.headers, host: '127.0.0.1:' + registry });
+}).listen(Number(front), '127.0.0.1', () => {
+  http.createServer((req, res) => {
+    process.stdout.write('storage ' + req.url + ' authorization: ' + (req.headers.authorization ? 'sent' : 'none') + '\\n');
+    forward(req, res, { host: '127.0.0.1:' + registry, authorization: 'Basic ' + basic });
+  }).listen(Number(storage), '127.0.0.1', () => process.stdout.write('listening\\n'));
+});
+`;
+
 describe('images', function () {
   this.timeout(120_000);
   let node: TestNode;
@@ -42,7 +73,7 @@ describe('images', function () {
       testConfigToml(node.dir) +
         `
 [image]
-insecure_registries = ["127.0.0.1:5000", "127.0.0.1:5001", "127.0.0.1:5002"]
+insecure_registries = ["127.0.0.1:5000", "127.0.0.1:5001", "127.0.0.1:5002", "127.0.0.1:5004"]
 credentials_file = "${node.dir}/auth.json"
 [image.mirrors]
 "origin.invalid" = ["http://127.0.0.1:5000"]
@@ -184,6 +215,30 @@ credentials_file = "${node.dir}/auth.json"
     await remove('127.0.0.1:5001/private/busybox:base');
     const viaAuth = await pull('127.0.0.1:5001/private/busybox:base', { auth: Buffer.from('alice:s3cret').toString('base64') });
     expect(viaAuth.image_ref).to.equal(built.base?.configDigest);
+  });
+
+  it('follows a registry that redirects blobs to other storage, without sending its credentials there', async () => {
+    const redirected = layout.image([{ entries: [{ name: 'data/blob.bin', content: randomBytes(300_000) }] }], { Cmd: ['true'] });
+    layout.tag('redirected', redirected);
+    await secure.push(layout.dir, 'redirected', 'private/redirected');
+    // 5004 fronts the registry on 5001 and sends blob downloads to 5005, another origin, as registries send them to S3.
+    const front = node.spawn(process.execPath, ['-e', REDIRECTOR, '5004', '5005', '5001', Buffer.from('alice:s3cret').toString('base64')]);
+    let seen = '';
+    front.stdout?.on('data', (d: Buffer) => (seen += d.toString()));
+    try {
+      await waitFor('the redirector to listen', () => (seen.includes('listening') ? true : undefined), 30_000);
+      const { image_ref } = await pull('127.0.0.1:5004/private/redirected:redirected', { username: 'alice', password: 's3cret' });
+      expect(image_ref).to.equal(redirected.configDigest);
+      const storage = seen.split('\n').filter((l) => l.startsWith('storage '));
+      expect(storage.length, seen).to.be.at.least(1);
+      expect(
+        storage.every((l) => l.endsWith(' authorization: none')),
+        seen,
+      ).to.equal(true);
+      await remove('127.0.0.1:5004/private/redirected:redirected');
+    } finally {
+      front.kill('SIGKILL');
+    }
   });
 
   it("gets Bearer tokens from the registry's token service with a password, an identity token or a registry token", async () => {
