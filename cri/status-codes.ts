@@ -1,5 +1,5 @@
 import { status as Code } from '@grpc/grpc-js';
-import { CradleError, errorMessage, type ErrorKind } from '../core/errors.js';
+import { CradleError, errnoCode, errorMessage, type ErrorKind } from '../core/errors.js';
 
 const KIND_TO_CODE: Record<ErrorKind, Code> = {
   NotFound: Code.NOT_FOUND,
@@ -18,9 +18,19 @@ export interface GrpcFailure {
   details: string;
 }
 
-/** Domain errors keep their kind; anything else is a bug and INTERNAL. */
+/** The node out of something (disk, inodes, quota, open files): neither the caller's mistake nor a bug. */
+const EXHAUSTED: Record<string, string> = {
+  ENOSPC: 'the node is out of disk space or inodes',
+  EDQUOT: 'a disk quota on the node is used up',
+  EMFILE: 'the daemon has too many open files',
+  ENFILE: 'the node has too many open files',
+};
+
+/** Domain errors keep their kind; the node running out of a resource is RESOURCE_EXHAUSTED; anything else is a bug and INTERNAL. */
 export function toGrpcFailure(err: unknown): GrpcFailure {
   if (err instanceof CradleError) return { code: KIND_TO_CODE[err.kind], details: err.message };
+  const exhausted = EXHAUSTED[errnoCode(err) ?? ''];
+  if (exhausted !== undefined) return { code: Code.RESOURCE_EXHAUSTED, details: `${exhausted}: ${errorMessage(err)}` };
   return { code: Code.INTERNAL, details: errorMessage(err) };
 }
 

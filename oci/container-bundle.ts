@@ -1,4 +1,5 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CGROUP_V2 } from '../cgroups/cgroup-stats.js';
 import { parseUlimit } from '../core/ulimit.js';
@@ -49,8 +50,9 @@ export interface BundleInput {
  * inside the namespace; the runtime's own `persist` state stays private.
  */
 export async function makeBundleDir(bundle: string): Promise<void> {
-  await mkdir(bundle, { recursive: true, mode: 0o711 });
-  await mkdir(join(bundle, 'persist'), { recursive: true, mode: 0o700 });
+  // Synchronous for the same reason as the root filesystem's directories (storage/rootfs-store.ts).
+  mkdirSync(bundle, { recursive: true, mode: 0o711 });
+  mkdirSync(join(bundle, 'persist'), { recursive: true, mode: 0o700 });
 }
 
 /**

@@ -75,7 +75,8 @@ async function bench(runtime: string, socket: string, pid: number, pods: number,
   const rows: BenchRow[] = [];
   try {
     await c.image.call('PullImage', { image: { image: IMAGE } }, { timeoutMs: 120_000 });
-    await new Promise((r) => setTimeout(r, 1000));
+    // Idle: after the pull's unpack workers, kept 10 s for a next layer, have gone.
+    await new Promise((r) => setTimeout(r, 12_000));
     const rssIdle = rssMiB(pid);
     const podConfig = (i: number, tag: string) => ({
       metadata: { name: `${tag}-${i}`, namespace: 'bench', uid: `${tag}-${i}-${process.pid}`, attempt: 0 },

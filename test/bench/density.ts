@@ -69,6 +69,7 @@ interface DensityResult {
   startSeconds: number;
   cpuPercent: number;
   latency: Record<string, ReturnType<typeof summarize>>;
+  failures: Record<string, { count: number; first: string }>;
   probeFailures: number;
   memory: { daemon: number; monitors: number; podProcesses: number; monitorCount: number; podProcessCount: number };
 }
@@ -118,14 +119,24 @@ async function density(
     await new Promise((r) => setTimeout(r, 5000));
 
     const latency = new Map<string, number[]>();
+    const failures = new Map<string, { count: number; first: string }>();
     let probeFailures = 0;
+    /** A failed call is counted and its first error kept: one runtime's refusal must not end the other's run. */
     const timed = async (rpc: string, call: () => Promise<unknown>) => {
       const s = performance.now();
-      await call();
+      try {
+        await call();
+      } catch (err) {
+        const f = failures.get(rpc) ?? { count: 0, first: err instanceof Error ? err.message : String(err) };
+        f.count++;
+        failures.set(rpc, f);
+        throw err;
+      }
       const list = latency.get(rpc) ?? [];
       list.push(performance.now() - s);
       latency.set(rpc, list);
     };
+    const tolerant = (rpc: string, call: () => Promise<unknown>) => timed(rpc, call).catch(() => undefined);
     const started = performance.now();
     const until = started + seconds * 1000;
     const sleepUntil = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - performance.now())));
@@ -134,8 +145,8 @@ async function density(
       for (let t = started; t < until; t += 1000) {
         await sleepUntil(t);
         await Promise.all([
-          timed('ListPodSandbox', () => c.runtime.call('ListPodSandbox', {})),
-          timed('ListContainers', () => c.runtime.call('ListContainers', {})),
+          tolerant('ListPodSandbox', () => c.runtime.call('ListPodSandbox', {})),
+          tolerant('ListContainers', () => c.runtime.call('ListContainers', {})),
         ]);
       }
     })();
@@ -143,8 +154,8 @@ async function density(
       for (let t = started; t < until; t += 10_000) {
         await sleepUntil(t);
         await Promise.all([
-          timed('ListContainerStats', () => c.runtime.call('ListContainerStats', {})),
-          timed('ListPodSandboxStats', () => c.runtime.call('ListPodSandboxStats', {})),
+          tolerant('ListContainerStats', () => c.runtime.call('ListContainerStats', {})),
+          tolerant('ListPodSandboxStats', () => c.runtime.call('ListPodSandboxStats', {})),
         ]);
       }
     })();
@@ -180,6 +191,7 @@ async function density(
       startSeconds,
       cpuPercent,
       latency: Object.fromEntries([...latency].map(([k, v]) => [k, summarize(v)])),
+      failures: Object.fromEntries(failures),
       probeFailures,
       memory,
     };
@@ -208,12 +220,20 @@ async function main(): Promise<void> {
     widen(cradle);
     widen(peer);
     const daemon = await cradle.startDaemon();
-    results.push(
+    const logTail = (err: unknown) => {
+      process.stderr.write(`cradle's log ended with:\n${daemon.log().split('\n').slice(-30).join('\n')}\n`);
+      throw err;
+    };
+    const keep = (r: DensityResult) => {
+      process.stderr.write(`${JSON.stringify(r)}\n`);
+      results.push(r);
+    };
+    keep(
       await density('cradle', cradle.socket, daemon.pid, pods, seconds, (all) => ({
         monitors: all.filter((p) => p.comm === 'conmon' && p.cmdline.includes(cradle.dir)).map((p) => p.pid),
         // A pod's own PID 1 exists only for pods that share their PID namespace.
         podProcesses: all.filter((p) => p.comm === 'catatonit' && p.cmdline.includes(cradle.dir)).map((p) => p.pid),
-      })),
+      })).catch(logTail),
     );
     await cradle.stopDaemon('SIGTERM');
     const r = await withContainerd(peer, (containerd) =>
@@ -223,7 +243,7 @@ async function main(): Promise<void> {
         return { monitors: [...shimPids], podProcesses: all.filter((p) => shimPids.has(p.ppid) && p.comm !== 'sleep').map((p) => p.pid) };
       }),
     );
-    if (r) results.push(r);
+    if (r) keep(r);
   });
   process.stdout.write(`| runtime | pods | start all s | daemon CPU % of a core | probe failures |\n| --- | --- | --- | --- | --- |\n`);
   for (const r of results)
@@ -232,6 +252,8 @@ async function main(): Promise<void> {
   for (const r of results)
     for (const [rpc, s] of Object.entries(r.latency))
       process.stdout.write(`| ${r.runtime} | ${rpc} | ${s.count} | ${s.p50.toFixed(1)} | ${s.p99.toFixed(1)} | ${s.max.toFixed(1)} |\n`);
+  for (const r of results)
+    for (const [rpc, f] of Object.entries(r.failures)) process.stdout.write(`\n${r.runtime}: ${rpc} failed ${f.count} times, first: ${f.first}\n`);
   process.stdout.write(
     `\n| runtime | daemon PSS MiB | monitors (conmon / shims) PSS MiB | pod processes (init / pause) PSS MiB | per pod MiB |\n| --- | --- | --- | --- | --- |\n`,
   );

@@ -31,6 +31,9 @@ describe('RPC adapter (in-process server on a unix socket)', () => {
         ContainerStatus: async () => {
           throw new Error('disk on fire');
         },
+        ContainerStats: async () => {
+          throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+        },
         StreamPodSandboxes: async function* () {
           for (let i = 0; i < 3; i++) yield { pod_sandboxes: [{ id: `pod-${i}` }] };
         },
@@ -75,6 +78,11 @@ describe('RPC adapter (in-process server on a unix socket)', () => {
   it('turns an unexpected error into INTERNAL', async () => {
     const err = await grpcFailure(client.runtime.call('ContainerStatus', { container_id: 'c' }));
     expect(err).to.include({ code: Code.INTERNAL, details: 'disk on fire' });
+  });
+
+  it('answers RESOURCE_EXHAUSTED, saying what ran out, when the node is out of disk', async () => {
+    const err = await grpcFailure(client.runtime.call('ContainerStats', { container_id: 'c' }));
+    expect(err).to.include({ code: Code.RESOURCE_EXHAUSTED, details: 'the node is out of disk space or inodes: ENOSPC: no space left on device, write' });
   });
 
   it('answers UNIMPLEMENTED naming the RPC for every unary and streaming RPC without a handler', async () => {
