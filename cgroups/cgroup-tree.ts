@@ -71,10 +71,12 @@ export async function placeInCgroup(pid: number, dir: string): Promise<void> {
         await mkdir(next).catch((err: unknown) => {
           if ((err as { code?: string }).code !== 'EEXIST') throw err;
         });
-        for (const file of ['cpuset.cpus', 'cpuset.mems']) {
-          if (CGROUP_V2 || !existsSync(join(current, file))) continue;
-          if ((await readFile(join(next, file), 'utf8')).trim() === '') await writeFile(join(next, file), await readFile(join(current, file), 'utf8'));
-        }
+      }
+      // A v1 cpuset starts empty, and a task cannot join it then (ENOSPC). Checked even when the
+      // directory was there: a concurrent start may have made it and not yet filled it in.
+      for (const file of ['cpuset.cpus', 'cpuset.mems']) {
+        if (CGROUP_V2 || !existsSync(join(current, file))) continue;
+        if ((await readFile(join(next, file), 'utf8')).trim() === '') await writeFile(join(next, file), await readFile(join(current, file), 'utf8'));
       }
       current = next;
     }

@@ -6,7 +6,7 @@ import type { CgroupDriver } from '../core/config/config.js';
 import { placeInCgroup, removeCgroup } from '../cgroups/cgroup-tree.js';
 import { killAndWait } from './pod-processes.js';
 import { loadNative } from '../native/index.js';
-import { isPodInit, type Pins } from './namespace-pins.js';
+import { isPodInit, type Pins, unmountAndRemove } from './namespace-pins.js';
 
 /**
  * The init of a pod with a pod-wide PID namespace (catatonit): PID 1 of the
@@ -82,6 +82,8 @@ export async function startPodInit(
     else await placeInCgroup(init.pid, podInitCgroup(podId, placement));
   } catch (err) {
     await stopPodInit(podId, init.pid, init.pin, placement);
+    // The pin is not the caller's yet: it would keep the pod's directory from being removed.
+    await unmountAndRemove(init.pin);
     throw err;
   }
   return init;

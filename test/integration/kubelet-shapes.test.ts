@@ -86,6 +86,27 @@ describe('what kubelet sends', function () {
     }
   });
 
+  it('starts the first pods of a new cgroup parent all at once (a v1 cpuset is filled in before anything joins it)', async () => {
+    // Each pod its own kubelet pod cgroup under a QoS cgroup none of them finds made: they race to make it.
+    const qos = `/kubepods/besteffort${process.pid}`;
+    const parents = Array.from({ length: 6 }, (_, i) => `${qos}/pod${i}-${process.pid}`);
+    try {
+      const pods = await Promise.all(
+        parents.map(
+          async (parent, i) => (await rt().call('RunPodSandbox', { config: podConfig(`race-${i}`, { linux: { cgroup_parent: parent } }) })).pod_sandbox_id,
+        ),
+      );
+      for (const pod of pods) {
+        const info = await podInfo(node, pod);
+        expect(memoryCgroup(info.initPid as number)).to.match(new RegExp(`^${qos}/pod\\d-${process.pid}/cradle-init-${pod}$`));
+      }
+      for (const pod of pods) await rt().call('RemovePodSandbox', { pod_sandbox_id: pod });
+    } finally {
+      for (const parent of parents) removeKubepods(parent);
+      removeKubepods(qos);
+    }
+  });
+
   it("sets the pod's own cgroup limits, the runtime class's overhead included, and refuses what it cannot set", async () => {
     const MiB = 1024n * 1024n;
     const parent = `/kubepods/burstable/pod1a2b3c4d-${process.pid}`;
