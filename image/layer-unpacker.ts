@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { InternalError, InvalidArgumentError } from '../core/errors.js';
+import { Semaphore } from '../core/semaphore.js';
 import type { UnpackProgress, UnpackReply, UnpackRequest } from './unpack-worker.js';
 
 const WORKER = new URL('./unpack-worker.js', import.meta.url);
@@ -9,18 +10,8 @@ const MAX_PARALLEL = 2;
 /** An idle worker is kept this long for the next layer: starting one costs ~80 ms here, and a pull has several layers. */
 const IDLE_MS = 10_000;
 
-let running = 0;
-const waiting: Array<() => void> = [];
+const slots = new Semaphore(MAX_PARALLEL);
 const idle: Array<{ worker: Worker; timer: NodeJS.Timeout }> = [];
-
-async function slot(): Promise<() => void> {
-  if (running >= MAX_PARALLEL) await new Promise<void>((r) => waiting.push(r));
-  running++;
-  return () => {
-    running--;
-    waiting.shift()?.();
-  };
-}
 
 function takeWorker(): Worker {
   const kept = idle.pop();
@@ -56,7 +47,7 @@ export interface UnpackResult {
 
 /** Unpacks a layer blob into `dest` off the main thread; checks its diffID. `progress` hears the compressed bytes received. */
 export async function unpackLayer(req: UnpackRequest, progress?: (received: number) => void): Promise<UnpackResult> {
-  const release = await slot();
+  const release = await slots.acquire();
   try {
     const worker = takeWorker();
     worker.ref();

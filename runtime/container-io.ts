@@ -43,10 +43,10 @@ export class ContainerIO {
     return rec;
   }
 
-  async exec(idOrPrefix: string, cmd: readonly string[], timeoutSeconds: number): Promise<ExecResult> {
+  async exec(idOrPrefix: string, cmd: readonly string[], timeoutSeconds: number, signal?: AbortSignal): Promise<ExecResult> {
     if (cmd.length === 0 || cmd[0] === '') throw new InvalidArgumentError('cmd is empty');
     const rec = this.running(idOrPrefix);
-    return execSync({ runtime: this.runtimeFor(rec.runtimeHandler), id: rec.id, bundle: this.bundle(rec.id), cmd, timeoutSeconds });
+    return execSync({ runtime: this.runtimeFor(rec.runtimeHandler), id: rec.id, bundle: this.bundle(rec.id), cmd, timeoutSeconds, signal });
   }
 
   /** An interactive exec for the streaming server: the client's streams are the command's stdio. */

@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { DeadlineExceededError, InternalError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
+import { Semaphore } from '../core/semaphore.js';
 import { secondsToTimerMs } from '../core/timers.js';
 import type { OciRuntime } from './oci-runtime.js';
 import { killAll, processTree } from './process-tree.js';
@@ -22,7 +24,18 @@ export interface ExecRequest {
   bundle: string;
   cmd: readonly string[];
   timeoutSeconds: number;
+  /** The call's end (its deadline, or the caller going away): a command not started by then never is; one running is killed. */
+  signal?: AbortSignal;
 }
+
+/**
+ * Runtime execs at once. Each is a fork of the daemon and two runs of the
+ * runtime's binary: on a small node, probes of hundreds of containers would
+ * otherwise start them faster than the CPU can finish them, and calls
+ * whose callers gave up would still run. Those that wait count their wait
+ * against their timeout.
+ */
+const execSlots = new Semaphore(Math.max(2, 2 * availableParallelism()));
 
 /** The process an exec runs: the container's own (user, env, cwd, capabilities) with another command. */
 export async function execProcessSpec(bundle: string, cmd: readonly string[], terminal: boolean): Promise<Record<string, unknown>> {
@@ -83,6 +96,21 @@ export function startFailure(exitCode: number, stderr: string): { exitCode: numb
  * DEADLINE_EXCEEDED.
  */
 export async function execSync(req: ExecRequest): Promise<ExecResult> {
+  const timeout = req.timeoutSeconds > 0 ? AbortSignal.timeout(secondsToTimerMs(req.timeoutSeconds)) : undefined;
+  const waited = AbortSignal.any([timeout, req.signal].filter((s): s is AbortSignal => s !== undefined));
+  const release = await execSlots.acquire(waited).catch(() => {
+    throw new DeadlineExceededError(
+      `command ${JSON.stringify(req.cmd.join(' '))} in container "${req.id}" was not started: ${timeout?.aborted ? `its ${req.timeoutSeconds}s timeout passed` : 'the call ended'} while ${execSlots.queued} other commands waited for the runtime`,
+    );
+  });
+  try {
+    return await execNow(req, waited);
+  } finally {
+    release();
+  }
+}
+
+async function execNow(req: ExecRequest, ended: AbortSignal): Promise<ExecResult> {
   const dir = join(req.bundle, 'exec');
   await mkdir(dir, { recursive: true });
   const specFile = join(dir, `sync-${newId().slice(0, 16)}.json`);
@@ -94,19 +122,18 @@ export async function execSync(req: ExecRequest): Promise<ExecResult> {
     child.stdout?.on('data', (d: Buffer) => stdout.add(d));
     child.stderr?.on('data', (d: Buffer) => stderr.add(d));
     let timedOut = false;
-    let timer: NodeJS.Timeout | undefined;
-    if (req.timeoutSeconds > 0) {
-      // The daemon owns the timeout: the command may have started a whole tree.
-      timer = setTimeout(() => {
-        timedOut = true;
-        if (child.pid !== undefined) void processTree(child.pid).then(killAll);
-      }, secondsToTimerMs(req.timeoutSeconds));
-    }
+    // The daemon owns the timeout (counted from the call, queue included): the command may have started a whole tree.
+    const kill = () => {
+      timedOut = true;
+      if (child.pid !== undefined) void processTree(child.pid).then(killAll);
+    };
+    if (ended.aborted) kill();
+    else ended.addEventListener('abort', kill, { once: true });
     const status = await new Promise<{ code: number | null; signal: NodeJS.Signals | null } | Error>((resolve) => {
       child.once('error', resolve);
       child.once('close', (code, signal) => resolve({ code, signal }));
     });
-    clearTimeout(timer);
+    ended.removeEventListener('abort', kill);
     if (status instanceof Error) throw new InternalError(`cannot run ${req.runtime.path}: ${status.message}`);
     if (timedOut)
       throw new DeadlineExceededError(`command ${JSON.stringify(req.cmd.join(' '))} in container "${req.id}" timed out after ${req.timeoutSeconds}s`);

@@ -16,7 +16,7 @@ import { sideBySide, withContainerd } from './side-by-side.js';
  * stime, % of one core), each RPC's latency, and the memory of the
  * runtime's own processes per pod (PSS: the daemon's share, conmon or the
  * shims, pod init or pause).
- * Usage: node dist/test/bench/density.js [pods=250] [seconds=60]
+ * Usage: node dist/test/bench/density.js [pods=250] [seconds=60] [runtimes=cradle,containerd]
  */
 const IMAGE = '127.0.0.1:5000/bench/busybox:v1';
 /** 250 pods do not fit the tests' /24. */
@@ -43,6 +43,14 @@ function processes(): ProcessInfo[] {
     }
   }
   return out;
+}
+
+function cgroupOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 /** Proportional set size in MiB: shared pages split among their users. */
@@ -211,6 +219,7 @@ function widen(node: TestNode): void {
 async function main(): Promise<void> {
   const pods = Number(process.argv[2] ?? 250);
   const seconds = Number(process.argv[3] ?? 60);
+  const runtimes = (process.argv[4] ?? 'cradle,containerd').split(',');
   const results: DensityResult[] = [];
   const image = (layout: OciLayout) => {
     layout.tag('v1', layout.image([{ entries: busyboxEntries() }], { Cmd: ['sh'] }));
@@ -219,23 +228,26 @@ async function main(): Promise<void> {
   await sideBySide(image, async ({ cradle, peer }) => {
     widen(cradle);
     widen(peer);
-    const daemon = await cradle.startDaemon();
-    const logTail = (err: unknown) => {
-      process.stderr.write(`cradle's log ended with:\n${daemon.log().split('\n').slice(-30).join('\n')}\n`);
-      throw err;
-    };
     const keep = (r: DensityResult) => {
       process.stderr.write(`${JSON.stringify(r)}\n`);
       results.push(r);
     };
-    keep(
-      await density('cradle', cradle.socket, daemon.pid, pods, seconds, (all) => ({
-        monitors: all.filter((p) => p.comm === 'conmon' && p.cmdline.includes(cradle.dir)).map((p) => p.pid),
-        // A pod's own PID 1 exists only for pods that share their PID namespace.
-        podProcesses: all.filter((p) => p.comm === 'catatonit' && p.cmdline.includes(cradle.dir)).map((p) => p.pid),
-      })).catch(logTail),
-    );
-    await cradle.stopDaemon('SIGTERM');
+    if (runtimes.includes('cradle')) {
+      const daemon = await cradle.startDaemon();
+      const logTail = (err: unknown) => {
+        process.stderr.write(`cradle's log ended with:\n${daemon.log().split('\n').slice(-30).join('\n')}\n`);
+        throw err;
+      };
+      keep(
+        await density('cradle', cradle.socket, daemon.pid, pods, seconds, (all) => ({
+          monitors: all.filter((p) => p.comm === 'conmon' && p.cmdline.includes(cradle.dir)).map((p) => p.pid),
+          // The pods share their PID namespace (CRI's default), so each has its own PID 1, in a cgroup of its own.
+          podProcesses: all.filter((p) => p.comm === 'catatonit' && cgroupOf(p.pid).includes('/cradle-init-')).map((p) => p.pid),
+        })).catch(logTail),
+      );
+      await cradle.stopDaemon('SIGTERM');
+    }
+    if (!runtimes.includes('containerd')) return;
     const r = await withContainerd(peer, (containerd) =>
       density('containerd', containerd.socket, containerd.pid as number, pods, seconds, (all) => {
         const shims = all.filter((p) => p.comm.startsWith('containerd-shim') && p.cmdline.includes(peer.dir));

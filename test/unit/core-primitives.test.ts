@@ -11,6 +11,8 @@ import { parseQuantity } from '../../core/quantity.js';
 import { RecordStore } from '../../core/record-store.js';
 import { UndoStack } from '../../core/undo.js';
 
+import { Semaphore } from '../../core/semaphore.js';
+
 describe('core primitives', () => {
   it('name registrar: refuses a held name naming its holder, frees it on release', () => {
     const names = new NameRegistrar('pod sandbox');
@@ -88,5 +90,34 @@ describe('core primitives', () => {
     expect(parseQuantity('100')).to.equal(100);
     expect(parseQuantity('10 MB')).to.equal(undefined);
     expect(parseQuantity('-1')).to.equal(undefined);
+  });
+
+  it('semaphore: at most its limit, waiters in order, an aborted waiter leaves the queue unserved', async () => {
+    const sem = new Semaphore(2);
+    const order: string[] = [];
+    const a = await sem.acquire();
+    const b = await sem.acquire();
+    const gone = new AbortController();
+    const c = sem.acquire().then((release) => (order.push('c'), release));
+    const d = sem.acquire(gone.signal).then(
+      () => order.push('d'),
+      (err: unknown) => order.push(`d refused: ${String(err)}`),
+    );
+    const e = sem.acquire().then((release) => (order.push('e'), release));
+    expect(sem.queued).to.equal(3);
+    gone.abort(new Error('caller gone'));
+    await d;
+    expect(sem.queued).to.equal(2);
+    a();
+    a();
+    const releaseC = await c;
+    expect(order).to.deep.equal(['d refused: Error: caller gone', 'c']);
+    b();
+    (await e)();
+    releaseC();
+    expect(order).to.deep.equal(['d refused: Error: caller gone', 'c', 'e']);
+    // All slots free again: two at once without waiting.
+    (await sem.acquire())();
+    expect(sem.queued).to.equal(0);
   });
 });
