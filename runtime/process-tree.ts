@@ -1,27 +1,24 @@
 import { readdir, readFile } from 'node:fs/promises';
 
-/** `pid` and all its descendants, children found by their parent in /proc. */
+/**
+ * `pid` and all its descendants, read from each task's `children` list in
+ * /proc: the cost follows the tree, not the node's process count (a node
+ * with hundreds of containers has thousands of processes, and timed-out
+ * probes ask often).
+ */
 export async function processTree(pid: number): Promise<number[]> {
-  const parents = new Map<number, number[]>();
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
-      // The command name may hold spaces and parentheses: fields follow the last ')'.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const list = parents.get(ppid) ?? [];
-      list.push(Number(entry));
-      parents.set(ppid, list);
-    } catch {
-      // exited meanwhile
-    }
-  }
   const out: number[] = [];
-  const visit = (p: number) => {
+  const visit = async (p: number): Promise<void> => {
     out.push(p);
-    for (const c of parents.get(p) ?? []) visit(c);
+    const tasks = await readdir(`/proc/${p}/task`).catch(() => [] as string[]);
+    const children = new Set<number>();
+    for (const t of tasks) {
+      const list = await readFile(`/proc/${p}/task/${t}/children`, 'utf8').catch(() => '');
+      for (const c of list.split(' ')) if (c.trim() !== '') children.add(Number(c));
+    }
+    for (const c of children) await visit(c);
   };
-  visit(pid);
+  await visit(pid);
   return out;
 }
 
