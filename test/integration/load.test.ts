@@ -42,7 +42,6 @@ describe('load', function () {
 
   it(`starts and tears down ${PODS} pods at once, ${ROUNDS} times, with no failure and no growth`, async () => {
     const failures: string[] = [];
-    const rows: string[] = [];
     const attempt = async <T>(what: string, call: () => Promise<T>): Promise<T | undefined> => {
       try {
         return await call();
@@ -91,21 +90,20 @@ describe('load', function () {
         }),
       );
       const t2 = performance.now();
-      // Round 0 warms the daemon up (worker threads, caches): the level the later rounds must come back to.
-      if (round === 0) {
-        startFds = fds();
-        startRss = rssMiB();
-      }
-      rows.push(
-        `round ${round}: start ${Math.round(t1 - t0)} ms, ${running} running, teardown ${Math.round(t2 - t1)} ms, RSS peak ${peakRss.toFixed(1)} MiB, after ${rssMiB().toFixed(1)} MiB, fds ${fds()}`,
-      );
+      // Round 0 warms the daemon up (worker threads, caches): the level the later rounds' descriptors must come back to.
+      // Memory is judged against the higher of rounds 0 and 1: with the 1 MiB young generation the daemon ships with,
+      // where V8's heap stands after a round depends on when it last collected (95-135 MiB after round 0 here).
+      if (round === 0) startFds = fds();
+      if (round <= 1) startRss = Math.max(startRss, rssMiB());
+      const row = `round ${round}: start ${Math.round(t1 - t0)} ms, ${running} running, teardown ${Math.round(t2 - t1)} ms, RSS peak ${peakRss.toFixed(1)} MiB, after ${rssMiB().toFixed(1)} MiB, fds ${fds()}`;
+      // As it happens: a failing round must still show the ones before it.
+      process.stdout.write(`      ${row}\n`);
       expect(failures, `round ${round}`).to.deep.equal([]);
       expect(running, `round ${round}`).to.equal(PODS);
       expect(fds(), `open descriptors after round ${round}`).to.be.at.most(startFds + 2);
       // V8 keeps some of what it once needed; what must not happen is growth round after round.
-      expect(rssMiB(), `RSS after round ${round}`).to.be.below(startRss * 1.3 + 10);
+      if (round >= 2) expect(rssMiB(), `RSS after round ${round}`).to.be.below(startRss * 1.3 + 10);
     }
-    process.stdout.write(rows.map((r) => `      ${r}\n`).join(''));
     expect(await findLeaks(node, cgroupBaseline)).to.deep.equal([]);
   });
 });

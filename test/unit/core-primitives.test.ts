@@ -98,12 +98,16 @@ describe('core primitives', () => {
     const a = await sem.acquire();
     const b = await sem.acquire();
     const gone = new AbortController();
-    const c = sem.acquire().then((release) => (order.push('c'), release));
+    const served = (name: string) => (release: () => void) => {
+      order.push(name);
+      return release;
+    };
+    const c = sem.acquire().then(served('c'));
     const d = sem.acquire(gone.signal).then(
       () => order.push('d'),
       (err: unknown) => order.push(`d refused: ${String(err)}`),
     );
-    const e = sem.acquire().then((release) => (order.push('e'), release));
+    const e = sem.acquire().then(served('e'));
     expect(sem.queued).to.equal(3);
     gone.abort(new Error('caller gone'));
     await d;
