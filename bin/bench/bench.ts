@@ -4,6 +4,7 @@ import { NamespaceMode } from '../../cri/generated/api.js';
 import { errorMessage } from '../../core/errors.js';
 import { benchPodConfig } from './bench-objects.js';
 import { breakdown, type BreakdownRow, formatBreakdown, stepSnapshot } from './breakdown.js';
+import { concurrently } from './concurrently.js';
 import { containerLifecycles } from './container-lifecycles.js';
 import { summarize, type Summary } from './stats.js';
 
@@ -48,22 +49,17 @@ export async function phase(rpc: string, count: number, concurrency: number, fn:
   const samples: number[] = [];
   let errors = 0;
   let firstError: string | undefined;
-  let next = 0;
   const started = performance.now();
-  const worker = async () => {
-    while (next < count) {
-      const i = next++;
-      const t0 = performance.now();
-      try {
-        await fn(i);
-        samples.push(performance.now() - t0);
-      } catch (err) {
-        errors++;
-        firstError ??= errorMessage(err);
-      }
+  await concurrently(count, concurrency, async (i) => {
+    const t0 = performance.now();
+    try {
+      await fn(i);
+      samples.push(performance.now() - t0);
+    } catch (err) {
+      errors++;
+      firstError ??= errorMessage(err);
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  });
   const seconds = (performance.now() - started) / 1000;
   return { rpc, summary: summarize(samples), errors, firstError, throughput: samples.length / seconds };
 }

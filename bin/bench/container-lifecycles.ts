@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { errorMessage } from '../../core/errors.js';
 import type { CriClient } from '../../cri/client.js';
 import type { BenchRow } from './bench.js';
+import { concurrently } from './concurrently.js';
 import { benchPodConfig } from './bench-objects.js';
 import { summarize } from './stats.js';
 
@@ -40,34 +41,30 @@ export async function containerLifecycles(
       return undefined;
     }
   };
-  let next = 0;
   const started = performance.now();
-  const worker = async () => {
-    while (next < count) {
-      const i = next++;
-      const t0 = performance.now();
-      const created = await timed('CreateContainer', () =>
-        client.runtime.call(
-          'CreateContainer',
-          {
-            pod_sandbox_id: pod,
-            config: { metadata: { name: `c-${i}` }, image: { image }, command: ['sleep', '3600'], log_path: `c-${i}.log` },
-            sandbox_config: config,
-          },
-          { timeoutMs },
-        ),
-      );
-      if (!created) continue;
-      const id = created.container_id;
-      const ok =
-        (await timed('StartContainer', () => client.runtime.call('StartContainer', { container_id: id }, { timeoutMs }))) !== undefined &&
-        (await timed('StopContainer', () => client.runtime.call('StopContainer', { container_id: id, timeout: 0n }, { timeoutMs }))) !== undefined;
-      const removed = (await timed('RemoveContainer', () => client.runtime.call('RemoveContainer', { container_id: id }, { timeoutMs }))) !== undefined;
-      if (ok && removed) samples.get('lifecycle')?.push(performance.now() - t0);
-    }
+  const lifecycle = async (i: number) => {
+    const t0 = performance.now();
+    const created = await timed('CreateContainer', () =>
+      client.runtime.call(
+        'CreateContainer',
+        {
+          pod_sandbox_id: pod,
+          config: { metadata: { name: `c-${i}` }, image: { image }, command: ['sleep', '3600'], log_path: `c-${i}.log` },
+          sandbox_config: config,
+        },
+        { timeoutMs },
+      ),
+    );
+    if (!created) return;
+    const id = created.container_id;
+    const ok =
+      (await timed('StartContainer', () => client.runtime.call('StartContainer', { container_id: id }, { timeoutMs }))) !== undefined &&
+      (await timed('StopContainer', () => client.runtime.call('StopContainer', { container_id: id, timeout: 0n }, { timeoutMs }))) !== undefined;
+    const removed = (await timed('RemoveContainer', () => client.runtime.call('RemoveContainer', { container_id: id }, { timeoutMs }))) !== undefined;
+    if (ok && removed) samples.get('lifecycle')?.push(performance.now() - t0);
   };
   try {
-    await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+    await concurrently(count, concurrency, lifecycle);
   } finally {
     await client.runtime.call('StopPodSandbox', { pod_sandbox_id: pod }, { timeoutMs }).catch(() => undefined);
     await client.runtime.call('RemovePodSandbox', { pod_sandbox_id: pod }, { timeoutMs }).catch(() => undefined);

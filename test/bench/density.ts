@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { concurrently } from '../../bin/bench/concurrently.js';
 import { summarize } from '../../bin/bench/stats.js';
 import { CriClient } from '../../cri/client.js';
 import { bridgeConflist, TEST_SUBNET, writeConflist } from '../support/cni.js';
@@ -95,34 +96,29 @@ async function density(
   try {
     await c.image.call('PullImage', { image: { image: IMAGE } }, { timeoutMs: 120_000 });
     const t0 = performance.now();
-    let next = 0;
     const containers: string[] = [];
-    const starter = async () => {
-      while (next < pods) {
-        const i = next++;
-        const config = {
-          metadata: { name: `dense-${i}`, namespace: 'bench', uid: `dense-${i}-${process.pid}`, attempt: 0 },
-          hostname: `dense-${i}`,
-          log_directory: `/tmp/cradle-bench-logs-${process.pid}/${runtime}/dense-${i}`,
-        };
-        const pod = (await c.runtime.call('RunPodSandbox', { config }, { timeoutMs: 120_000 })).pod_sandbox_id;
-        podIds.push(pod);
-        const id = (
-          await c.runtime.call(
-            'CreateContainer',
-            {
-              pod_sandbox_id: pod,
-              config: { metadata: { name: 'app' }, image: { image: IMAGE }, command: ['sleep', '36000'], log_path: 'app.log' },
-              sandbox_config: config,
-            },
-            { timeoutMs: 120_000 },
-          )
-        ).container_id;
-        await c.runtime.call('StartContainer', { container_id: id }, { timeoutMs: 120_000 });
-        containers.push(id);
-      }
-    };
-    await Promise.all([1, 2, 3, 4].map(starter));
+    await concurrently(pods, 4, async (i) => {
+      const config = {
+        metadata: { name: `dense-${i}`, namespace: 'bench', uid: `dense-${i}-${process.pid}`, attempt: 0 },
+        hostname: `dense-${i}`,
+        log_directory: `/tmp/cradle-bench-logs-${process.pid}/${runtime}/dense-${i}`,
+      };
+      const pod = (await c.runtime.call('RunPodSandbox', { config }, { timeoutMs: 120_000 })).pod_sandbox_id;
+      podIds.push(pod);
+      const id = (
+        await c.runtime.call(
+          'CreateContainer',
+          {
+            pod_sandbox_id: pod,
+            config: { metadata: { name: 'app' }, image: { image: IMAGE }, command: ['sleep', '36000'], log_path: 'app.log' },
+            sandbox_config: config,
+          },
+          { timeoutMs: 120_000 },
+        )
+      ).container_id;
+      await c.runtime.call('StartContainer', { container_id: id }, { timeoutMs: 120_000 });
+      containers.push(id);
+    });
     const startSeconds = (performance.now() - t0) / 1000;
     await new Promise((r) => setTimeout(r, 5000));
 
