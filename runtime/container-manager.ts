@@ -314,10 +314,11 @@ export class ContainerManager {
     await this.store.locks.run(id, async () => {
       const rec = this.store.peek(id);
       if (!rec) return;
-      this.store.retire({ ...rec, phase: 'removing' });
+      const retired: ContainerRecord = { ...rec, phase: 'removing' };
+      this.store.retire(retired);
       failpoint('RemoveContainer/intent-recorded');
       this.forgetState(id);
-      this.removals.start({ ...rec, phase: 'removing' });
+      this.removals.start(retired);
     });
   }
 
