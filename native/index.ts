@@ -66,6 +66,24 @@ export interface NativeAddon {
    * handled) and delivers each packet on the event loop until it closes.
    */
   attachPackets(path: string, onPacket: (packet: Buffer) => void, onClose: () => void): AttachConnection;
+  /**
+   * posix_spawn of `file` (searched in PATH when it has no slash) with
+   * `argv` (argv[0] included) and `env` (null: the daemon's). `fds[i]`
+   * becomes the child's fd i (-1: /dev/null); `setsid` makes it a session
+   * and process group leader. `onExit` is called once when it has been
+   * reaped. Throws an errno error when it cannot be started.
+   */
+  spawnChild(
+    file: string,
+    argv: readonly string[],
+    env: readonly string[] | null,
+    cwd: string | null,
+    fds: readonly number[],
+    setsid: boolean,
+    onExit: (code: number | null, signal: number | null) => void,
+  ): NativeChild;
+  /** pipe2(O_CLOEXEC): [read end, write end]. */
+  pipe(): [number, number];
   /** A terminal pair (master, slave) of the given size. */
   openpty(rows: number, cols: number): { master: number; slave: number };
   /** TIOCSWINSZ on a terminal. */
@@ -106,11 +124,19 @@ export interface AttachConnection {
   close(): void;
 }
 
+export interface NativeChild {
+  readonly pid: number;
+  /** pidfd_send_signal; false once the child is reaped or when it failed. */
+  kill(signal: number): boolean;
+  /** Lets the event loop end while the child runs. */
+  unref(): void;
+}
+
 export interface ExitWatch {
   close(): void;
 }
 
-const EXPECTED_ABI = 7;
+const EXPECTED_ABI = 8;
 
 export const ADDON_PATH = join(packageRoot, 'native', 'build', 'Release', 'cradle_native.node');
 

@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CradleError, DeadlineExceededError, errorMessage, InternalError, NotFoundError } from '../core/errors.js';
 import { metrics } from '../core/metrics.js';
-import { timerMs } from '../core/timers.js';
+import { runChild } from '../native/child-process.js';
 import { step } from '../core/tracing.js';
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'VERSION' | 'STATUS' | 'GC';
@@ -79,35 +78,17 @@ async function runPlugin(type: string, config: object, inv: CniInvocation): Prom
   if (inv.netns || inv.command === 'DEL') env.CNI_NETNS = inv.netns;
   if (inv.ifName) env.CNI_IFNAME = inv.ifName;
   if (inv.args) env.CNI_ARGS = inv.args;
-  const { code, stdout, stderr, timedOut } = await new Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }>(
-    (resolve, reject) => {
-      // Its own process group: on timeout the plugin and anything it started
-      // are killed together, and nothing holds its pipes open afterwards.
-      const child = spawn(path, [], { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-      let out = '';
-      let err = '';
-      const timer = setTimeout(() => {
-        try {
-          process.kill(-(child.pid as number), 'SIGKILL');
-        } catch {
-          child.kill('SIGKILL');
-        }
-        resolve({ code: null, stdout: out, stderr: err, timedOut: true });
-      }, timerMs(inv.timeoutMs));
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-      child.on('error', (e) => {
-        clearTimeout(timer);
-        reject(new InternalError(`cannot run CNI plugin ${path}: ${errorMessage(e)}`));
-      });
-      child.on('close', (c) => {
-        clearTimeout(timer);
-        resolve({ code: c, stdout: out, stderr: err, timedOut: false });
-      });
-      child.stdin.on('error', () => undefined);
-      child.stdin.end(JSON.stringify(config));
-    },
-  );
+  // Its own process group: on timeout the plugin and anything it started
+  // are killed together, and nothing holds its pipes open afterwards.
+  const { code, stdout, stderr, timedOut } = await runChild(path, [], {
+    env,
+    setsid: true,
+    input: JSON.stringify(config),
+    timeoutMs: inv.timeoutMs,
+    killSignal: 'SIGKILL',
+  }).catch((e: unknown) => {
+    throw new InternalError(`cannot run CNI plugin ${path}: ${errorMessage(e)}`);
+  });
   if (timedOut) throw new DeadlineExceededError(`CNI plugin ${type} ${inv.command} did not finish within ${inv.timeoutMs} ms`);
   let parsed: unknown;
   try {

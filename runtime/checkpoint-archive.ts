@@ -1,7 +1,7 @@
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { errnoCode, InternalError, InvalidArgumentError, NotFoundError, ResourceExhaustedError } from '../core/errors.js';
+import { exitDescription, runChild } from '../native/child-process.js';
+import { errnoCode, errorMessage, InternalError, InvalidArgumentError, NotFoundError, ResourceExhaustedError } from '../core/errors.js';
 import { decodeRecord } from '../core/record-store.js';
 import type { ContainerRecord } from './container-record.js';
 
@@ -31,12 +31,11 @@ export function tarFailure(operation: string, stderr: string, fallback: string):
   return /No space left on device|Disk quota exceeded/.test(stderr) ? new ResourceExhaustedError(message) : new InternalError(message);
 }
 
-export function tar(args: string[], timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile('tar', args, { timeout: timeoutMs, maxBuffer: 1024 * 1024 }, (err, _out, stderr) =>
-      err ? reject(tarFailure(args[0] as string, stderr, err.message)) : resolve(),
-    );
+export async function tar(args: string[], timeoutMs: number): Promise<void> {
+  const r = await runChild('tar', args, { timeoutMs, killSignal: 'SIGTERM', maxBuffer: 1024 * 1024 }).catch((err: unknown) => {
+    throw tarFailure(args[0] as string, '', errorMessage(err));
   });
+  if (r.code !== 0) throw tarFailure(args[0] as string, r.stderr, exitDescription(r));
 }
 
 /** `dir`'s contents as a tar archive at `location`, which appears whole or not at all. */

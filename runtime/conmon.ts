@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Socket } from 'node:net';
 import { conmonScope } from '../cgroups/cgroup-paths.js';
-import { InternalError } from '../core/errors.js';
+import { errorMessage, InternalError } from '../core/errors.js';
+import { type Child, spawnChild } from '../native/child-process.js';
 import type { ContainerRecord } from './container-record.js';
 import type { OciRuntime } from './oci-runtime.js';
 import { commandLine, isAlive } from './process-tree.js';
@@ -128,13 +128,19 @@ function launch(l: ConmonLaunch): Promise<number> {
     ? ['systemd-run', '--scope', `--unit=${l.scope}`, '--slice=system.slice', '--collect', '--quiet', '--', l.conmon, ...args]
     : [l.conmon, ...args];
   return new Promise((resolve, reject) => {
-    const child = spawn(command as string, argv, {
-      cwd: l.bundle,
-      detached: true,
-      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-      env: { ...process.env, _OCI_SYNCPIPE: '3' },
-    });
-    const pipe = child.stdio[3] as Readable;
+    let child: Child;
+    try {
+      child = spawnChild(command as string, argv, {
+        cwd: l.bundle,
+        setsid: true,
+        stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+        env: { ...process.env, _OCI_SYNCPIPE: '3' },
+      });
+    } catch (err) {
+      reject(new InternalError(`cannot run ${command as string}: ${errorMessage(err)}`));
+      return;
+    }
+    const pipe = child.stdio[3] as Socket;
     let sync = '';
     let stderr = '';
     let settled = false;
@@ -150,7 +156,7 @@ function launch(l: ConmonLaunch): Promise<number> {
     const fail = (message: string) => finish(() => reject(new InternalError(message)));
     const timer = setTimeout(() => {
       fail(`conmon for ${l.id} did not report within ${SYNC_TIMEOUT_MS / 1000}s${stderr.trim() ? `: ${stderr.trim()}` : ''}`);
-      void stopConmon(l.bundle, l.id, { extra: child.pid === undefined ? [] : [child.pid] });
+      void stopConmon(l.bundle, l.id, { extra: [child.pid] });
     }, SYNC_TIMEOUT_MS);
     child.stderr?.on('data', (d: Buffer) => {
       if (stderr.length < STDERR_CAP) stderr += d.toString();
@@ -178,7 +184,6 @@ function launch(l: ConmonLaunch): Promise<number> {
     pipe.on('error', () => undefined);
     // Every holder of the write end is gone and nothing was said: conmon or the runtime died.
     pipe.on('end', () => fail(`conmon for ${l.id} ended without reporting: ${stderr.trim() || 'no output'}`));
-    child.on('error', (err) => fail(`cannot run ${command as string}: ${err.message}`));
     child.unref();
   });
 }

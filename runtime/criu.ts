@@ -1,5 +1,6 @@
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { errorMessage } from '../core/errors.js';
+import { exitDescription, type RunResult, runChild } from '../native/child-process.js';
 
 /**
  * Whether CRIU can checkpoint here, asked of `criu check` once per daemon:
@@ -9,14 +10,18 @@ import { readFile } from 'node:fs/promises';
 let probe: Promise<string | undefined> | undefined;
 
 export function criuProblem(): Promise<string | undefined> {
-  probe ??= new Promise((resolve) => {
-    execFile('criu', ['check'], { timeout: 60_000 }, (err, stdout, stderr) => {
-      if (!err) return resolve(undefined);
-      if ((err as { code?: unknown }).code === 'ENOENT') return resolve('CRIU is not installed (Debian package "criu")');
-      const lines = `${stderr}\n${stdout}`.split('\n').filter((l) => /error/i.test(l));
-      resolve(`"criu check" fails on this host: ${(lines.at(-1) ?? lines[0] ?? err.message).trim()}`);
-    });
-  });
+  probe ??= (async () => {
+    let r: RunResult;
+    try {
+      r = await runChild('criu', ['check'], { timeoutMs: 60_000, killSignal: 'SIGTERM' });
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'ENOENT') return 'CRIU is not installed (Debian package "criu")';
+      return `"criu check" cannot be run: ${errorMessage(err)}`;
+    }
+    if (r.code === 0) return undefined;
+    const lines = `${r.stderr}\n${r.stdout}`.split('\n').filter((l) => /error/i.test(l));
+    return `"criu check" fails on this host: ${(lines.at(-1) ?? lines[0] ?? exitDescription(r)).trim()}`;
+  })();
   return probe;
 }
 

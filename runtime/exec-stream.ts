@@ -1,17 +1,18 @@
-import { spawn } from 'node:child_process';
 import { closeSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import tty from 'node:tty';
+import { errorMessage } from '../core/errors.js';
 import { newId } from '../core/ids.js';
+import { type Child, spawnChild } from '../native/child-process.js';
+import { loadNative } from '../native/index.js';
+import { execProcessSpec } from './exec-sync.js';
+import type { OciRuntime } from './oci-runtime.js';
+import { killAll, processTree } from './process-tree.js';
 import type { ClientIO, CommandResult, TerminalSize } from './stream-io.js';
 
 /** How long a tty exec waits for the client's terminal size before starting at 80x24. */
 const FIRST_SIZE_WAIT_MS = 1000;
-import { execProcessSpec } from './exec-sync.js';
-import { killAll, processTree } from './process-tree.js';
-import { loadNative } from '../native/index.js';
-import type { OciRuntime } from './oci-runtime.js';
 
 export interface ExecStreamRequest {
   runtime: OciRuntime;
@@ -80,9 +81,18 @@ export async function execStream(req: ExecStreamRequest): Promise<CommandResult>
   try {
     const { io } = req;
     const pty = size ? loadNative().openpty(size.height, size.width) : undefined;
-    const child = spawn(req.runtime.path, [...req.runtime.globalArgs, 'exec', '--process', specFile, req.id], {
-      stdio: pty ? [pty.slave, pty.slave, pty.slave] : [io.stdin ? 'pipe' : 'ignore', io.stdout ? 'pipe' : 'ignore', io.stderr ? 'pipe' : 'ignore'],
-    });
+    let child: Child;
+    try {
+      child = spawnChild(req.runtime.path, [...req.runtime.globalArgs, 'exec', '--process', specFile, req.id], {
+        stdio: pty ? [pty.slave, pty.slave, pty.slave] : [io.stdin ? 'pipe' : 'ignore', io.stdout ? 'pipe' : 'ignore', io.stderr ? 'pipe' : 'ignore'],
+      });
+    } catch (err) {
+      if (pty) {
+        closeSync(pty.slave);
+        closeSync(pty.master);
+      }
+      return { error: `cannot run ${req.runtime.path}: ${errorMessage(err)}` };
+    }
     let terminal: Promise<void> = Promise.resolve();
     if (pty) {
       closeSync(pty.slave);
@@ -96,15 +106,11 @@ export async function execStream(req: ExecStreamRequest): Promise<CommandResult>
       if (io.stderr && child.stderr) child.stderr.pipe(io.stderr, { end: false });
     }
     const onAbort = () => {
-      if (child.pid !== undefined) void processTree(child.pid).then(killAll);
+      void processTree(child.pid).then(killAll);
     };
     io.signal.addEventListener('abort', onAbort);
-    const status = await new Promise<{ code: number | null; signal: NodeJS.Signals | null } | Error>((resolve) => {
-      child.once('error', resolve);
-      child.once('close', (code, signal) => resolve({ code, signal }));
-    });
+    const status = await child.closed;
     io.signal.removeEventListener('abort', onAbort);
-    if (status instanceof Error) return { error: `cannot run ${req.runtime.path}: ${status.message}` };
     await terminal;
     return { exitCode: status.code ?? 128 + (status.signal === 'SIGKILL' ? 9 : 15) };
   } finally {

@@ -1,11 +1,11 @@
-import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { DeadlineExceededError, InternalError } from '../core/errors.js';
+import { DeadlineExceededError, errorMessage, InternalError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { Semaphore } from '../core/semaphore.js';
 import { secondsToTimerMs } from '../core/timers.js';
+import { type Child, spawnChild } from '../native/child-process.js';
 import type { OciRuntime } from './oci-runtime.js';
 import { killAll, processTree } from './process-tree.js';
 
@@ -116,7 +116,12 @@ async function execNow(req: ExecRequest, ended: AbortSignal): Promise<ExecResult
   const specFile = join(dir, `sync-${newId().slice(0, 16)}.json`);
   await writeFile(specFile, JSON.stringify(await execProcessSpec(req.bundle, req.cmd, false)));
   try {
-    const child = spawn(req.runtime.path, [...req.runtime.globalArgs, 'exec', '--process', specFile, req.id], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let child: Child;
+    try {
+      child = spawnChild(req.runtime.path, [...req.runtime.globalArgs, 'exec', '--process', specFile, req.id]);
+    } catch (err) {
+      throw new InternalError(`cannot run ${req.runtime.path}: ${errorMessage(err)}`);
+    }
     const stdout = new CappedOutput(EXEC_OUTPUT_CAP);
     const stderr = new CappedOutput(EXEC_OUTPUT_CAP);
     child.stdout?.on('data', (d: Buffer) => stdout.add(d));
@@ -125,16 +130,12 @@ async function execNow(req: ExecRequest, ended: AbortSignal): Promise<ExecResult
     // The daemon owns the timeout (counted from the call, queue included): the command may have started a whole tree.
     const kill = () => {
       timedOut = true;
-      if (child.pid !== undefined) void processTree(child.pid).then(killAll);
+      void processTree(child.pid).then(killAll);
     };
     if (ended.aborted) kill();
     else ended.addEventListener('abort', kill, { once: true });
-    const status = await new Promise<{ code: number | null; signal: NodeJS.Signals | null } | Error>((resolve) => {
-      child.once('error', resolve);
-      child.once('close', (code, signal) => resolve({ code, signal }));
-    });
+    const status = await child.closed;
     ended.removeEventListener('abort', kill);
-    if (status instanceof Error) throw new InternalError(`cannot run ${req.runtime.path}: ${status.message}`);
     if (timedOut)
       throw new DeadlineExceededError(`command ${JSON.stringify(req.cmd.join(' '))} in container "${req.id}" timed out after ${req.timeoutSeconds}s`);
     const exitCode = status.code ?? 128 + (status.signal === 'SIGKILL' ? 9 : 15);

@@ -1,7 +1,7 @@
-import { execFile } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { InternalError, NotFoundError } from '../core/errors.js';
+import { errorMessage, InternalError, NotFoundError } from '../core/errors.js';
+import { runChild } from '../native/child-process.js';
 import { criuLogError } from './criu.js';
 import { step } from '../core/tracing.js';
 
@@ -23,13 +23,14 @@ export class OciRuntime {
     return step(`${basename(this.path)} ${args[0] ?? ''}`, () => this.exec(args, timeoutMs));
   }
 
-  private exec(args: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      execFile(this.path, [...this.globalArgs, ...args], { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      });
-    });
+  private async exec(args: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
+    try {
+      const r = await runChild(this.path, [...this.globalArgs, ...args], { timeoutMs, killSignal: 'SIGTERM' });
+      if (r.timedOut) return { code: -1, stdout: r.stdout, stderr: `timed out after ${timeoutMs / 1000}s: ${r.stderr}` };
+      return { code: r.code ?? -1, stdout: r.stdout, stderr: r.stderr };
+    } catch (err) {
+      return { code: -1, stdout: '', stderr: `cannot run ${this.path}: ${errorMessage(err)}` };
+    }
   }
 
   private async ok(what: string, args: string[]): Promise<string> {
@@ -74,8 +75,8 @@ export class OciRuntime {
 
   /**
    * `<runtime> update`: new cgroup limits for a running container. The
-   * resources go through a file in `scratchDir`: crun reads `-` by opening
-   * /dev/stdin, which fails on the socket Node gives a child as stdin.
+   * resources go through a file in `scratchDir`, which runc and crun read
+   * alike (crun reads `-` by reopening /dev/stdin).
    */
   async update(id: string, resources: object, scratchDir: string): Promise<void> {
     const file = join(scratchDir, `resources-${process.pid}-${Date.now()}.json`);

@@ -1,6 +1,6 @@
-import { execFile } from 'node:child_process';
 import { access, constants } from 'node:fs/promises';
 import { errnoCode, errorMessage } from '../core/errors.js';
+import { runChild } from '../native/child-process.js';
 import { READY, type Condition } from '../core/condition.js';
 import type { CradleConfig, RuntimeHandlerConfig } from '../core/config/config.js';
 
@@ -12,28 +12,27 @@ export interface HandlerFeatures {
   checkpoint: boolean;
 }
 
+/** Bounded generously: a busy node can take seconds to start a process. */
+const PROBE = { timeoutMs: 30_000, killSignal: 'SIGTERM' } as const;
+
 /** Whether `<runtime> checkpoint --help` is answered, not refused as an unknown command. */
-function probeCheckpoint(path: string): Promise<boolean> {
-  return new Promise((resolve) => execFile(path, ['checkpoint', '--help'], { timeout: 30_000 }, (err) => resolve(!err)));
+async function probeCheckpoint(path: string): Promise<boolean> {
+  const r = await runChild(path, ['checkpoint', '--help'], PROBE).catch(() => undefined);
+  return r?.code === 0;
 }
 
 /** Asks the OCI runtime what it supports (runc >= 1.1, crun >= 1.8 answer `features`); none when it cannot say. */
 async function probeFeatures(path: string): Promise<HandlerFeatures> {
   const checkpoint = probeCheckpoint(path);
-  const rro = new Promise<boolean>((resolve) => {
-    // Bounded generously: a busy node can take seconds to start a process.
-    execFile(path, ['features'], { timeout: 30_000 }, (err, stdout) => {
-      let options: unknown[] = [];
-      if (!err) {
-        try {
-          options = (JSON.parse(stdout) as { mountOptions?: unknown[] }).mountOptions ?? [];
-        } catch {
-          options = [];
-        }
-      }
-      resolve(options.includes('rro'));
-    });
-  });
+  const rro = (async () => {
+    const r = await runChild(path, ['features'], PROBE).catch(() => undefined);
+    if (r?.code !== 0) return false;
+    try {
+      return ((JSON.parse(r.stdout) as { mountOptions?: unknown[] }).mountOptions ?? []).includes('rro');
+    } catch {
+      return false;
+    }
+  })();
   return { recursiveReadOnlyMounts: await rro, userNamespaces: false, checkpoint: await checkpoint };
 }
 

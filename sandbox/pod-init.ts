@@ -1,6 +1,6 @@
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { errnoCode, FailedPreconditionError, InternalError } from '../core/errors.js';
+import { errnoCode, errorMessage, FailedPreconditionError, InternalError } from '../core/errors.js';
+import { exitDescription, runChild } from '../native/child-process.js';
 import { checkCgroupParent, defaultCgroupParent, podCgroupDir } from '../cgroups/cgroup-paths.js';
 import type { CgroupDriver } from '../core/config/config.js';
 import { placeInCgroup, removeCgroup } from '../cgroups/cgroup-tree.js';
@@ -31,7 +31,7 @@ export function podInitCgroup(podId: string, p: PodInitPlacement): string {
 }
 
 /** A transient scope holding `pid` in `slice`, asked of systemd over D-Bus (busctl ships with systemd). */
-function startScope(unit: string, slice: string, pid: number): Promise<void> {
+async function startScope(unit: string, slice: string, pid: number): Promise<void> {
   const args = [
     'call',
     '--quiet',
@@ -52,11 +52,10 @@ function startScope(unit: string, slice: string, pid: number): Promise<void> {
     String(pid),
     '0',
   ];
-  return new Promise((resolve, reject) => {
-    execFile('busctl', args, { timeout: 30_000 }, (err, _out, stderr) =>
-      err ? reject(new InternalError(`cannot put the pod init in ${slice}/${unit}: ${stderr.trim() || err.message}`)) : resolve(),
-    );
+  const r = await runChild('busctl', args, { timeoutMs: 30_000, killSignal: 'SIGTERM' }).catch((err: unknown) => {
+    throw new InternalError(`cannot put the pod init in ${slice}/${unit}: ${errorMessage(err)}`);
   });
+  if (r.code !== 0) throw new InternalError(`cannot put the pod init in ${slice}/${unit}: ${r.stderr.trim() || exitDescription(r)}`);
 }
 
 /** Starts the init inside the pod's namespaces (`pins`) and pins its PID namespace at `pidPin`, then moves it into the pod's cgroup. */

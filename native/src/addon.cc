@@ -7,7 +7,7 @@ namespace cradle {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("constants", Napi::Object::New(env));
   // Lets the TypeScript loader refuse an addon built from other sources.
-  exports.Set("abiVersion", Napi::Number::New(env, 7));
+  exports.Set("abiVersion", Napi::Number::New(env, 8));
   InitLock(env, exports);
   InitMount(env, exports);
   InitNamespaces(env, exports);
@@ -15,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitFiles(env, exports);
   InitSockets(env, exports);
   InitNotify(env, exports);
+  InitSpawn(env, exports);
   return exports;
 }
 

@@ -16,7 +16,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   core: [],
   native: ['core'],
   cgroups: ['core'],
-  network: ['core'],
+  network: ['core', 'native'],
   storage: ['core', 'native'],
   oci: ['core', 'native', 'cgroups'],
   image: ['core', 'native', 'storage', 'oci'],
