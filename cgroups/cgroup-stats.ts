@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readSmallFiles } from '../native/small-files.js';
 
 /** One line of a pressure file: "some avg10=0.00 avg60=0.00 avg300=0.00 total=0". */
 export interface PsiLine {
@@ -40,21 +40,21 @@ const ROOT = CGROUP_ROOT;
 /** Pure cgroup v2 has cgroup.controllers at the root; hybrid and v1 hosts do not. */
 export const CGROUP_V2 = existsSync(join(ROOT, 'cgroup.controllers'));
 
-async function read(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-function keyed(text: string | undefined): Map<string, bigint> {
-  const out = new Map<string, bigint>();
-  for (const line of (text ?? '').split('\n')) {
-    const [k, v] = line.split(' ');
-    if (k && v && /^\d+$/.test(v)) out.set(k, BigInt(v));
-  }
-  return out;
+/**
+ * The value of `key` in a flat-keyed file ("key value" lines: memory.stat,
+ * cpu.stat, ...). Found by search rather than by parsing every line: a
+ * node's stats read thousands of these files, of which a few keys matter.
+ */
+function field(text: string | undefined, key: string): bigint | undefined {
+  if (text === undefined) return undefined;
+  let at = text.startsWith(`${key} `) ? 0 : text.indexOf(`\n${key} `);
+  if (at < 0) return undefined;
+  if (at > 0) at++;
+  const start = at + key.length + 1;
+  let end = text.indexOf('\n', start);
+  if (end < 0) end = text.length;
+  const v = text.slice(start, end).trim();
+  return /^\d+$/.test(v) ? BigInt(v) : undefined;
 }
 
 /** A limit file's value; "max" (v2) and v1's page-rounded "unlimited" (>= 2^62) are no limit. */
@@ -80,59 +80,61 @@ export function parsePressure(text: string | undefined): Pressure | undefined {
   return out.some || out.full ? out : undefined;
 }
 
-/**
- * CPU, memory, swap and pressure of a cgroup from its files (v1 or v2);
- * undefined once it is gone. `dir` is below the hierarchies' root.
- */
-export async function readCgroupStats(dir: string, root = ROOT, v2 = CGROUP_V2): Promise<CgroupStats | undefined> {
-  if (v2) {
-    const at = (f: string) => read(join(root, dir, f));
-    const [cpu, current, stat, max, swap, swapMax, cpuPsi, memPsi, ioPsi, events] = await Promise.all(
-      [
-        'cpu.stat',
-        'memory.current',
-        'memory.stat',
-        'memory.max',
-        'memory.swap.current',
-        'memory.swap.max',
-        'cpu.pressure',
-        'memory.pressure',
-        'io.pressure',
-        'memory.events',
-      ].map(at),
-    );
-    if (cpu === undefined || current === undefined) return undefined;
-    const m = keyed(stat);
-    const usage = BigInt(current.trim());
-    const inactive = m.get('inactive_file') ?? 0n;
-    return {
-      cpuUsageNs: (keyed(cpu).get('usage_usec') ?? 0n) * 1000n,
-      memoryUsage: usage,
-      workingSet: usage > inactive ? usage - inactive : 0n,
-      rss: m.get('anon') ?? 0n,
-      pageFaults: m.get('pgfault') ?? 0n,
-      majorPageFaults: m.get('pgmajfault') ?? 0n,
-      memoryLimit: limit(max),
-      swapUsage: counter(swap),
-      swapLimit: limit(swapMax),
-      oomKills: keyed(events).get('oom_kill') ?? 0n,
-      psi: { cpu: parsePressure(cpuPsi), memory: parsePressure(memPsi), io: parsePressure(ioPsi) },
-    };
-  }
-  const mem = (f: string) => read(join(root, 'memory', dir, f));
-  const [cpu, usageText, stat, limitText, memswUsage, memswLimit, oomControl] = await Promise.all([
-    read(join(root, 'cpuacct', dir, 'cpuacct.usage')),
+const V2_FILES = [
+  'cpu.stat',
+  'memory.current',
+  'memory.stat',
+  'memory.max',
+  'memory.swap.current',
+  'memory.swap.max',
+  'cpu.pressure',
+  'memory.pressure',
+  'io.pressure',
+  'memory.events',
+];
+
+/** The files a cgroup's stats come from, in the order parseCgroupStats takes their texts. */
+function statPaths(dir: string, root: string, v2: boolean): string[] {
+  if (v2) return V2_FILES.map((f) => join(root, dir, f));
+  const mem = (f: string) => join(root, 'memory', dir, f);
+  return [
+    join(root, 'cpuacct', dir, 'cpuacct.usage'),
     mem('memory.usage_in_bytes'),
     mem('memory.stat'),
     mem('memory.limit_in_bytes'),
     mem('memory.memsw.usage_in_bytes'),
     mem('memory.memsw.limit_in_bytes'),
     mem('memory.oom_control'),
-  ]);
+  ];
+}
+
+function parseV2(texts: readonly (string | undefined)[]): CgroupStats | undefined {
+  const [cpu, current, stat, max, swap, swapMax, cpuPsi, memPsi, ioPsi, events] = texts;
+  if (cpu === undefined || current === undefined) return undefined;
+  const m = (key: string) => field(stat, key);
+  const usage = BigInt(current.trim());
+  const inactive = m('inactive_file') ?? 0n;
+  return {
+    cpuUsageNs: (field(cpu, 'usage_usec') ?? 0n) * 1000n,
+    memoryUsage: usage,
+    workingSet: usage > inactive ? usage - inactive : 0n,
+    rss: m('anon') ?? 0n,
+    pageFaults: m('pgfault') ?? 0n,
+    majorPageFaults: m('pgmajfault') ?? 0n,
+    memoryLimit: limit(max),
+    swapUsage: counter(swap),
+    swapLimit: limit(swapMax),
+    oomKills: field(events, 'oom_kill') ?? 0n,
+    psi: { cpu: parsePressure(cpuPsi), memory: parsePressure(memPsi), io: parsePressure(ioPsi) },
+  };
+}
+
+function parseV1(texts: readonly (string | undefined)[]): CgroupStats | undefined {
+  const [cpu, usageText, stat, limitText, memswUsage, memswLimit, oomControl] = texts;
   if (cpu === undefined || usageText === undefined) return undefined;
-  const m = keyed(stat);
+  const m = (key: string) => field(stat, key);
   const usage = BigInt(usageText.trim());
-  const inactive = m.get('total_inactive_file') ?? 0n;
+  const inactive = m('total_inactive_file') ?? 0n;
   const memLimit = limit(limitText);
   // v1 accounts memory+swap together: swap is the difference.
   const memsw = counter(memswUsage);
@@ -141,19 +143,35 @@ export async function readCgroupStats(dir: string, root = ROOT, v2 = CGROUP_V2):
     cpuUsageNs: BigInt(cpu.trim()),
     memoryUsage: usage,
     workingSet: usage > inactive ? usage - inactive : 0n,
-    rss: m.get('total_rss') ?? 0n,
-    pageFaults: m.get('total_pgfault') ?? 0n,
-    majorPageFaults: m.get('total_pgmajfault') ?? 0n,
+    rss: m('total_rss') ?? 0n,
+    pageFaults: m('total_pgfault') ?? 0n,
+    majorPageFaults: m('total_pgmajfault') ?? 0n,
     memoryLimit: memLimit,
     swapUsage: memsw === undefined ? undefined : memsw > usage ? memsw - usage : 0n,
     swapLimit: memswMax !== undefined && memLimit !== undefined && memswMax >= memLimit ? memswMax - memLimit : undefined,
-    oomKills: keyed(oomControl).get('oom_kill') ?? 0n,
+    oomKills: field(oomControl, 'oom_kill') ?? 0n,
     psi: {},
   };
 }
 
-/** Tasks in a cgroup (pids controller), 0 when it is gone. */
-export async function pidsCurrent(cgroupsPath: string): Promise<bigint> {
-  const text = await read(CGROUP_V2 ? join(ROOT, cgroupsPath, 'pids.current') : join(ROOT, 'pids', cgroupsPath, 'pids.current'));
-  return text === undefined ? 0n : BigInt(text.trim() || '0');
+/**
+ * CPU, memory, swap and pressure of many cgroups from their files (v1 or
+ * v2), all read in one trip to the thread pool; undefined for one that is
+ * gone. Each dir is below the hierarchies' root.
+ */
+export async function readCgroupsStats(dirs: readonly string[], root = ROOT, v2 = CGROUP_V2): Promise<(CgroupStats | undefined)[]> {
+  const per = statPaths('/', root, v2).length;
+  const texts = await readSmallFiles(dirs.flatMap((d) => statPaths(d, root, v2)));
+  return dirs.map((_, i) => (v2 ? parseV2 : parseV1)(texts.slice(i * per, (i + 1) * per)));
+}
+
+/** One cgroup's stats (see readCgroupsStats). */
+export async function readCgroupStats(dir: string, root = ROOT, v2 = CGROUP_V2): Promise<CgroupStats | undefined> {
+  return (await readCgroupsStats([dir], root, v2))[0];
+}
+
+/** Tasks in each cgroup (pids controller), in one trip; 0 for one that is gone. */
+export async function pidsCurrent(cgroupsPaths: readonly string[]): Promise<bigint[]> {
+  const texts = await readSmallFiles(cgroupsPaths.map((p) => (CGROUP_V2 ? join(ROOT, p, 'pids.current') : join(ROOT, 'pids', p, 'pids.current'))));
+  return texts.map((text) => (text === undefined ? 0n : BigInt(text.trim() || '0')));
 }

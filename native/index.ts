@@ -82,6 +82,10 @@ export interface NativeAddon {
     setsid: boolean,
     onExit: (code: number | null, signal: number | null) => void,
   ): NativeChild;
+  /** Reads small files (cgroup and /proc counters) whole, all in one trip to the thread pool; undefined where one cannot be read. */
+  readFiles(paths: readonly string[]): Promise<(string | undefined)[]>;
+  /** Space (st_blocks) and entries below `dir`, on the thread pool; symlinks not followed; zero when it is gone. */
+  diskUsage(dir: string): Promise<{ bytes: number; inodes: number }>;
   /** pipe2(O_CLOEXEC): [read end, write end]. */
   pipe(): [number, number];
   /** A terminal pair (master, slave) of the given size. */

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readSmallFiles } from '../native/small-files.js';
 
 export interface InterfaceCounters {
   name: string;
@@ -13,17 +13,17 @@ export interface InterfaceCounters {
 }
 
 /**
- * Interface counters of the network namespace `pid` lives in, from
- * /proc/PID/net/dev (no namespace switch, no process spawned); loopback
- * left out. Undefined when the process is gone.
+ * Interface counters of the network namespaces the processes `pids` live
+ * in, from /proc/PID/net/dev (no namespace switch, no process spawned; all
+ * read in one trip to the thread pool); loopback left out. Undefined for a
+ * process that is gone.
  */
-export async function interfaceCounters(pid: number): Promise<InterfaceCounters[] | undefined> {
-  let text: string;
-  try {
-    text = await readFile(`/proc/${pid}/net/dev`, 'utf8');
-  } catch {
-    return undefined;
-  }
+export async function interfaceCounters(pids: readonly number[]): Promise<(InterfaceCounters[] | undefined)[]> {
+  const texts = await readSmallFiles(pids.map((pid) => `/proc/${pid}/net/dev`));
+  return texts.map((text) => (text === undefined ? undefined : parseNetDev(text)));
+}
+
+function parseNetDev(text: string): InterfaceCounters[] {
   const out: InterfaceCounters[] = [];
   for (const line of text.split('\n').slice(2)) {
     const colon = line.indexOf(':');

@@ -346,13 +346,14 @@ export class ContainerManager {
     return this.store.values().filter((rec) => matchesFilter(rec, filter));
   }
 
-  processCount(rec: ContainerRecord): Promise<bigint> {
-    return this.sampler.processCount(rec);
-  }
-
-  /** CPU and memory from the cgroup files, the writable layer from a cached walk; nothing is spawned. */
-  async stats(rec: ContainerRecord): Promise<ContainerStatsSample> {
-    return { ...(await this.sampler.sample(rec)), writable: await this.opts.rootfs.usage(rec.id) };
+  /**
+   * CPU, memory and tasks from the cgroup files (all containers' in one
+   * read, shared with a call that overlaps it), the writable layer from a
+   * cached walk; nothing is spawned.
+   */
+  async stats(recs: readonly ContainerRecord[]): Promise<ContainerStatsSample[]> {
+    const [samples, writable] = await Promise.all([this.sampler.sampleAll(recs), Promise.all(recs.map((r) => this.opts.rootfs.usage(r.id)))]);
+    return samples.map((sample, i) => ({ ...sample, writable: writable[i] as DiskUsage }));
   }
 
   /** For StopPodSandbox and RemovePodSandbox: every container of the pod. */

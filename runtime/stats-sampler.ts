@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { nowNs } from '../core/clock.js';
 import { cgroupDir } from '../cgroups/cgroup-paths.js';
-import { CGROUP_V2, pidsCurrent, readCgroupStats, type CgroupStats } from '../cgroups/cgroup-stats.js';
+import { CGROUP_V2, pidsCurrent, readCgroupsStats, type CgroupStats } from '../cgroups/cgroup-stats.js';
 import { containerState, type ContainerRecord } from './container-record.js';
 
 export interface CgroupSample {
@@ -9,6 +9,8 @@ export interface CgroupSample {
   cgroup: CgroupStats | undefined;
   /** CPU use since the previous sample of the same container. */
   nanoCores: bigint | undefined;
+  /** Tasks in its cgroup (0 when it does not run). */
+  processes: bigint;
 }
 
 /**
@@ -19,19 +21,53 @@ export class StatsSampler {
   private readonly lastCpu = new Map<string, { usage: bigint; at: bigint }>();
   /** Where each running container's stats are read (see dirOf). */
   private readonly dirs = new Map<string, string>();
+  /**
+   * Readings under way: kubelet asks for container and pod stats at the
+   * same moment (metrics beside them), and a call that arrives while a
+   * container is being read shares that reading instead of another pass.
+   */
+  private readonly reading = new Map<string, Promise<CgroupSample>>();
 
-  async sample(rec: ContainerRecord): Promise<CgroupSample> {
-    const timestamp = nowNs();
-    const cg = containerState(rec) === 'running' && rec.cgroupsPath ? await readCgroupStats(await this.dirOf(rec)) : undefined;
-    let nanoCores: bigint | undefined;
-    const prev = this.lastCpu.get(rec.id);
-    if (cg && prev && timestamp > prev.at) nanoCores = ((cg.cpuUsageNs - prev.usage) * 1_000_000_000n) / (timestamp - prev.at);
-    if (cg) this.lastCpu.set(rec.id, { usage: cg.cpuUsageNs, at: timestamp });
-    return { timestamp, cgroup: cg, nanoCores };
+  /**
+   * Samples many containers: those not being read already are read
+   * together, every cgroup file of all of them in one pass over the thread
+   * pool (a node's stats poll reads thousands).
+   */
+  sampleAll(recs: readonly ContainerRecord[]): Promise<CgroupSample[]> {
+    const now = nowNs();
+    const measured = (rec: ContainerRecord) => containerState(rec) === 'running' && rec.cgroupsPath !== '';
+    const stale = recs.filter((rec) => measured(rec) && !this.reading.has(rec.id));
+    if (stale.length > 0) {
+      const batch = this.read(stale);
+      for (const [i, rec] of stale.entries())
+        this.reading.set(
+          rec.id,
+          batch.then((samples) => samples[i] as CgroupSample),
+        );
+      void batch
+        .finally(() => {
+          for (const rec of stale) this.reading.delete(rec.id);
+        })
+        .catch(() => undefined);
+    }
+    const idle: CgroupSample = { timestamp: now, cgroup: undefined, nanoCores: undefined, processes: 0n };
+    return Promise.all(recs.map((rec) => (measured(rec) ? (this.reading.get(rec.id) ?? idle) : idle)));
   }
 
-  async processCount(rec: ContainerRecord): Promise<bigint> {
-    return containerState(rec) === 'running' && rec.cgroupsPath ? pidsCurrent(cgroupDir(rec.cgroupsPath)) : 0n;
+  private async read(recs: readonly ContainerRecord[]): Promise<CgroupSample[]> {
+    const timestamp = nowNs();
+    const dirs = await Promise.all(recs.map((rec) => this.dirOf(rec)));
+    const [stats, pids] = await Promise.all([readCgroupsStats(dirs), pidsCurrent(recs.map((rec) => cgroupDir(rec.cgroupsPath)))]);
+    return recs.map((rec, i) => {
+      const cg = stats[i];
+      let nanoCores: bigint | undefined;
+      const prev = this.lastCpu.get(rec.id);
+      if (cg && prev && timestamp > prev.at) nanoCores = ((cg.cpuUsageNs - prev.usage) * 1_000_000_000n) / (timestamp - prev.at);
+      const sample = { timestamp, cgroup: cg, nanoCores, processes: cg ? (pids[i] ?? 0n) : 0n };
+      // A container forgotten (removed) while it was read keeps no entry.
+      if (cg && this.reading.has(rec.id)) this.lastCpu.set(rec.id, { usage: cg.cpuUsageNs, at: timestamp });
+      return sample;
+    });
   }
 
   /**
@@ -53,5 +89,6 @@ export class StatsSampler {
   forget(id: string): void {
     this.lastCpu.delete(id);
     this.dirs.delete(id);
+    this.reading.delete(id);
   }
 }

@@ -9,6 +9,7 @@ import { RecordStore, type VersionedRecord } from '../core/record-store.js';
 import { loadNative } from '../native/index.js';
 import { idmappedBind, unmountAllUnder } from './mounts.js';
 import { diskUsage, type DiskUsage } from './disk-usage.js';
+import { Semaphore } from '../core/semaphore.js';
 import type { LayerReferences } from './layer-references.js';
 import type { LayerStore } from './layer-store.js';
 import { step } from '../core/tracing.js';
@@ -25,6 +26,12 @@ export interface RootfsRecord extends VersionedRecord {
 
 /** A writable layer's size is walked at most this often per container. */
 const USAGE_TTL_MS = 10_000;
+/**
+ * Walks at once: kubelet's stats poll finds every container's cached size
+ * stale together, and hundreds of walks queued at once would hold the
+ * thread pool that the poll's own reads (and every record write) need.
+ */
+const walkSlots = new Semaphore(2);
 
 const owner = (id: string) => `container:${id}`;
 
@@ -178,7 +185,9 @@ export class RootfsStore {
   private walk(id: string): Promise<DiskUsage> {
     const running = this.walks.get(id);
     if (running) return running;
-    const walk = diskUsage(join(this.dir, id, 'upper'))
+    const walk = walkSlots
+      .acquire()
+      .then((release) => diskUsage(join(this.dir, id, 'upper')).finally(release))
       .then((usage) => {
         // A root filesystem removed during the walk keeps no cache entry.
         if (this.records.has(id)) this.usageCache.set(id, { at: Date.now(), usage });

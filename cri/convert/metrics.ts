@@ -66,7 +66,7 @@ const CONTAINER_METRICS: Definition<ContainerReading>[] = [
     type: MetricType.COUNTER,
     values: fromCgroup((cg) => cg.oomKills),
   },
-  { name: 'container_processes', help: 'Number of processes running inside the container.', type: MetricType.GAUGE, values: (r) => one(r.procs) },
+  { name: 'container_processes', help: 'Number of processes running inside the container.', type: MetricType.GAUGE, values: (r) => one(r.sample.processes) },
   {
     name: 'container_fs_usage_bytes',
     help: 'Number of bytes that are consumed by the container on this filesystem.',

@@ -52,24 +52,33 @@ const u = (v: bigint) => ({ value: v });
 export interface PodSample {
   pod: SandboxRecord;
   timestamp: bigint;
-  containers: Array<{ rec: ContainerRecord; sample: ContainerStatsSample; procs: bigint }>;
+  containers: Array<{ rec: ContainerRecord; sample: ContainerStatsSample }>;
   ifaces: InterfaceCounters[];
 }
 
-/** Reads a pod's cgroup files and interface counters; nothing is spawned. */
-export async function samplePod(pod: SandboxRecord, containers: ContainerManager): Promise<PodSample> {
+/** Reads pods' cgroup files and interface counters, all pods' together; nothing is spawned. */
+export async function samplePods(pods: readonly SandboxRecord[], containers: ContainerManager): Promise<PodSample[]> {
   const timestamp = nowNs();
-  const recs = containers.list({ sandboxId: pod.id });
-  const samples = await Promise.all(recs.map(async (rec) => ({ rec, sample: await containers.stats(rec), procs: await containers.processCount(rec) })));
+  const recs = pods.map((pod) => containers.list({ sandboxId: pod.id }));
   // Any process in the pod's network namespace tells its interfaces: the pod init, or a running container.
-  const inNetns = pod.initPid ?? recs.find((r) => containerState(r) === 'running' && r.pid !== undefined)?.pid;
-  const ifaces = pod.pins.net && inNetns !== undefined ? ((await interfaceCounters(inNetns)) ?? []) : [];
-  return { pod, timestamp, containers: samples, ifaces };
+  const inNetns = pods.map((pod, i) =>
+    pod.pins.net ? (pod.initPid ?? recs[i]?.find((r) => containerState(r) === 'running' && r.pid !== undefined)?.pid) : undefined,
+  );
+  const withNetns = inNetns.filter((pid): pid is number => pid !== undefined);
+  const [samples, counters] = await Promise.all([containers.stats(recs.flat()), interfaceCounters(withNetns)]);
+  const ifacesOf = new Map(withNetns.map((pid, i) => [pid, counters[i] ?? []]));
+  let next = 0;
+  return pods.map((pod, i) => {
+    const own = recs[i] ?? [];
+    const podSamples = own.map((rec) => ({ rec, sample: samples[next++] as ContainerStatsSample }));
+    const pid = inNetns[i];
+    return { pod, timestamp, containers: podSamples, ifaces: pid === undefined ? [] : (ifacesOf.get(pid) ?? []) };
+  });
 }
 
 /** A pod's stats: its containers', summed, plus the network of its namespace. */
-export async function podStats(pod: SandboxRecord, containers: ContainerManager): Promise<Init<PodSandboxStats>> {
-  const { timestamp, containers: samples, ifaces } = await samplePod(pod, containers);
+export function podStats(sample: PodSample, layersDir: string): Init<PodSandboxStats> {
+  const { pod, timestamp, containers: samples, ifaces } = sample;
   const sum = (f: (s: (typeof samples)[number]) => bigint | undefined) => samples.reduce((n, s) => n + (f(s) ?? 0n), 0n);
   const iface = (i: (typeof ifaces)[number]) => ({
     name: i.name,
@@ -97,8 +106,8 @@ export async function podStats(pod: SandboxRecord, containers: ContainerManager)
         major_page_faults: u(sum((s) => s.sample.cgroup?.majorPageFaults)),
       },
       network: { timestamp, ...(eth0 ? { default_interface: iface(eth0) } : {}), interfaces: ifaces.map(iface) },
-      process: { timestamp, process_count: u(sum((s) => s.procs)) },
-      containers: samples.map((s) => criStats(s.rec, s.sample, containers.layersDir)),
+      process: { timestamp, process_count: u(sum((s) => s.sample.processes)) },
+      containers: samples.map((s) => criStats(s.rec, s.sample, layersDir)),
     },
   };
 }

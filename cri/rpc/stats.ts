@@ -1,6 +1,7 @@
 import { containerFilter, podFilter } from '../convert/filters.js';
 import { metricDescriptors, podMetrics } from '../convert/metrics.js';
-import { criStats, podStats, samplePod } from '../convert/stats.js';
+import { criStats, type PodSample, podStats, samplePods } from '../convert/stats.js';
+import type { ContainerStatsSample } from '../../runtime/container-manager.js';
 import type { ContainerStatsFilter, PodSandboxStatsFilter, RuntimeServiceMethods } from '../generated/api.js';
 import { chunked } from '../stream-chunks.js';
 import type { ServiceHandlers } from '../service-types.js';
@@ -10,16 +11,20 @@ import type { CriDeps } from './deps.js';
 /** Container and pod stats and metrics, one, listed or streamed: from cgroup files, interface counters and cached disk walks. */
 export function statsHandlers(d: CriDeps): ServiceHandlers<RuntimeServiceMethods> {
   const { containers, sandboxes } = d;
-  const listStats = (filter: ContainerStatsFilter | undefined) =>
-    Promise.all(containers.list(containerFilter(filter) ?? {}).map(async (rec) => criStats(rec, await containers.stats(rec), containers.layersDir)));
-  const listPodStats = (filter: PodSandboxStatsFilter | undefined) => Promise.all(sandboxes.list(podFilter(filter)).map((p) => podStats(p, containers)));
+  const listStats = async (filter: ContainerStatsFilter | undefined) => {
+    const recs = containers.list(containerFilter(filter) ?? {});
+    const samples = await containers.stats(recs);
+    return recs.map((rec, i) => criStats(rec, samples[i] as ContainerStatsSample, containers.layersDir));
+  };
+  const listPodStats = async (filter: PodSandboxStatsFilter | undefined) =>
+    (await samplePods(sandboxes.list(podFilter(filter)), containers)).map((s) => podStats(s, containers.layersDir));
   // Pods that still run; a stopped pod has nothing to measure (as CRI-O).
-  const allPodMetrics = () =>
-    Promise.all(sandboxes.list({ state: 'ready' }).map(async (p) => podMetrics(await samplePod(p, containers), containers.layersDir)));
+  const allPodMetrics = async () => (await samplePods(sandboxes.list({ state: 'ready' }), containers)).map((s) => podMetrics(s, containers.layersDir));
   return {
     ContainerStats: async (req) => {
       const rec = containers.get(requireId('container_id', req.container_id));
-      return { stats: criStats(rec, await containers.stats(rec), containers.layersDir) };
+      const [sample] = await containers.stats([rec]);
+      return { stats: criStats(rec, sample as ContainerStatsSample, containers.layersDir) };
     },
 
     ListContainerStats: async (req) => ({ stats: await listStats(req.filter) }),
@@ -28,7 +33,10 @@ export function statsHandlers(d: CriDeps): ServiceHandlers<RuntimeServiceMethods
       for (const chunk of chunked(await listStats(req.filter))) yield { container_stats: chunk };
     },
 
-    PodSandboxStats: async (req) => ({ stats: await podStats(sandboxes.get(requireId('pod_sandbox_id', req.pod_sandbox_id)), containers) }),
+    PodSandboxStats: async (req) => {
+      const [sample] = await samplePods([sandboxes.get(requireId('pod_sandbox_id', req.pod_sandbox_id))], containers);
+      return { stats: podStats(sample as PodSample, containers.layersDir) };
+    },
 
     ListPodSandboxStats: async (req) => ({ stats: await listPodStats(req.filter) }),
 

@@ -16,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSockets(env, exports);
   InitNotify(env, exports);
   InitSpawn(env, exports);
+  InitReads(env, exports);
   return exports;
 }
 

@@ -24,5 +24,6 @@ void InitFiles(Napi::Env env, Napi::Object exports);
 void InitSockets(Napi::Env env, Napi::Object exports);
 void InitNotify(Napi::Env env, Napi::Object exports);
 void InitSpawn(Napi::Env env, Napi::Object exports);
+void InitReads(Napi::Env env, Napi::Object exports);
 
 }  // namespace cradle

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { breakdown, type BreakdownRow, formatBreakdown, stepSnapshot } from '../../bin/bench/breakdown.js';
 import { containerLifecycles } from '../../bin/bench/container-lifecycles.js';
 import { NamespaceMode } from '../../cri/generated/api.js';
@@ -6,8 +6,7 @@ import { phase, type BenchRow } from '../../bin/bench/bench.js';
 import { summarize } from '../../bin/bench/stats.js';
 import { CriClient } from '../../cri/client.js';
 import { busyboxEntries, type OciLayout } from '../support/oci-image.js';
-import { waitFor } from '../support/wait.js';
-import { benchConfig, sideBySide, withContainerd } from './side-by-side.js';
+import { type ServerTimer, serverTimer, sideBySide, withContainerd } from './side-by-side.js';
 
 /**
  * Containers, Cradle and containerd side by side, each in its own node with
@@ -58,16 +57,6 @@ interface RuntimeResult {
   rssAfter: number;
   /** The daemon's own step medians of the lifecycle (Cradle). */
   steps: BreakdownRow[] | undefined;
-}
-
-/**
- * Server-side timing of the list phase: Cradle logs each RPC's duration at
- * debug level. The level is raised by SIGHUP only for that phase, and the
- * duration is taken before the log line is written.
- */
-interface ServerTimer {
-  start(): Promise<void>;
-  durations(rpc: string): number[];
 }
 
 async function bench(runtime: string, socket: string, pid: number, pods: number, listed: number, server?: ServerTimer): Promise<RuntimeResult> {
@@ -156,22 +145,7 @@ async function main(): Promise<void> {
   try {
     await sideBySide(image, async ({ cradle: a, peer: b }) => {
       const daemon = await a.startDaemon();
-      const timer: ServerTimer = {
-        start: async () => {
-          writeFileSync(a.configPath, benchConfig(a, 'debug'));
-          const before = daemon.log().length;
-          // nsenter execs the daemon, so its pid is the daemon's.
-          process.kill(daemon.pid, 'SIGHUP');
-          await waitFor('the daemon to reload its config', () => (/config (changed|reloaded)/.test(daemon.log().slice(before)) ? true : undefined), 10_000);
-        },
-        durations: (rpc) =>
-          daemon
-            .log()
-            .split('\n')
-            .filter((l) => l.includes(`"rpc":"${rpc}"`))
-            .map((l) => (JSON.parse(l) as { durationMs: number }).durationMs),
-      };
-      results.push(await bench('cradle', a.socket, daemon.pid, pods, listed, timer));
+      results.push(await bench('cradle', a.socket, daemon.pid, pods, listed, serverTimer(a, daemon)));
       const r = await withContainerd(b, (containerd) => bench('containerd', containerd.socket, containerd.pid as number, pods, listed));
       if (r) results.push(r);
     });

@@ -5,7 +5,7 @@ import { CriClient } from '../../cri/client.js';
 import { bridgeConflist, TEST_SUBNET, writeConflist } from '../support/cni.js';
 import { busyboxEntries, type OciLayout } from '../support/oci-image.js';
 import type { TestNode } from '../support/test-node.js';
-import { sideBySide, withContainerd } from './side-by-side.js';
+import { type ServerTimer, serverTimer, sideBySide, withContainerd } from './side-by-side.js';
 
 /**
  * Density, as a node at kubelet's pod limit sees it, Cradle and containerd
@@ -17,7 +17,7 @@ import { sideBySide, withContainerd } from './side-by-side.js';
  * stime, % of one core), each RPC's latency, and the memory of the
  * runtime's own processes per pod (PSS: the daemon's share, conmon or the
  * shims, pod init or pause).
- * Usage: node dist/test/bench/density.js [pods=250] [seconds=60] [runtimes=cradle,containerd]
+ * Usage: node dist/test/bench/density.js [pods=250] [seconds=60] [runtimes=cradle,containerd] [probe period s=10; 0: none]
  */
 const IMAGE = '127.0.0.1:5000/bench/busybox:v1';
 /** 250 pods do not fit the tests' /24. */
@@ -89,7 +89,9 @@ async function density(
   daemonPid: number,
   pods: number,
   seconds: number,
+  probeSeconds: number,
   helpers: (all: ProcessInfo[]) => { monitors: number[]; podProcesses: number[] },
+  server?: ServerTimer,
 ): Promise<DensityResult> {
   const c = new CriClient(socket);
   const podIds: string[] = [];
@@ -141,6 +143,7 @@ async function density(
       latency.set(rpc, list);
     };
     const tolerant = (rpc: string, call: () => Promise<unknown>) => timed(rpc, call).catch(() => undefined);
+    await server?.start();
     const started = performance.now();
     const until = started + seconds * 1000;
     const sleepUntil = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - performance.now())));
@@ -165,9 +168,10 @@ async function density(
     })();
     const probes = (async () => {
       const inFlight: Promise<unknown>[] = [];
-      for (let t = started; t < until; t += 10_000) {
+      const period = probeSeconds * 1000;
+      for (let t = started; period > 0 && t < until; t += period) {
         for (const [i, id] of containers.entries()) {
-          await sleepUntil(t + (i * 10_000) / containers.length);
+          await sleepUntil(t + (i * period) / containers.length);
           inFlight.push(
             timed('ExecSync', () => c.runtime.call('ExecSync', { container_id: id, cmd: ['true'], timeout: 5n }, { timeoutMs: 30_000 })).catch(
               () => probeFailures++,
@@ -179,6 +183,11 @@ async function density(
     })();
     await Promise.all([lists, stats, probes]);
     const cpuPercent = ((cpuTicks(daemonPid) - ticks0) / 100 / ((performance.now() - started) / 1000)) * 100;
+    // The same calls as the daemon timed them, without the client's decoding (the bench's is JavaScript, kubelet's Go).
+    for (const rpc of [...latency.keys()]) {
+      const inside = server?.durations(rpc) ?? [];
+      if (inside.length > 0) latency.set(`${rpc}, inside the daemon`, inside);
+    }
 
     const all = processes();
     const { monitors, podProcesses } = helpers(all);
@@ -216,6 +225,7 @@ async function main(): Promise<void> {
   const pods = Number(process.argv[2] ?? 250);
   const seconds = Number(process.argv[3] ?? 60);
   const runtimes = (process.argv[4] ?? 'cradle,containerd').split(',');
+  const probeSeconds = Number(process.argv[5] ?? 10);
   const results: DensityResult[] = [];
   const image = (layout: OciLayout) => {
     layout.tag('v1', layout.image([{ entries: busyboxEntries() }], { Cmd: ['sh'] }));
@@ -235,17 +245,26 @@ async function main(): Promise<void> {
         throw err;
       };
       keep(
-        await density('cradle', cradle.socket, daemon.pid, pods, seconds, (all) => ({
-          monitors: all.filter((p) => p.comm === 'conmon' && p.cmdline.includes(cradle.dir)).map((p) => p.pid),
-          // The pods share their PID namespace (CRI's default), so each has its own PID 1, in a cgroup of its own.
-          podProcesses: all.filter((p) => p.comm === 'catatonit' && cgroupOf(p.pid).includes('/cradle-init-')).map((p) => p.pid),
-        })).catch(logTail),
+        await density(
+          'cradle',
+          cradle.socket,
+          daemon.pid,
+          pods,
+          seconds,
+          probeSeconds,
+          (all) => ({
+            monitors: all.filter((p) => p.comm === 'conmon' && p.cmdline.includes(cradle.dir)).map((p) => p.pid),
+            // The pods share their PID namespace (CRI's default), so each has its own PID 1, in a cgroup of its own.
+            podProcesses: all.filter((p) => p.comm === 'catatonit' && cgroupOf(p.pid).includes('/cradle-init-')).map((p) => p.pid),
+          }),
+          serverTimer(cradle, daemon),
+        ).catch(logTail),
       );
       await cradle.stopDaemon('SIGTERM');
     }
     if (!runtimes.includes('containerd')) return;
     const r = await withContainerd(peer, (containerd) =>
-      density('containerd', containerd.socket, containerd.pid as number, pods, seconds, (all) => {
+      density('containerd', containerd.socket, containerd.pid as number, pods, seconds, probeSeconds, (all) => {
         const shims = all.filter((p) => p.comm.startsWith('containerd-shim') && p.cmdline.includes(peer.dir));
         const shimPids = new Set(shims.map((s) => s.pid));
         return { monitors: [...shimPids], podProcesses: all.filter((p) => shimPids.has(p.ppid) && p.comm !== 'sleep').map((p) => p.pid) };

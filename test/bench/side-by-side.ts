@@ -6,7 +6,8 @@ import { ContainerdPeer } from '../support/containerd.js';
 import { OciLayout } from '../support/oci-image.js';
 import { killAllTracked } from '../support/processes.js';
 import { TestRegistry } from '../support/registry.js';
-import { TestNode, testConfigToml } from '../support/test-node.js';
+import { type DaemonHandle, TestNode, testConfigToml } from '../support/test-node.js';
+import { waitFor } from '../support/wait.js';
 
 export interface SideBySide {
   /** Cradle's node; its daemon is started by the benchmark. */
@@ -45,6 +46,34 @@ export async function sideBySide(image: (layout: OciLayout) => { repository: str
     killAllTracked();
     removeTestCgroupParents();
   }
+}
+
+/**
+ * Server-side timing: Cradle logs each RPC's duration at debug level
+ * (taken before the line is written). start() raises the level by SIGHUP,
+ * so only the phase that follows is logged that way.
+ */
+export interface ServerTimer {
+  start(): Promise<void>;
+  durations(rpc: string): number[];
+}
+
+export function serverTimer(node: TestNode, daemon: DaemonHandle): ServerTimer {
+  return {
+    start: async () => {
+      writeFileSync(node.configPath, benchConfig(node, 'debug'));
+      const before = daemon.log().length;
+      // nsenter execs the daemon, so its pid is the daemon's.
+      process.kill(daemon.pid, 'SIGHUP');
+      await waitFor('the daemon to reload its config', () => (/config (changed|reloaded)/.test(daemon.log().slice(before)) ? true : undefined), 10_000);
+    },
+    durations: (rpc) =>
+      daemon
+        .log()
+        .split('\n')
+        .filter((l) => l.includes(`"rpc":"${rpc}"`))
+        .map((l) => (JSON.parse(l) as { durationMs: number }).durationMs),
+  };
 }
 
 /** Runs `measure` against containerd in `node` when the Debian package is installed. */

@@ -2,7 +2,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { parsePressure, readCgroupStats } from '../../cgroups/cgroup-stats.js';
+import { CGROUP_V2, parsePressure, readCgroupStats } from '../../cgroups/cgroup-stats.js';
+import type { ContainerRecord } from '../../runtime/container-record.js';
+import { StatsSampler } from '../../runtime/stats-sampler.js';
 
 /** Writes cgroup files under a fake hierarchy root. */
 function files(root: string, entries: Record<string, string>): void {
@@ -75,5 +77,22 @@ describe('cgroup stats from cgroup files', () => {
     expect(await readCgroupStats('/gone', root, false)).to.equal(undefined);
     expect(parsePressure('garbage\n')).to.equal(undefined);
     expect(parsePressure(undefined)).to.equal(undefined);
+  });
+});
+
+describe('stats sampler', () => {
+  it('shares one reading among overlapping calls, and reads anew after it', async () => {
+    const sampler = new StatsSampler();
+    // The root cgroup stands in for a container's: it exists on every host.
+    const rec = { id: 'c1', cgroupsPath: '/', startedAt: 1n } as unknown as ContainerRecord;
+    const [a, b] = await Promise.all([sampler.sampleAll([rec]), sampler.sampleAll([rec])]);
+    expect(a[0], 'one reading').to.equal(b[0]);
+    if (!CGROUP_V2) expect((a[0]?.cgroup?.cpuUsageNs ?? 0n) > 0n).to.equal(true);
+    const [c] = await sampler.sampleAll([rec]);
+    expect(c).to.not.equal(a[0]);
+    expect((c?.timestamp ?? 0n) > (a[0]?.timestamp ?? 0n)).to.equal(true);
+    const [stopped] = await sampler.sampleAll([{ ...rec, finishedAt: 2n } as ContainerRecord]);
+    expect(stopped?.cgroup).to.equal(undefined);
+    expect(stopped?.processes).to.equal(0n);
   });
 });

@@ -15,7 +15,7 @@ import { packageRoot } from '../../core/package-info.js';
 const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   core: [],
   native: ['core'],
-  cgroups: ['core'],
+  cgroups: ['core', 'native'],
   network: ['core', 'native'],
   storage: ['core', 'native'],
   oci: ['core', 'native', 'cgroups'],

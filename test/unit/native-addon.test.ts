@@ -1,4 +1,4 @@
-import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -75,6 +75,30 @@ describe('native addon', () => {
       closeSync(writer);
       closeSync(reader);
     }
+  });
+
+  it('reads many small files in one call, undefined for those it cannot read', async () => {
+    writeFileSync(join(dir, 'a'), 'usage_usec 12\n');
+    writeFileSync(join(dir, 'big'), 'x'.repeat(100_000));
+    const [a, missing, big, proc] = await loadNative().readFiles([join(dir, 'a'), join(dir, 'nope'), join(dir, 'big'), '/proc/self/stat']);
+    expect(a).to.equal('usage_usec 12\n');
+    expect(missing).to.equal(undefined);
+    expect(big?.length).to.equal(100_000);
+    // A /proc file reports size 0 and is read to its end all the same.
+    expect(proc).to.match(/^\d+ \(/);
+  });
+
+  it('sums the blocks and entries below a directory without following links', async () => {
+    mkdirSync(join(dir, 'tree', 'sub'), { recursive: true });
+    writeFileSync(join(dir, 'tree', 'sub', 'f'), Buffer.alloc(64 * 1024, 1));
+    symlinkSync('/usr', join(dir, 'tree', 'link'));
+    const native = loadNative();
+    const usage = await native.diskUsage(join(dir, 'tree'));
+    // sub, sub/f and the link; the file's 64 KiB are allocated.
+    expect(usage.inodes).to.equal(3);
+    expect(usage.bytes).to.be.at.least(64 * 1024);
+    expect(usage.bytes).to.be.below(1024 * 1024);
+    expect(await native.diskUsage(join(dir, 'gone'))).to.deep.equal({ bytes: 0, inodes: 0 });
   });
 
   it('reports errno, syscall and path like Node does', async () => {
