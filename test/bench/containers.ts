@@ -13,6 +13,7 @@ import { type ServerTimer, serverTimer, sideBySide, withContainerd } from './sid
  * its own registry holding the same busybox image:
  *   - the container lifecycle (create, start, stop, remove) of N containers
  *     in one pod, one at a time, with Cradle's own breakdown per step;
+ *   - ExecSync `true` in a running container, N times one after the other;
  *   - full pod start (RunPodSandbox + CreateContainer + StartContainer) and
  *     CreateContainer + StartContainer alone, over N pods, one at a time;
  *   - daemon RSS idle, with N running containers (conmon's or the shims'
@@ -79,6 +80,7 @@ async function bench(runtime: string, socket: string, pid: number, pods: number,
     const after = await stepSnapshot(c);
     const steps = before && after ? breakdown(before, after, ['CreateContainer', 'StartContainer', 'StopContainer', 'RemoveContainer']) : undefined;
     const podIds: string[] = [];
+    const running: string[] = [];
     const createStart: number[] = [];
     rows.push(
       await phase('full pod start', pods, 1, async (i) => {
@@ -91,10 +93,17 @@ async function bench(runtime: string, socket: string, pid: number, pods: number,
         ).container_id;
         await c.runtime.call('StartContainer', { container_id: id }, { timeoutMs: 60_000 });
         createStart.push(performance.now() - t0);
+        running.push(id);
       }),
     );
     const cs = summarize(createStart);
     rows.push({ rpc: 'Create+StartContainer', summary: cs, errors: 0, firstError: undefined, throughput: 0 });
+    // A probe's cost: `true` in a running container, one after the other.
+    rows.push(
+      await phase('ExecSync true', pods, 1, (i) =>
+        c.runtime.call('ExecSync', { container_id: running[i % running.length], cmd: ['true'], timeout: 30n }, { timeoutMs: 60_000 }),
+      ),
+    );
     await new Promise((r) => setTimeout(r, 1000));
     const rssBusy = rssMiB(pid);
     const monitorsBusy = monitorPss(runtime);
