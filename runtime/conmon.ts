@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Socket } from 'node:net';
 import { conmonScope } from '../cgroups/cgroup-paths.js';
-import { errorMessage, InternalError } from '../core/errors.js';
+import { errorMessage, InternalError, InvalidArgumentError } from '../core/errors.js';
 import { type Child, spawnChild } from '../native/child-process.js';
 import type { ContainerRecord } from './container-record.js';
 import type { OciRuntime } from './oci-runtime.js';
@@ -153,7 +153,7 @@ function launch(l: ConmonLaunch): Promise<number> {
       child.stderr?.destroy();
       fn();
     };
-    const fail = (message: string) => finish(() => reject(new InternalError(message)));
+    const fail = (message: string) => finish(() => reject(createError(message)));
     const timer = setTimeout(() => {
       fail(`conmon for ${l.id} did not report within ${SYNC_TIMEOUT_MS / 1000}s${stderr.trim() ? `: ${stderr.trim()}` : ''}`);
       void stopConmon(l.bundle, l.id, { extra: [child.pid] });
@@ -186,6 +186,20 @@ function launch(l: ConmonLaunch): Promise<number> {
     pipe.on('end', () => fail(`conmon for ${l.id} ended without reporting: ${stderr.trim() || 'no output'}`));
     child.unref();
   });
+}
+
+/**
+ * A failed create as the caller should hear it. A working directory or a
+ * mount target that exists in the image as a file is the request's mistake,
+ * which only the runtime can see when it makes or enters it (runc: `mkdir
+ * /dev/null: not a directory`, crun: `chdir to `/dev/null`: Not a
+ * directory`); anything else is the node's.
+ */
+function createError(message: string): InternalError | InvalidArgumentError {
+  if (/(chdir to|mkdir) [^\n]*: not a directory/i.test(message)) {
+    return new InvalidArgumentError(`config.working_dir or a mount's container_path names a file in the container, not a directory: ${message}`);
+  }
+  return new InternalError(message);
 }
 
 /** Where conmon writes the pid of its daemonized process. */

@@ -259,6 +259,8 @@ describe('adversarial input', function () {
       ['RunPodSandbox', pod({ annotations: { big: 'x'.repeat(300 * 1024) } }), IA, 'annotations'],
       ['CreateContainer', ctr({ metadata: { name: 'nul\0name' } }), IA, 'metadata.name'],
       ['CreateContainer', ctr({ working_dir: 'relative/dir' }), IA, 'working_dir'],
+      // Only the runtime can see it: a device node of the container's /dev.
+      ['CreateContainer', ctr({ working_dir: '/dev/null' }), IA, 'working_dir'],
       ['CreateContainer', ctr({ command: ['sh', '-c', 'a\0b'] }), IA, 'command'],
       ['CreateContainer', ctr({ envs: [{ key: 'A=B', value: Buffer.from('c') }] }), IA, 'envs'],
       ['CreateContainer', ctr({ log_path: '../../cradle-fuzz-escape' }), IA, 'log_path'],
