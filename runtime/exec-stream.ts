@@ -30,13 +30,14 @@ export interface ExecStreamRequest {
  * master end and the client. A new window size is set on the pair and the
  * runtime told with SIGWINCH, which makes it copy the size inward.
  */
-function relayTerminal(master: number, runtimePid: number | undefined, io: ClientIO): Promise<void> {
+function relayTerminal(master: number, runtime: Child, io: ClientIO): Promise<void> {
   const native = loadNative();
   const term = new tty.ReadStream(master);
   io.onResize((size) => {
     try {
       native.setWinsize(master, size.height, size.width);
-      if (runtimePid !== undefined) process.kill(runtimePid, 'SIGWINCH');
+      // Through its pidfd: never a process that reused its pid.
+      runtime.kill('SIGWINCH');
     } catch {
       // the terminal or the runtime is gone
     }
@@ -96,7 +97,7 @@ export async function execStream(req: ExecStreamRequest): Promise<CommandResult>
     let terminal: Promise<void> = Promise.resolve();
     if (pty) {
       closeSync(pty.slave);
-      terminal = relayTerminal(pty.master, child.pid, io);
+      terminal = relayTerminal(pty.master, child, io);
     } else {
       if (io.stdin && child.stdin) {
         child.stdin.on('error', () => undefined);
