@@ -5,8 +5,8 @@ import { timerMs } from '../core/timers.js';
 import { loadNative, type NativeChild } from './index.js';
 
 /**
- * Child processes started with posix_spawn through the addon rather than
- * node:child_process, whose libuv fork() copies the daemon's page tables on
+ * Child processes started by the addon with clone(CLONE_VM|CLONE_VFORK)
+ * rather than node:child_process, whose libuv fork() copies the daemon's page tables on
  * every runtime, conmon and CNI plugin call (6-9 ms of each spawn on this
  * node class, against ~2 ms for exec itself). The daemon runs these on every
  * create, start, exec and pod set-up, so the cost is on kubelet's path.

@@ -67,7 +67,8 @@ export interface NativeAddon {
    */
   attachPackets(path: string, onPacket: (packet: Buffer) => void, onClose: () => void): AttachConnection;
   /**
-   * posix_spawn of `file` (searched in PATH when it has no slash) with
+   * Starts `file` with clone(CLONE_VM|CLONE_VFORK), every signal at its
+   * default (searched in the child's PATH when it has no slash) with
    * `argv` (argv[0] included) and `env` (null: the daemon's). `fds[i]`
    * becomes the child's fd i (-1: /dev/null); `setsid` makes it a session
    * and process group leader. `onExit` is called once when it has been

@@ -192,11 +192,10 @@ int Resolve(const std::string& file, const char* path_var, std::string* out) {
 // runtime, conmon or CNI call on a small node), but unlike posix_spawn the
 // child starts with every signal at its default.
 int Spawn(SpawnArgs& a, pid_t* pid) {
-  const char* path_var = getenv("PATH");
+  const char* path_var = a.has_env ? nullptr : getenv("PATH");
   for (const auto& e : a.env) {
-    if (a.has_env && e.rfind("PATH=", 0) == 0) path_var = e.c_str() + 5;
+    if (e.rfind("PATH=", 0) == 0) path_var = e.c_str() + 5;
   }
-  if (a.has_env && path_var == getenv("PATH")) path_var = nullptr;
   std::string path;
   int err = Resolve(a.file, path_var, &path);
   if (err != 0) return err;

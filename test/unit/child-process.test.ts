@@ -38,7 +38,7 @@ function gone(pid: number): Promise<void> {
   });
 }
 
-describe('child processes (posix_spawn through the addon)', () => {
+describe('child processes (clone through the addon)', () => {
   it('runs a program with arguments, environment, cwd and input, and reports its exit', async () => {
     const r = await runChild('sh', ['-c', 'read line; echo "$line $FOO $(pwd)"; echo oops >&2; exit 3'], {
       timeoutMs: 60_000,
