@@ -208,7 +208,7 @@ export class Daemon {
     ]);
     this.userNamespaces = userNamespaces;
     this.runtimes.setUserNamespaces(userNamespaces);
-    await recoverState({ storage: this.storage, sandboxes: this.sandboxes, images: this.images, containers: this.containers });
+    await recoverState({ storage: this.storage, sandboxes: this.sandboxes, images: this.images, containers: this.containers, logger: this.logger });
     const runtime = this.runtimes.readiness();
     if (!runtime.ready) this.logger.warn('runtime not ready', { reason: runtime.reason, message: runtime.message });
   }

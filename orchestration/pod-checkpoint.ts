@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { FailedPreconditionError, InvalidArgumentError } from '../core/errors.js';
 import { encodeRecord } from '../core/record-store.js';
-import { POD_DUMP, writeArchive } from '../runtime/checkpoint-archive.js';
+import { POD_DUMP } from '../runtime/checkpoint-archive.js';
 import type { ContainerManager } from '../runtime/container-manager.js';
 import { containerState } from '../runtime/container-record.js';
 import type { SandboxManager } from '../sandbox/sandbox-manager.js';
@@ -50,7 +50,7 @@ export async function checkpointPod(
     const dump: PodDump = { id: pod.id, createdAt: pod.createdAt, spec: pod.spec, containers: chosen.map((c) => c.id) };
     await writeFile(join(work, POD_DUMP), encodeRecord(dump));
     for (const rec of chosen) await containers.io.checkpoint(rec.id, join(work, `${rec.id}.tar`), 0);
-    await writeArchive(work, req.outputPath, POD_CHECKPOINT_TIMEOUT_MS);
+    await containers.io.archives.write(work, req.outputPath, POD_CHECKPOINT_TIMEOUT_MS);
   } finally {
     await rm(work, { recursive: true, force: true });
   }

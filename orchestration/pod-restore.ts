@@ -1,6 +1,7 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { errorMessage, InvalidArgumentError } from '../core/errors.js';
+import { failpoint } from '../core/failpoints.js';
 import type { Logger } from '../core/logger.js';
 import { decodeRecord } from '../core/record-store.js';
 import type { ContainerSpec } from '../oci/container-spec.js';
@@ -62,15 +63,18 @@ export async function restorePod(
     if (unknown.length > 0) throw new InvalidArgumentError(`container_configs name containers the checkpoint does not have: ${unknown.join(', ')}`);
     await d.creation.refuseRestore({ spec }, req.archive);
 
-    const pod = await d.sandboxes.run(spec, signal);
+    // Marked restoring until every container runs: a crash before that has the next start remove it all.
+    const pod = await d.sandboxes.run(spec, signal, { restoring: true });
     try {
       const restored: Array<{ name: string; id: string }> = [];
       for (const checkpoint of checkpoints) {
         const request = req.containers.find((c) => c.name === checkpoint.record.spec.name);
         const rec = await d.creation.restoreFrom(pod.id, checkpoint, request);
         await d.containers.start(rec.id);
+        failpoint('RestorePod/container-started');
         restored.push({ name: rec.spec.name, id: rec.id });
       }
+      await d.sandboxes.restored(pod.id);
       return { podId: pod.id, restored };
     } catch (err) {
       d.logger.warn('pod restore failed; removing the pod it made', { id: pod.id, error: errorMessage(err) });

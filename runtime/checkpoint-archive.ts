@@ -2,7 +2,10 @@ import { mkdir, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { exitDescription, runChild } from '../native/child-process.js';
 import { errnoCode, errorMessage, InternalError, InvalidArgumentError, NotFoundError, ResourceExhaustedError } from '../core/errors.js';
-import { decodeRecord } from '../core/record-store.js';
+import { failpoint } from '../core/failpoints.js';
+import { newId } from '../core/ids.js';
+import type { Logger } from '../core/logger.js';
+import { decodeRecord, RecordStore, type VersionedRecord } from '../core/record-store.js';
 import type { ContainerRecord } from './container-record.js';
 
 /** The parts of a container checkpoint archive (laid out as CRI-O lays its own). */
@@ -38,15 +41,50 @@ export async function tar(args: string[], timeoutMs: number): Promise<void> {
   if (r.code !== 0) throw tarFailure(args[0] as string, r.stderr, exitDescription(r));
 }
 
-/** `dir`'s contents as a tar archive at `location`, which appears whole or not at all. */
-export async function writeArchive(dir: string, location: string, timeoutMs: number): Promise<void> {
-  const partial = `${location}.${process.pid}.partial`;
-  await mkdir(dirname(location), { recursive: true });
-  try {
-    await tar(['-c', '-C', dir, '-f', partial, '.'], timeoutMs);
-    await rename(partial, location);
-  } finally {
-    await rm(partial, { force: true });
+/** A partial archive beside its destination, recorded before its first byte is written. */
+interface UnfinishedArchive extends VersionedRecord {
+  schema: 1;
+  partial: string;
+}
+
+/**
+ * Writes archives where callers ask (CheckpointContainer's location,
+ * CheckpointPod's output path), each appearing whole or not at all: tar
+ * writes a file beside the destination, renamed over it when complete.
+ * That file is recorded first, so a daemon killed while writing removes
+ * it at its next start instead of leaving it among the caller's files.
+ */
+export class ArchiveWriter {
+  private readonly unfinished: RecordStore<UnfinishedArchive>;
+
+  constructor(journalDir: string) {
+    this.unfinished = new RecordStore<UnfinishedArchive>(journalDir, 'unfinished archive');
+  }
+
+  /** `dir`'s contents as a tar archive at `location`. */
+  async write(dir: string, location: string, timeoutMs: number): Promise<void> {
+    const id = newId();
+    // Unique per write: two checkpoints to one location never share a partial file.
+    const partial = `${location}.${id.slice(0, 12)}.partial`;
+    await mkdir(dirname(location), { recursive: true });
+    this.unfinished.write({ schema: 1, id, partial });
+    try {
+      await tar(['-c', '-C', dir, '-f', partial, '.'], timeoutMs);
+      failpoint('Checkpoint/archive-written');
+      await rename(partial, location);
+    } finally {
+      await rm(partial, { force: true });
+      this.unfinished.remove(id);
+    }
+  }
+
+  /** At start: the partial archives a killed daemon was writing. */
+  async removeUnfinished(logger: Logger): Promise<void> {
+    for (const rec of this.unfinished.loadAll(logger)) {
+      logger.info('removing the partial archive of a checkpoint the daemon was stopped in', { path: rec.partial });
+      await rm(rec.partial, { force: true });
+      this.unfinished.remove(rec.id);
+    }
   }
 }
 

@@ -2,7 +2,7 @@ import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { errorMessage, FailedPreconditionError, InternalError, InvalidArgumentError, ResourceExhaustedError } from '../core/errors.js';
 import { encodeRecord } from '../core/record-store.js';
-import { CHECKPOINT_PARTS, tar, writeArchive } from './checkpoint-archive.js';
+import { type ArchiveWriter, CHECKPOINT_PARTS, tar } from './checkpoint-archive.js';
 import type { ContainerRecord } from './container-record.js';
 import { criuProblem } from './criu.js';
 import type { OciRuntime } from './oci-runtime.js';
@@ -18,6 +18,7 @@ export interface CheckpointRequest {
   timeoutMs: number;
   /** Where the parts are gathered before they become the archive. */
   scratchRoot: string;
+  archives: ArchiveWriter;
 }
 
 /**
@@ -45,7 +46,7 @@ export async function checkpointContainer(req: CheckpointRequest): Promise<void>
     // Whiteouts are character devices and opaque directories an xattr: both must survive to the restore.
     await tar(['-c', '--xattrs', '--xattrs-include=trusted.*', '-C', req.upperDir, '-f', part(CHECKPOINT_PARTS.rootfsDiff), '.'], req.timeoutMs);
     await copyFile(rec.logPath, part(CHECKPOINT_PARTS.log)).catch(() => undefined);
-    await writeArchive(work, location, req.timeoutMs);
+    await req.archives.write(work, location, req.timeoutMs);
   } catch (err) {
     if (err instanceof FailedPreconditionError || err instanceof InvalidArgumentError || err instanceof ResourceExhaustedError) throw err;
     throw new InternalError(`checkpoint of container "${rec.id}" failed: ${errorMessage(err)}`, { cause: err });

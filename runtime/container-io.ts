@@ -6,6 +6,7 @@ import { ociResources } from '../oci/oci-resources.js';
 import { join } from 'node:path';
 import { secondsToTimerMs } from '../core/timers.js';
 import { attachStream } from './attach-stream.js';
+import type { ArchiveWriter } from './checkpoint-archive.js';
 import { checkpointContainer } from './container-checkpoint.js';
 import { criuProblem } from './criu.js';
 import { reopenLogFile } from './conmon-control.js';
@@ -35,6 +36,8 @@ export class ContainerIO {
     private readonly bundle: (id: string) => string,
     private readonly upperDir: (id: string) => string,
     private readonly featuresOf: (handler: string) => HandlerFeatures | undefined,
+    /** Checkpoint archives (CheckpointPod's too), written whole or not at all. */
+    readonly archives: ArchiveWriter,
   ) {}
 
   private running(idOrPrefix: string): ContainerRecord {
@@ -74,6 +77,7 @@ export class ContainerIO {
         location,
         timeoutMs: timeoutSeconds > 0 ? secondsToTimerMs(timeoutSeconds) : CHECKPOINT_DEFAULT_TIMEOUT_MS,
         scratchRoot: join(this.bundle(rec.id), 'checkpoints'),
+        archives: this.archives,
       }),
     );
   }

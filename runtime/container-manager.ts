@@ -26,6 +26,7 @@ import type { ContainerPlan } from './container-plan.js';
 import { type ContainerFilter, type ContainerRecord, containerState, matchesFilter } from './container-record.js';
 import { ContainerRecovery } from './container-recovery.js';
 import { ContainerRemovals } from './container-removals.js';
+import { ArchiveWriter } from './checkpoint-archive.js';
 import { ContainerIO } from './container-io.js';
 import { checkMounts } from './mount-checks.js';
 import { containerLogPath, prepareLogFile } from './container-log.js';
@@ -87,6 +88,7 @@ export class ContainerManager {
       (id) => this.bundle(id),
       (id) => join(opts.rootfs.dir, id, 'upper'),
       (h) => this.featuresOf(h),
+      new ArchiveWriter(join(opts.root, 'unfinished-archives')),
     );
     this.teardownContext = {
       bundlesDir: join(opts.runroot, 'containers'),
@@ -385,6 +387,7 @@ export class ContainerManager {
       logger: this.opts.logger,
       legacy,
     }).run();
+    await this.io.archives.removeUnfinished(this.opts.logger);
     for (const r of this.store.values()) if (r.finishedAt === undefined && r.pid !== undefined) this.oomWatch.watch(r.id, await this.sampler.dirOf(r));
   }
 

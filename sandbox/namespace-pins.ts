@@ -1,5 +1,5 @@
 import { readlinkSync, statSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { errnoCode } from '../core/errors.js';
 import { loadNative, type PinnableNamespace } from '../native/index.js';
 import { idMapText, type NamespacePaths, type UserNamespace } from '../oci/namespaces.js';
@@ -19,6 +19,14 @@ export function pinNamespaces(
   if (all.length === 0) return Promise.resolve({});
   if (!userns) return loadNative().pinNamespaces(dir, all, hostname, sysctls);
   return loadNative().pinNamespaces(dir, all, hostname, sysctls, idMapText(userns.uids), idMapText(userns.gids));
+}
+
+/** A pod's own /dev/shm: a tmpfs of `sizeBytes` that no one can execute from. */
+export async function mountShm(path: string, sizeBytes: number): Promise<void> {
+  const native = loadNative();
+  await mkdir(path, { mode: 0o1777 });
+  const flags = native.constants.MS_NOSUID | native.constants.MS_NODEV | native.constants.MS_NOEXEC;
+  await native.mount('shm', path, 'tmpfs', flags, `mode=1777,size=${sizeBytes}`);
 }
 
 /** Unmounts a pin (or any mount point) and removes it; a pin already gone is fine. */

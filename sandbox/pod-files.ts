@@ -1,4 +1,15 @@
+import { readFile, writeFile } from 'node:fs/promises';
 import type { DnsConfig } from '../network/pod-network.js';
+
+export type PodFileName = 'hostname' | 'hosts' | 'resolv.conf';
+
+/** The files a pod's containers bind-mount, written where `path` says. */
+export async function writePodFiles(path: (name: PodFileName) => string, hostname: string, ips: readonly string[], dns: DnsConfig | undefined): Promise<void> {
+  const host = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+  await writeFile(path('hostname'), `${hostname}\n`);
+  await writeFile(path('hosts'), hostsFile(hostname, ips));
+  await writeFile(path('resolv.conf'), resolvConf(dns, host));
+}
 
 /** /etc/hosts for a pod: loopback names, then the pod's own addresses under its hostname. */
 export function hostsFile(hostname: string, ips: readonly string[]): string {

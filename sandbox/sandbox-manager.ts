@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
 import { checkCgroupParent, podCgroupDir } from '../cgroups/cgroup-paths.js';
@@ -14,8 +14,8 @@ import { ObjectStore, type Watcher } from '../core/object-store.js';
 import { UndoStack } from '../core/undo.js';
 import { loadNative, type ExitWatch, type PinnableNamespace } from '../native/index.js';
 import type { PodNetworks } from '../network/pod-network.js';
-import { pinNamespaces, unmountAndRemove, unpinNamespaces, type Pins } from './namespace-pins.js';
-import { hostsFile, resolvConf } from './pod-files.js';
+import { mountShm, pinNamespaces, unmountAndRemove, unpinNamespaces, type Pins } from './namespace-pins.js';
+import { type PodFileName, writePodFiles } from './pod-files.js';
 import { removePodInitCgroup, startPodInit, stopPodInit, type PodInitPlacement } from './pod-init.js';
 import { SandboxRecovery } from './sandbox-recovery.js';
 import { isReady, sandboxName, type SandboxRecord, type SandboxSpec, type SandboxState } from './sandbox-spec.js';
@@ -83,7 +83,7 @@ export class SandboxManager {
   }
 
   /** Files containers bind-mount: hostname, hosts, resolv.conf. */
-  podFile(id: string, name: 'hostname' | 'hosts' | 'resolv.conf'): string {
+  podFile(id: string, name: PodFileName): string {
     return join(this.podDir(id), name);
   }
 
@@ -92,12 +92,17 @@ export class SandboxManager {
     return { driver: this.opts.cgroupDriver, parent: spec.cgroupParent };
   }
 
-  async run(spec: SandboxSpec, signal?: AbortSignal): Promise<SandboxRecord> {
+  /**
+   * RunPodSandbox. A pod made `restoring` (RestorePod's) is removed by the
+   * next start unless `restored` is called first: a crash never leaves it
+   * with only some of its containers.
+   */
+  async run(spec: SandboxSpec, signal?: AbortSignal, opts: { restoring?: boolean } = {}): Promise<SandboxRecord> {
     const name = sandboxName(spec);
     const pending = this.inflight.get(name);
     if (pending) await pending.catch(() => undefined);
     const holder = this.store.names.holder(name);
-    if (holder !== undefined && this.abandoned.delete(holder)) {
+    if (holder !== undefined && !opts.restoring && this.abandoned.delete(holder)) {
       const existing = this.store.peek(holder);
       if (existing) {
         this.opts.logger.info('returning the pod sandbox an earlier, abandoned RunPodSandbox created', { id: holder, name });
@@ -105,7 +110,7 @@ export class SandboxManager {
       }
     }
     this.store.names.reserve(name, PENDING);
-    const attempt = this.create(spec, name);
+    const attempt = this.create(spec, name, opts.restoring === true);
     this.inflight.set(name, attempt);
     try {
       const record = await attempt;
@@ -116,7 +121,7 @@ export class SandboxManager {
     }
   }
 
-  private async create(spec: SandboxSpec, name: string): Promise<SandboxRecord> {
+  private async create(spec: SandboxSpec, name: string, restoring: boolean): Promise<SandboxRecord> {
     const { logger, network } = this.opts;
     const undo = new UndoStack();
     undo.push('release name', () => this.store.names.release(name, PENDING));
@@ -159,6 +164,7 @@ export class SandboxManager {
         networkAttached: false,
         shmMounted: false,
         phase: 'creating',
+        restoring: restoring || undefined,
       };
       this.store.writeRecord(intent);
       undo.push('forget the pod record', () => this.store.delete(id));
@@ -194,7 +200,7 @@ export class SandboxManager {
           : undefined,
         hostIpc
           ? false
-          : step('shm mounted', () => this.mountShm(shm)).then(() => {
+          : step('shm mounted', () => mountShm(shm, this.opts.shmSizeBytes())).then(() => {
               failpoint('RunPodSandbox/shm-mounted');
               return true;
             }),
@@ -211,10 +217,7 @@ export class SandboxManager {
       for (const r of [init, shmMounted, attached]) if (r.status === 'rejected') throw r.reason;
       const ips = attached.status === 'fulfilled' ? attached.value : [];
 
-      const podHostname = spec.hostname || hostHostname();
-      await writeFile(this.podFile(id, 'hostname'), `${podHostname}\n`);
-      await writeFile(this.podFile(id, 'hosts'), hostsFile(podHostname, ips));
-      await writeFile(this.podFile(id, 'resolv.conf'), resolvConf(spec.dns, await readHostResolvConf()));
+      await writePodFiles((n) => this.podFile(id, n), spec.hostname || hostHostname(), ips, spec.dns);
       failpoint('RunPodSandbox/files-written');
 
       const record = this.store.save({ ...intent, state: 'ready', pins, initPid, ips, networkAttached: !hostNetwork, shmMounted: !hostIpc, phase: undefined });
@@ -228,13 +231,6 @@ export class SandboxManager {
       await undo.rollback(logger);
       throw err;
     }
-  }
-
-  private async mountShm(shm: string): Promise<void> {
-    const native = loadNative();
-    await mkdir(shm, { mode: 0o1777 });
-    const flags = native.constants.MS_NOSUID | native.constants.MS_NODEV | native.constants.MS_NOEXEC;
-    await native.mount('shm', shm, 'tmpfs', flags, `mode=1777,size=${this.opts.shmSizeBytes()}`);
   }
 
   /** A pod whose PID 1 died can take no more containers: it turns NOTREADY, as soon as it happens. */
@@ -278,6 +274,13 @@ export class SandboxManager {
         throw new FailedPreconditionError(`pod sandbox "${id}" has no cgroup of its own: it was created without a cgroup_parent`);
       await applyPodLimits(podCgroupDir(this.opts.cgroupDriver, rec.spec.cgroupParent), limits);
       this.store.save({ ...rec, resources: limits });
+    });
+  }
+
+  /** A `restoring` pod is whole: it outlives restarts from now on. */
+  async restored(id: string): Promise<void> {
+    await this.store.locks.run(id, async () => {
+      this.store.save({ ...this.store.get(id), restoring: undefined });
     });
   }
 
@@ -348,12 +351,12 @@ export class SandboxManager {
     });
   }
 
-  /** The sandbox for a full id or unique prefix; NotFound otherwise. */
   /** Each change of a pod's record, as it is made (container events). */
   watch(watcher: Watcher<SandboxRecord>): () => void {
     return this.store.watch(watcher);
   }
 
+  /** The sandbox for a full id or unique prefix; NotFound otherwise. */
   get(idOrPrefix: string): SandboxRecord {
     return this.store.get(idOrPrefix);
   }
@@ -385,13 +388,5 @@ export class SandboxManager {
       watchInit: (rec) => this.watchInit(rec),
       logger: this.opts.logger,
     }).run();
-  }
-}
-
-async function readHostResolvConf(): Promise<string> {
-  try {
-    return await readFile('/etc/resolv.conf', 'utf8');
-  } catch {
-    return '';
   }
 }

@@ -47,6 +47,8 @@ export interface SandboxRecord extends VersionedRecord {
    * it here for recovery to finish (stopping, removing) or undo (creating).
    */
   phase?: 'creating' | 'stopping' | 'removing';
+  /** Made by RestorePod and not yet holding all its containers: start-up removes it with what it has. */
+  restoring?: true;
   /** The limits UpdatePodSandboxResources last set on the pod's cgroup. */
   resources?: PodLimits;
 }

@@ -35,9 +35,12 @@ function namedSteps(): string[] {
         for (const m of readFileSync(path, 'utf8').matchAll(/failpoint\('([^']+)'\)/g)) steps.add(m[1] as string);
     }
   };
-  for (const dir of ['core', 'cri', 'image', 'network', 'runtime', 'sandbox', 'storage', 'streaming']) walk(join(packageRoot, dir));
-  return [...steps].sort();
+  for (const dir of ['core', 'cri', 'image', 'network', 'orchestration', 'runtime', 'sandbox', 'storage', 'streaming']) walk(join(packageRoot, dir));
+  return [...steps].filter((s) => !NEEDS_CRIU.includes(s.split('/')[0] as string)).sort();
 }
+
+/** Steps of requests that need CRIU, which this kernel cannot run: test/vm/checkpoint.test.ts kills the daemon at them. */
+const NEEDS_CRIU = ['Checkpoint', 'RestorePod'];
 
 const ROUNDS = Number(process.env.CRADLE_CRASH_ROUNDS ?? 1);
 /** Only these steps (comma-separated), to reproduce one. */
@@ -76,20 +79,6 @@ describe('crash campaign', function () {
   /** Restarts the daemon as it is after a crash: killed, then started without failpoints. */
   const restart = async () => {
     await node.stopDaemon('SIGKILL');
-    await node.startDaemon();
-  };
-
-  /** Kills the daemon at `step` while `request` runs; returns once a fresh daemon is ready. */
-  const crashAt = async (step: string, request: () => Promise<unknown>) => {
-    await node.stopDaemon('SIGTERM');
-    const daemon = await node.startDaemon([], undefined, { CRADLE_FAILPOINTS: step });
-    const outcome = await request().then(
-      () => 'answered',
-      () => 'failed',
-    );
-    // The request must have reached the step: a daemon that answered and lives on never did.
-    const died = await Promise.race([daemon.exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 30_000))]);
-    expect(died, `${step} was never reached (the request ${outcome})`).to.equal(true);
     await node.startDaemon();
   };
 
@@ -271,7 +260,7 @@ describe('crash campaign', function () {
         // Image steps need the image unused.
         if (rpc.endsWith('Image')) await tidy();
         const { request, retry } = await (scenarios[rpc] as () => Promise<{ request: () => Promise<unknown>; retry: () => Promise<void> }>)();
-        await crashAt(step, request);
+        await node.crashAt(step, request);
         await checkNode(`after a kill at ${step}`);
         await retry();
         await checkNode(`after ${rpc} was retried`);

@@ -137,6 +137,7 @@ export async function findLeaks(node: TestNode, cgroupBaseline: ReadonlySet<stri
     if (![...containerIds].some((id) => id.startsWith(name))) leaks.push(`socket link ${name.slice(0, 12)}`);
   for (const name of entries(join(runroot, 'exits'))) if (!containerIds.has(name)) leaks.push(`exit file ${name.slice(0, 12)}`);
   for (const name of entries(join(runroot, 'checkpoints'))) leaks.push(`checkpoint scratch ${name}`);
+  for (const name of entries(join(root, 'unfinished-archives'))) leaks.push(`unfinished archive record ${name}`);
   for (const name of entries(join(root, 'images', 'layers'))) if (/\.(tmp|trash)-/.test(name)) leaks.push(`partial layer ${name}`);
   for (const name of entries(join(root, 'images', 'l'))) {
     try {

@@ -197,6 +197,29 @@ export class TestNode {
   }
 
   /**
+   * Restarts the daemon armed to SIGKILL itself at `step` (core/failpoints.ts),
+   * runs `request` (which should reach it) and, once the daemon has died,
+   * starts a fresh one without failpoints. Throws if the daemon lived on.
+   */
+  async crashAt(step: string, request: () => Promise<unknown>, timeoutMs = 60_000): Promise<void> {
+    await this.stopDaemon('SIGTERM');
+    const daemon = await this.startDaemon([], timeoutMs, { CRADLE_FAILPOINTS: step });
+    const outcome = await request().then(
+      () => 'answered',
+      () => 'failed',
+    );
+    // A daemon that answered and lives on never reached the step.
+    let timer: NodeJS.Timeout | undefined;
+    const died = await Promise.race([daemon.exited.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 30_000)))]);
+    clearTimeout(timer);
+    if (!died) throw new Error(`${step} was never reached (the request ${outcome})`);
+    this.clientCache?.close();
+    this.clientCache = undefined;
+    this.current = undefined;
+    await this.startDaemon([], timeoutMs);
+  }
+
+  /**
    * Processes inside the node's mount namespace other than the holder:
    * what the runtime under test started (conmon, shims, containers). They
    * are ours to end, found by namespace rather than by name.

@@ -1,10 +1,11 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { status as Code } from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { ContainerState } from '../../cri/generated/api.js';
 import { BUSYBOX_IMAGE, busyboxSuite, startBusybox } from '../support/busybox-node.js';
 import { grpcFailure } from '../support/grpc.js';
+import { containerCgroups, settledLeaks } from '../support/leaks.js';
 import { podConfig } from '../support/pods.js';
 import { run } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
@@ -22,6 +23,10 @@ describe('checkpoints with CRIU', function () {
     await waitFor('the restored counter to count on', async () => ((await count(id)) > first ? true : undefined), 30_000, 100);
     expect(await count(id)).to.be.greaterThan(from);
   };
+  let cgroupBaseline: Set<string>;
+  before(() => {
+    cgroupBaseline = containerCgroups();
+  });
   const entries = async (archive: string) => (await run('tar', ['-tf', archive])).stdout.split('\n').filter(Boolean);
 
   it("crun: refuses with FAILED_PRECONDITION, Debian's crun being built without CRIU", async () => {
@@ -46,6 +51,12 @@ describe('checkpoints with CRIU', function () {
       await rt().call('CheckpointContainer', { container_id: id, location: archive, timeout: 120n });
 
       expect(existsSync(archive)).to.equal(true);
+
+      // Killed while the archive is written: nothing is left beside where it was going, and the container runs on.
+      const killedAt = join(suite.node.dir, 'checkpoints', `${handler}-killed.tar`);
+      await suite.node.crashAt('Checkpoint/archive-written', () => rt().call('CheckpointContainer', { container_id: id, location: killedAt, timeout: 120n }));
+      expect(readdirSync(join(suite.node.dir, 'checkpoints')).filter((n) => n.startsWith(`${handler}-killed`))).to.deep.equal([]);
+      expect(await settledLeaks(suite.node, cgroupBaseline, 'after a kill while an archive was written')).to.deep.equal([]);
       const parts = await entries(archive);
       for (const part of ['./config.dump', './spec.dump', './rootfs-diff.tar', './checkpoint/inventory.img']) expect(parts, part).to.include(part);
       await run('tar', ['-xf', archive, '-C', join(suite.node.dir, 'checkpoints'), './rootfs-diff.tar']);
@@ -95,6 +106,12 @@ describe('checkpoints with CRIU', function () {
         }),
       );
       expect(bad.code).to.equal(Code.INVALID_ARGUMENT);
+      // Killed once the container runs: the next start removes the pod with it, so the retry below can have its name.
+      await suite.node.crashAt('RestorePod/container-started', () =>
+        rt().call('RestorePod', { checkpoint_path: podArchive, config: podConfig(`ckpt-${handler}-pod-restored`), runtime_handler: handler }),
+      );
+      expect((await rt().call('ListPodSandbox', {})).items.map((p) => p.metadata?.name)).to.not.include(`ckpt-${handler}-pod-restored`);
+      expect(await settledLeaks(suite.node, cgroupBaseline, 'after a kill in RestorePod')).to.deep.equal([]);
       const podsBefore = (await rt().call('ListPodSandbox', {})).items.length;
       const answer = await rt().call('RestorePod', {
         checkpoint_path: podArchive,
