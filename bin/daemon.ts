@@ -26,6 +26,7 @@ import { StreamingServer } from '../streaming/server.js';
 import { streamBackend } from '../orchestration/streaming-backend.js';
 import { ContainerCreation } from '../orchestration/container-creation.js';
 import { PodLifecycle } from '../orchestration/pod-lifecycle.js';
+import { StatsSource } from '../orchestration/stats-source.js';
 import { recoverState } from '../orchestration/recovery.js';
 import { ContainerEvents } from '../cri/container-events.js';
 import { imageServiceHandlers, runtimeServiceHandlers, type CriDeps } from '../cri/rpc/index.js';
@@ -63,6 +64,7 @@ export class Daemon {
   private readonly streaming: StreamingServer;
   private stopping: Promise<void> | undefined;
   private readonly events: ContainerEvents;
+  private readonly stats: StatsSource;
   private metricsEndpoint: { close(): Promise<void> } | undefined;
   private traceExport: { close(): Promise<void> } | undefined;
   /** Found at start: pods can have user namespaces of their own here. */
@@ -124,6 +126,12 @@ export class Daemon {
       logger.child({ component: 'streaming' }),
     );
     this.events = new ContainerEvents(this.sandboxes, this.containers, config.containers.events_buffer, logger.child({ component: 'events' }));
+    this.stats = new StatsSource(
+      this.sandboxes,
+      this.containers,
+      () => parseDuration(this.config.stats.collection_period) ?? 0,
+      logger.child({ component: 'stats' }),
+    );
     const deps: CriDeps = {
       sandboxes: this.sandboxes,
       containers: this.containers,
@@ -146,6 +154,7 @@ export class Daemon {
       runroot: config.runroot,
       logger: logger.child({ component: 'orchestration' }),
       events: this.events,
+      stats: this.stats,
     };
     this.server = new CriServer(config.listen, logger.child({ component: 'cri' }), {
       runtime: runtimeServiceHandlers(deps),
@@ -170,6 +179,7 @@ export class Daemon {
     const { endpoint, sampling_rate_per_million } = this.config.tracing;
     if (endpoint !== '') this.traceExport = await startTraceExport(endpoint, sampling_rate_per_million, this.logger.child({ component: 'tracing' }));
     await this.recover();
+    this.stats.start();
     this.server.gate.open();
     this.logger.info('ready', { version: packageVersion, startupMs: Math.round(performance.now()) });
   }
@@ -230,6 +240,7 @@ export class Daemon {
     this.log.setFormat(plan.effective.log.format);
     await this.runtimes.refresh(plan.effective);
     for (const c of plan.applied) this.logger.info('config changed', { key: c.key, from: c.before, to: c.after });
+    if (plan.applied.some((c) => c.key === 'stats.collection_period')) this.stats.start();
     for (const c of plan.needsRestart) this.logger.warn('config change takes effect after a restart', { key: c.key, from: c.before, to: c.after });
     if (plan.applied.length === 0 && plan.needsRestart.length === 0) this.logger.info('config reloaded: nothing changed');
   }
@@ -248,6 +259,7 @@ export class Daemon {
       // The last calls' spans are sent before the process goes.
       await this.traceExport?.close();
       this.network.stop();
+      this.stats.stop();
       this.containers.stopWatching();
       this.sandboxes.stopWatching();
       this.lock.release();

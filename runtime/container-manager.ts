@@ -18,7 +18,6 @@ import { makeBundleDir, writeBundleConfig } from '../oci/container-bundle.js';
 import type { ContainerSpec } from '../oci/container-spec.js';
 import { detectHostLsm } from '../oci/lsm.js';
 import { ownOomScoreAdjFloor } from '../oci/oom-score.js';
-import type { DiskUsage } from '../storage/disk-usage.js';
 import type { RootfsStore } from '../storage/rootfs-store.js';
 import { conmonLaunchFor, launchWithConmon, type ConmonLaunch } from './conmon.js';
 import { restoreImagesDir, restoreWithConmon, unpackWritableLayer } from './container-restore.js';
@@ -35,7 +34,7 @@ import { ExitWatcher, type ContainerExit } from './exit-watcher.js';
 import { signalInit } from './init-signal.js';
 import { OciRuntime } from './oci-runtime.js';
 import type { HandlerFeatures, RuntimeHandlerRegistry } from './runtime-handlers.js';
-import { StatsSampler, type CgroupSample } from './stats-sampler.js';
+import { StatsSampler, type ContainerStatsSample } from './stats-sampler.js';
 import { idmapVolumes, rootfsIdmap } from './user-namespace.js';
 
 export interface ContainerManagerOptions {
@@ -49,10 +48,6 @@ export interface ContainerManagerOptions {
   rootfs: RootfsStore;
   runtimes: RuntimeHandlerRegistry;
   logger: Logger;
-}
-
-export interface ContainerStatsSample extends CgroupSample {
-  writable: DiskUsage;
 }
 
 /** How long a SIGKILLed container may take to be reported gone. */
@@ -72,7 +67,7 @@ export class ContainerManager {
   private readonly available = ownBoundingSet();
   private readonly oomFloor = ownOomScoreAdjFloor();
   private readonly lsm = detectHostLsm();
-  private readonly sampler = new StatsSampler();
+  private readonly sampler: StatsSampler;
   private readonly oomWatch = new OomWatch();
   private readonly teardownContext: TeardownContext;
   private readonly removals: ContainerRemovals;
@@ -81,6 +76,7 @@ export class ContainerManager {
 
   constructor(private readonly opts: ContainerManagerOptions) {
     this.store = new ObjectStore<ContainerRecord>(opts.root, 'containers-records', 'container');
+    this.sampler = new StatsSampler((id) => opts.rootfs.usage(id));
     this.exits = new ExitWatcher(join(opts.runroot, 'exits'), (e) => this.onExit(e), opts.logger);
     this.io = new ContainerIO(
       this.store,
@@ -348,14 +344,9 @@ export class ContainerManager {
     return this.store.values().filter((rec) => matchesFilter(rec, filter));
   }
 
-  /**
-   * CPU, memory and tasks from the cgroup files (all containers' in one
-   * read, shared with a call that overlaps it), the writable layer from a
-   * cached walk; nothing is spawned.
-   */
-  async stats(recs: readonly ContainerRecord[]): Promise<ContainerStatsSample[]> {
-    const [samples, writable] = await Promise.all([this.sampler.sampleAll(recs), Promise.all(recs.map((r) => this.opts.rootfs.usage(r.id)))]);
-    return samples.map((sample, i) => ({ ...sample, writable: writable[i] as DiskUsage }));
+  /** Containers' stats, read now (see StatsSampler.sampleAll); nothing is spawned. */
+  stats(recs: readonly ContainerRecord[]): Promise<ContainerStatsSample[]> {
+    return this.sampler.sampleAll(recs);
   }
 
   /** For StopPodSandbox and RemovePodSandbox: every container of the pod. */

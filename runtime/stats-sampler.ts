@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { nowNs } from '../core/clock.js';
+import { step } from '../core/tracing.js';
 import { cgroupDir } from '../cgroups/cgroup-paths.js';
 import { CGROUP_V2, pidsCurrent, readCgroupsStats, type CgroupStats } from '../cgroups/cgroup-stats.js';
+import type { DiskUsage } from '../storage/disk-usage.js';
 import { containerState, type ContainerRecord } from './container-record.js';
 
 export interface CgroupSample {
@@ -13,9 +15,14 @@ export interface CgroupSample {
   processes: bigint;
 }
 
+export interface ContainerStatsSample extends CgroupSample {
+  writable: DiskUsage;
+}
+
 /**
  * Containers' CPU and memory from their cgroup files (nothing is spawned),
- * with CPU rates from the difference to the previous sample.
+ * with CPU rates from the difference to the previous sample, and their
+ * writable layers' sizes (`usage`: from cached walks).
  */
 export class StatsSampler {
   private readonly lastCpu = new Map<string, { usage: bigint; at: bigint }>();
@@ -28,12 +35,21 @@ export class StatsSampler {
    */
   private readonly reading = new Map<string, Promise<CgroupSample>>();
 
+  constructor(private readonly usage: (id: string) => Promise<DiskUsage>) {}
+
+  /** Cgroup samples (see sampleCgroups) and writable layer sizes of `recs`. */
+  async sampleAll(recs: readonly ContainerRecord[]): Promise<ContainerStatsSample[]> {
+    const sizes = step('writable layer sizes', () => Promise.all(recs.map((r) => this.usage(r.id))));
+    const [samples, writable] = await Promise.all([this.sampleCgroups(recs), sizes]);
+    return samples.map((sample, i) => ({ ...sample, writable: writable[i] as DiskUsage }));
+  }
+
   /**
    * Samples many containers: those not being read already are read
    * together, every cgroup file of all of them in one pass over the thread
    * pool (a node's stats poll reads thousands).
    */
-  sampleAll(recs: readonly ContainerRecord[]): Promise<CgroupSample[]> {
+  sampleCgroups(recs: readonly ContainerRecord[]): Promise<CgroupSample[]> {
     const now = nowNs();
     const measured = (rec: ContainerRecord) => containerState(rec) === 'running' && rec.cgroupsPath !== '';
     const stale = recs.filter((rec) => measured(rec) && !this.reading.has(rec.id));
@@ -57,7 +73,9 @@ export class StatsSampler {
   private async read(recs: readonly ContainerRecord[]): Promise<CgroupSample[]> {
     const timestamp = nowNs();
     const dirs = await Promise.all(recs.map((rec) => this.dirOf(rec)));
-    const [stats, pids] = await Promise.all([readCgroupsStats(dirs), pidsCurrent(recs.map((rec) => cgroupDir(rec.cgroupsPath)))]);
+    const [stats, pids] = await step('cgroup files read', () =>
+      Promise.all([readCgroupsStats(dirs), pidsCurrent(recs.map((rec) => cgroupDir(rec.cgroupsPath)))]),
+    );
     return recs.map((rec, i) => {
       const cg = stats[i];
       let nanoCores: bigint | undefined;

@@ -31,6 +31,8 @@ export interface CradleConfig {
   containers: { log_size_max: string; default_ulimits: string[]; apparmor_default_profile: string; events_buffer: number };
   image: { insecure_registries: string[]; credentials_file: string; mirrors: Record<string, string[]> };
   streaming: { address: string; port: number; idle_timeout: string; token_ttl: string };
+  /** Container and pod stats: read on each call while `collection_period` is 0, else from the last collection. */
+  stats: { collection_period: string };
   /** The Prometheus endpoint: off while `address` is empty. */
   metrics: { address: string; port: number };
   /** OTLP/HTTP export of traces: off while `endpoint` is empty. */
@@ -108,6 +110,7 @@ export const CONFIG_SPEC: Spec = {
         token_ttl: { type: 'duration' },
       },
     },
+    stats: { type: 'table', fields: { collection_period: { type: 'duration' } } },
     metrics: {
       type: 'table',
       fields: {

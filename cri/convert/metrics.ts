@@ -2,7 +2,7 @@ import type { CgroupStats } from '../../cgroups/cgroup-stats.js';
 import type { InterfaceCounters } from '../../network/interface-stats.js';
 import { type Metric, type MetricDescriptor, MetricType, type PodSandboxMetrics } from '../generated/api.js';
 import type { Init } from '../service-types.js';
-import type { PodSample } from './stats.js';
+import type { PodSample } from '../../orchestration/stats-source.js';
 
 /**
  * The cAdvisor metrics kubelet serves on /metrics/cadvisor when it takes

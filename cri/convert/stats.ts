@@ -1,9 +1,7 @@
 import type { Pressure, PsiLine } from '../../cgroups/cgroup-stats.js';
-import { nowNs } from '../../core/clock.js';
-import { type InterfaceCounters, interfaceCounters } from '../../network/interface-stats.js';
-import type { ContainerManager, ContainerStatsSample } from '../../runtime/container-manager.js';
-import { containerState, type ContainerRecord } from '../../runtime/container-record.js';
-import type { SandboxRecord } from '../../sandbox/sandbox-spec.js';
+import type { PodSample } from '../../orchestration/stats-source.js';
+import type { ContainerStatsSample } from '../../runtime/stats-sampler.js';
+import type { ContainerRecord } from '../../runtime/container-record.js';
 import type { ContainerStats, PodSandboxStats, PsiStats } from '../generated/api.js';
 import type { Init } from '../service-types.js';
 
@@ -47,34 +45,6 @@ export function criStats(rec: ContainerRecord, sample: ContainerStatsSample, lay
 }
 
 const u = (v: bigint) => ({ value: v });
-
-/** One reading of a pod: each container's cgroup sample and process count, and its namespace's interfaces. */
-export interface PodSample {
-  pod: SandboxRecord;
-  timestamp: bigint;
-  containers: Array<{ rec: ContainerRecord; sample: ContainerStatsSample }>;
-  ifaces: InterfaceCounters[];
-}
-
-/** Reads pods' cgroup files and interface counters, all pods' together; nothing is spawned. */
-export async function samplePods(pods: readonly SandboxRecord[], containers: ContainerManager): Promise<PodSample[]> {
-  const timestamp = nowNs();
-  const recs = pods.map((pod) => containers.list({ sandboxId: pod.id }));
-  // Any process in the pod's network namespace tells its interfaces: the pod init, or a running container.
-  const inNetns = pods.map((pod, i) =>
-    pod.pins.net ? (pod.initPid ?? recs[i]?.find((r) => containerState(r) === 'running' && r.pid !== undefined)?.pid) : undefined,
-  );
-  const withNetns = inNetns.filter((pid): pid is number => pid !== undefined);
-  const [samples, counters] = await Promise.all([containers.stats(recs.flat()), interfaceCounters(withNetns)]);
-  const ifacesOf = new Map(withNetns.map((pid, i) => [pid, counters[i] ?? []]));
-  let next = 0;
-  return pods.map((pod, i) => {
-    const own = recs[i] ?? [];
-    const podSamples = own.map((rec) => ({ rec, sample: samples[next++] as ContainerStatsSample }));
-    const pid = inNetns[i];
-    return { pod, timestamp, containers: podSamples, ifaces: pid === undefined ? [] : (ifacesOf.get(pid) ?? []) };
-  });
-}
 
 /** A pod's stats: its containers', summed, plus the network of its namespace. */
 export function podStats(sample: PodSample, layersDir: string): Init<PodSandboxStats> {

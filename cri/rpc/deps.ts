@@ -4,6 +4,7 @@ import type { ImageService } from '../../image/image-service.js';
 import type { PodNetworks } from '../../network/pod-network.js';
 import type { ContainerCreation } from '../../orchestration/container-creation.js';
 import type { PodLifecycle } from '../../orchestration/pod-lifecycle.js';
+import type { StatsSource } from '../../orchestration/stats-source.js';
 import type { ContainerManager } from '../../runtime/container-manager.js';
 import type { SandboxManager } from '../../sandbox/sandbox-manager.js';
 import type { DiskUsage } from '../../storage/disk-usage.js';
@@ -23,6 +24,8 @@ export interface CriDeps {
   /** The containers' writable layers, for ImageFsInfo: where they are and what they use. */
   writable: { mountpoint: string; usage(): Promise<DiskUsage> };
   events: ContainerEvents;
+  /** Container and pod stats: read on each call, or from the last collection (`stats.collection_period`). */
+  stats: StatsSource;
   /** Volatile state; pod checkpoints are gathered below it. */
   runroot: string;
   /** For what the orchestration of several domains has to say (a pod restore undone). */

@@ -1,29 +1,33 @@
 import { containerFilter, podFilter } from '../convert/filters.js';
 import { metricDescriptors, podMetrics } from '../convert/metrics.js';
-import { criStats, type PodSample, podStats, samplePods } from '../convert/stats.js';
-import type { ContainerStatsSample } from '../../runtime/container-manager.js';
+import { criStats, podStats } from '../convert/stats.js';
+import type { PodSample } from '../../orchestration/stats-source.js';
+import type { ContainerStatsSample } from '../../runtime/stats-sampler.js';
 import type { ContainerStatsFilter, PodSandboxStatsFilter, RuntimeServiceMethods } from '../generated/api.js';
 import { chunked } from '../stream-chunks.js';
 import type { ServiceHandlers } from '../service-types.js';
 import { requireId } from '../validate.js';
+import { stepSync } from '../../core/tracing.js';
 import type { CriDeps } from './deps.js';
 
 /** Container and pod stats and metrics, one, listed or streamed: from cgroup files, interface counters and cached disk walks. */
 export function statsHandlers(d: CriDeps): ServiceHandlers<RuntimeServiceMethods> {
-  const { containers, sandboxes } = d;
+  const { containers, sandboxes, stats } = d;
   const listStats = async (filter: ContainerStatsFilter | undefined) => {
     const recs = containers.list(containerFilter(filter) ?? {});
-    const samples = await containers.stats(recs);
-    return recs.map((rec, i) => criStats(rec, samples[i] as ContainerStatsSample, containers.layersDir));
+    const samples = await stats.containerSamples(recs);
+    return stepSync('stats built', () => recs.map((rec, i) => criStats(rec, samples[i] as ContainerStatsSample, containers.layersDir)));
   };
-  const listPodStats = async (filter: PodSandboxStatsFilter | undefined) =>
-    (await samplePods(sandboxes.list(podFilter(filter)), containers)).map((s) => podStats(s, containers.layersDir));
+  const listPodStats = async (filter: PodSandboxStatsFilter | undefined) => {
+    const samples = await stats.podSamples(sandboxes.list(podFilter(filter)));
+    return stepSync('stats built', () => samples.map((s) => podStats(s, containers.layersDir)));
+  };
   // Pods that still run; a stopped pod has nothing to measure (as CRI-O).
-  const allPodMetrics = async () => (await samplePods(sandboxes.list({ state: 'ready' }), containers)).map((s) => podMetrics(s, containers.layersDir));
+  const allPodMetrics = async () => (await stats.podSamples(sandboxes.list({ state: 'ready' }))).map((s) => podMetrics(s, containers.layersDir));
   return {
     ContainerStats: async (req) => {
       const rec = containers.get(requireId('container_id', req.container_id));
-      const [sample] = await containers.stats([rec]);
+      const [sample] = await stats.containerSamples([rec]);
       return { stats: criStats(rec, sample as ContainerStatsSample, containers.layersDir) };
     },
 
@@ -34,7 +38,7 @@ export function statsHandlers(d: CriDeps): ServiceHandlers<RuntimeServiceMethods
     },
 
     PodSandboxStats: async (req) => {
-      const [sample] = await samplePods([sandboxes.get(requireId('pod_sandbox_id', req.pod_sandbox_id))], containers);
+      const [sample] = await stats.podSamples([sandboxes.get(requireId('pod_sandbox_id', req.pod_sandbox_id))]);
       return { stats: podStats(sample as PodSample, containers.layersDir) };
     },
 

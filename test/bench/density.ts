@@ -1,11 +1,11 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { concurrently } from '../../bin/bench/concurrently.js';
 import { summarize } from '../../bin/bench/stats.js';
 import { CriClient } from '../../cri/client.js';
 import { bridgeConflist, TEST_SUBNET, writeConflist } from '../support/cni.js';
 import { busyboxEntries, type OciLayout } from '../support/oci-image.js';
 import type { TestNode } from '../support/test-node.js';
-import { type ServerTimer, serverTimer, sideBySide, withContainerd } from './side-by-side.js';
+import { benchConfig, type ServerTimer, serverTimer, sideBySide, withContainerd } from './side-by-side.js';
 
 /**
  * Density, as a node at kubelet's pod limit sees it, Cradle and containerd
@@ -17,9 +17,15 @@ import { type ServerTimer, serverTimer, sideBySide, withContainerd } from './sid
  * stime, % of one core), each RPC's latency, and the memory of the
  * runtime's own processes per pod (PSS: the daemon's share, conmon or the
  * shims, pod init or pause).
- * Usage: node dist/test/bench/density.js [pods=250] [seconds=60] [runtimes=cradle,containerd] [probe period s=10; 0: none]
+ * Usage: node dist/test/bench/density.js [pods=250] [seconds=60] [runtimes=cradle,cradle-collected,containerd] [probe period s=10; 0: none]
+ * (cradle-collected: `[stats] collection_period = "10s"`)
  */
 const IMAGE = '127.0.0.1:5000/bench/busybox:v1';
+/** Cradle as it ships (stats read on each call), and with a stats collection every 10 s (kubelet's own period). */
+const CRADLE_VARIANTS: Record<string, string> = {
+  cradle: '',
+  'cradle-collected': '[stats]\ncollection_period = "10s"\n',
+};
 /** 250 pods do not fit the tests' /24. */
 const WIDE_SUBNET = '10.89.0.0/22';
 
@@ -187,6 +193,7 @@ async function density(
     for (const rpc of [...latency.keys()]) {
       const inside = server?.durations(rpc) ?? [];
       if (inside.length > 0) latency.set(`${rpc}, inside the daemon`, inside);
+      if (rpc.endsWith('Stats')) for (const [name, ms] of server?.steps(rpc) ?? []) latency.set(`${rpc}: ${name}`, ms);
     }
 
     const all = processes();
@@ -224,7 +231,7 @@ function widen(node: TestNode): void {
 async function main(): Promise<void> {
   const pods = Number(process.argv[2] ?? 250);
   const seconds = Number(process.argv[3] ?? 60);
-  const runtimes = (process.argv[4] ?? 'cradle,containerd').split(',');
+  const runtimes = (process.argv[4] ?? `${Object.keys(CRADLE_VARIANTS).join(',')},containerd`).split(',');
   const probeSeconds = Number(process.argv[5] ?? 10);
   const results: DensityResult[] = [];
   const image = (layout: OciLayout) => {
@@ -238,7 +245,9 @@ async function main(): Promise<void> {
       process.stderr.write(`${JSON.stringify(r)}\n`);
       results.push(r);
     };
-    if (runtimes.includes('cradle')) {
+    for (const [variant, extra] of Object.entries(CRADLE_VARIANTS)) {
+      if (!runtimes.includes(variant)) continue;
+      writeFileSync(cradle.configPath, benchConfig(cradle, 'info', extra));
       const daemon = await cradle.startDaemon();
       const logTail = (err: unknown) => {
         process.stderr.write(`cradle's log ended with:\n${daemon.log().split('\n').slice(-30).join('\n')}\n`);
@@ -246,7 +255,7 @@ async function main(): Promise<void> {
       };
       keep(
         await density(
-          'cradle',
+          variant,
           cradle.socket,
           daemon.pid,
           pods,
@@ -257,7 +266,7 @@ async function main(): Promise<void> {
             // The pods share their PID namespace (CRI's default), so each has its own PID 1, in a cgroup of its own.
             podProcesses: all.filter((p) => p.comm === 'catatonit' && cgroupOf(p.pid).includes('/cradle-init-')).map((p) => p.pid),
           }),
-          serverTimer(cradle, daemon),
+          serverTimer(cradle, daemon, extra),
         ).catch(logTail),
       );
       await cradle.stopDaemon('SIGTERM');

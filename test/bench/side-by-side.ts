@@ -17,8 +17,8 @@ export interface SideBySide {
 }
 
 /** Cradle's config for benchmarks: the test config at `level`, the node's registry trusted over http. */
-export function benchConfig(node: TestNode, level = 'info'): string {
-  return `${testConfigToml(node.dir).replace('level = "debug"', `level = "${level}"`)}\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n`;
+export function benchConfig(node: TestNode, level = 'info', extra = ''): string {
+  return `${testConfigToml(node.dir).replace('level = "debug"', `level = "${level}"`)}\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n${extra}`;
 }
 
 /**
@@ -56,23 +56,36 @@ export async function sideBySide(image: (layout: OciLayout) => { repository: str
 export interface ServerTimer {
   start(): Promise<void>;
   durations(rpc: string): number[];
+  /** Each step's durations within `rpc`'s calls, by step name (the debug log's `steps`). */
+  steps(rpc: string): Map<string, number[]>;
 }
 
-export function serverTimer(node: TestNode, daemon: DaemonHandle): ServerTimer {
+/** `extra`: TOML the daemon was started with, kept through the reload. */
+export function serverTimer(node: TestNode, daemon: DaemonHandle, extra = ''): ServerTimer {
+  const lines = (rpc: string) =>
+    daemon
+      .log()
+      .split('\n')
+      .filter((l) => l.includes(`"rpc":"${rpc}"`))
+      .map((l) => JSON.parse(l) as { durationMs: number; steps?: string[] });
   return {
     start: async () => {
-      writeFileSync(node.configPath, benchConfig(node, 'debug'));
+      writeFileSync(node.configPath, benchConfig(node, 'debug', extra));
       const before = daemon.log().length;
       // nsenter execs the daemon, so its pid is the daemon's.
       process.kill(daemon.pid, 'SIGHUP');
       await waitFor('the daemon to reload its config', () => (/config (changed|reloaded)/.test(daemon.log().slice(before)) ? true : undefined), 10_000);
     },
-    durations: (rpc) =>
-      daemon
-        .log()
-        .split('\n')
-        .filter((l) => l.includes(`"rpc":"${rpc}"`))
-        .map((l) => (JSON.parse(l) as { durationMs: number }).durationMs),
+    durations: (rpc) => lines(rpc).map((l) => l.durationMs),
+    steps: (rpc) => {
+      const out = new Map<string, number[]>();
+      for (const l of lines(rpc))
+        for (const s of l.steps ?? []) {
+          const m = /^(.*) ([\d.]+)ms$/.exec(s);
+          if (m) out.set(m[1] as string, [...(out.get(m[1] as string) ?? []), Number(m[2])]);
+        }
+      return out;
+    },
   };
 }
 

@@ -427,6 +427,47 @@ describe('containers', function () {
     await rt().call('RemoveContainer', { container_id: id });
   });
 
+  it('answers stats from the last collection while stats.collection_period is set, reading what it lacks', async () => {
+    const cpuAt = async (id: string) =>
+      (await rt().call('ListContainerStats', { filter: { pod_sandbox_id: pod } })).stats.find((s) => s.attributes?.id === id)?.cpu?.timestamp;
+    const reload = async (period: string) => {
+      const before = node.daemon.log().length;
+      writeFileSync(node.configPath, `${readFileSync(node.configPath, 'utf8').replace(/\n\[stats\][^[]*/, '')}\n[stats]\ncollection_period = "${period}"\n`);
+      node.daemon.process.kill('SIGHUP');
+      await waitFor('the reload', () => (node.daemon.log().slice(before).includes('"key":"stats.collection_period"') ? true : undefined));
+    };
+    const first = await create('collected', { command: ['sleep', '600'] });
+    await rt().call('StartContainer', { container_id: first });
+    // Read on each call: every answer is a new reading.
+    const t0 = await cpuAt(first);
+    await waitFor('a new reading', async () => ((await cpuAt(first)) !== t0 ? true : undefined));
+
+    // A period far longer than the test: the pass made on reload is the one every answer comes from.
+    await reload('1h');
+    const collected = await waitFor('answers from one collection', async () => {
+      const [a, b] = [await cpuAt(first), await cpuAt(first)];
+      return a !== undefined && a === b ? a : undefined;
+    });
+    const second = await create('uncollected', { command: ['sleep', '600'] });
+    await rt().call('StartContainer', { container_id: second });
+    const list = (await rt().call('ListContainerStats', { filter: { pod_sandbox_id: pod } })).stats;
+    // The container started after the pass is read there and then; the other keeps its collected figures.
+    const late = list.find((s) => s.attributes?.id === second);
+    expect((late?.cpu?.timestamp ?? 0n) > collected, 'read after the pass').to.equal(true);
+    expect(Number(late?.memory?.working_set_bytes?.value)).to.be.greaterThan(0);
+    expect(list.find((s) => s.attributes?.id === first)?.cpu?.timestamp).to.equal(collected);
+    expect((await rt().call('ContainerStats', { container_id: first })).stats?.cpu?.timestamp).to.equal(collected);
+    const podStats = (await rt().call('ListPodSandboxStats', { filter: { id: pod } })).stats[0];
+    expect(podStats?.linux?.containers.map((c) => c.attributes?.id)).to.include.members([first, second]);
+
+    // Off again: read on each call from the reload on.
+    await reload('0s');
+    const t1 = await cpuAt(first);
+    expect((t1 ?? 0n) > collected, 'read after the reload').to.equal(true);
+    await waitFor('a new reading', async () => ((await cpuAt(first)) !== t1 ? true : undefined));
+    for (const id of [first, second]) await rt().call('RemoveContainer', { container_id: id });
+  });
+
   it('reopens the log file after kubelet rotated it, and refuses for a stopped container', async () => {
     const id = await create('rotate', { command: ['sh', '-c', 'i=0; while true; do echo line-$i; i=$((i+1)); sleep 0.1; done'] });
     await rt().call('StartContainer', { container_id: id });

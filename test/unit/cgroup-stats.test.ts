@@ -82,16 +82,16 @@ describe('cgroup stats from cgroup files', () => {
 
 describe('stats sampler', () => {
   it('shares one reading among overlapping calls, and reads anew after it', async () => {
-    const sampler = new StatsSampler();
+    const sampler = new StatsSampler(async () => ({ bytes: 0, inodes: 0 }));
     // The root cgroup stands in for a container's: it exists on every host.
     const rec = { id: 'c1', cgroupsPath: '/', startedAt: 1n } as unknown as ContainerRecord;
-    const [a, b] = await Promise.all([sampler.sampleAll([rec]), sampler.sampleAll([rec])]);
+    const [a, b] = await Promise.all([sampler.sampleCgroups([rec]), sampler.sampleCgroups([rec])]);
     expect(a[0], 'one reading').to.equal(b[0]);
     if (!CGROUP_V2) expect((a[0]?.cgroup?.cpuUsageNs ?? 0n) > 0n).to.equal(true);
-    const [c] = await sampler.sampleAll([rec]);
+    const [c] = await sampler.sampleCgroups([rec]);
     expect(c).to.not.equal(a[0]);
     expect((c?.timestamp ?? 0n) > (a[0]?.timestamp ?? 0n)).to.equal(true);
-    const [stopped] = await sampler.sampleAll([{ ...rec, finishedAt: 2n } as ContainerRecord]);
+    const [stopped] = await sampler.sampleCgroups([{ ...rec, finishedAt: 2n } as ContainerRecord]);
     expect(stopped?.cgroup).to.equal(undefined);
     expect(stopped?.processes).to.equal(0n);
   });
