@@ -5,7 +5,7 @@ import { CriClient } from '../../cri/client.js';
 import { bridgeConflist, TEST_SUBNET, writeConflist } from '../support/cni.js';
 import { busyboxEntries, type OciLayout } from '../support/oci-image.js';
 import type { TestNode } from '../support/test-node.js';
-import { benchConfig, type ServerTimer, serverTimer, sideBySide, withContainerd } from './side-by-side.js';
+import { benchConfig, type ConfigExtra, type ServerTimer, serverTimer, sideBySide, withContainerd } from './side-by-side.js';
 
 /**
  * Density, as a node at kubelet's pod limit sees it, Cradle and containerd
@@ -22,9 +22,9 @@ import { benchConfig, type ServerTimer, serverTimer, sideBySide, withContainerd 
  */
 const IMAGE = '127.0.0.1:5000/bench/busybox:v1';
 /** Cradle as it ships (stats read on each call), and with a stats collection every 10 s (kubelet's own period). */
-const CRADLE_VARIANTS: Record<string, string> = {
-  cradle: '',
-  'cradle-collected': '[stats]\ncollection_period = "10s"\n',
+const CRADLE_VARIANTS: Record<string, ConfigExtra> = {
+  cradle: {},
+  'cradle-collected': { tables: '[stats]\ncollection_period = "10s"\n' },
 };
 /** 250 pods do not fit the tests' /24. */
 const WIDE_SUBNET = '10.89.0.0/22';

@@ -17,8 +17,15 @@ export interface SideBySide {
 }
 
 /** Cradle's config for benchmarks: the test config at `level`, the node's registry trusted over http. */
-export function benchConfig(node: TestNode, level = 'info', extra = ''): string {
-  return `${testConfigToml(node.dir).replace('level = "debug"', `level = "${level}"`)}\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n${extra}`;
+/** TOML added to a benchmark's config: keys before the first table, and tables after the others. */
+export interface ConfigExtra {
+  top?: string;
+  tables?: string;
+}
+
+export function benchConfig(node: TestNode, level = 'info', extra: ConfigExtra = {}): string {
+  const base = testConfigToml(node.dir).replace('level = "debug"', `level = "${level}"`);
+  return `${extra.top ?? ''}${base}\n[image]\ninsecure_registries = ["127.0.0.1:5000"]\n${extra.tables ?? ''}`;
 }
 
 /**
@@ -61,7 +68,7 @@ export interface ServerTimer {
 }
 
 /** `extra`: TOML the daemon was started with, kept through the reload. */
-export function serverTimer(node: TestNode, daemon: DaemonHandle, extra = ''): ServerTimer {
+export function serverTimer(node: TestNode, daemon: DaemonHandle, extra: ConfigExtra = {}): ServerTimer {
   const lines = (rpc: string) =>
     daemon
       .log()
