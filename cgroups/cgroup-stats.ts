@@ -103,7 +103,7 @@ const V1_MEMORY_FILES = [
 ];
 
 /**
- * The files a cgroup's stats come from, in the order parseCgroupStats takes
+ * The files a cgroup's stats come from, in the order parseV1 and parseV2 take
  * their texts. One join per directory: a poll of 250 containers builds
  * 2,000 of these, and join's normalising cost 7 ms of it.
  */
@@ -171,11 +171,6 @@ export async function readCgroupsStats(dirs: readonly string[], root = ROOT, v2 
   const per = statPaths('/', root, v2).length;
   const texts = await readSmallFiles(dirs.flatMap((d) => statPaths(d, root, v2)));
   return dirs.map((_, i) => (v2 ? parseV2 : parseV1)(texts.slice(i * per, (i + 1) * per)));
-}
-
-/** One cgroup's stats (see readCgroupsStats). */
-export async function readCgroupStats(dir: string, root = ROOT, v2 = CGROUP_V2): Promise<CgroupStats | undefined> {
-  return (await readCgroupsStats([dir], root, v2))[0];
 }
 
 /** Tasks in each cgroup (pids controller), in one trip; 0 for one that is gone. */

@@ -2,7 +2,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { CGROUP_V2, parsePressure, readCgroupStats } from '../../cgroups/cgroup-stats.js';
+import { CGROUP_V2, parsePressure, readCgroupsStats } from '../../cgroups/cgroup-stats.js';
+
+const readCgroupStats = async (dir: string, root: string, v2: boolean) => (await readCgroupsStats([dir], root, v2))[0];
 import type { ContainerRecord } from '../../runtime/container-record.js';
 import { StatsSampler } from '../../runtime/stats-sampler.js';
 
