@@ -6,13 +6,15 @@ import { phase, type BenchRow } from '../../bin/bench/bench.js';
 import { summarize } from '../../bin/bench/stats.js';
 import { CriClient } from '../../cri/client.js';
 import { busyboxEntries, type OciLayout } from '../support/oci-image.js';
+import { runtimeFloor } from './runtime-floor.js';
 import { type ServerTimer, serverTimer, sideBySide, withContainerd } from './side-by-side.js';
 
 /**
  * Containers, Cradle and containerd side by side, each in its own node with
  * its own registry holding the same busybox image:
  *   - the container lifecycle (create, start, stop, remove) of N containers
- *     in one pod, one at a time, with Cradle's own breakdown per step;
+ *     in one pod, one at a time, with Cradle's own breakdown per step and
+ *     the floor under its create and start (the runtime and conmon alone);
  *   - ExecSync `true` in a running container, N times one after the other;
  *   - full pod start (RunPodSandbox + CreateContainer + StartContainer) and
  *     CreateContainer + StartContainer alone, over N pods, one at a time;
@@ -60,7 +62,10 @@ interface RuntimeResult {
   steps: BreakdownRow[] | undefined;
 }
 
-async function bench(runtime: string, socket: string, pid: number, pods: number, listed: number, server?: ServerTimer): Promise<RuntimeResult> {
+/** Cradle's run also measures the runtime's floor under its steps (runtime-floor.ts). */
+type Floor = (client: CriClient) => Promise<BenchRow[]>;
+
+async function bench(runtime: string, socket: string, pid: number, pods: number, listed: number, server?: ServerTimer, floor?: Floor): Promise<RuntimeResult> {
   const c = new CriClient(socket);
   const rows: BenchRow[] = [];
   try {
@@ -79,6 +84,7 @@ async function bench(runtime: string, socket: string, pid: number, pods: number,
     rows.push(...(await containerLifecycles(c, IMAGE, pods, 1, { pid: NamespaceMode.CONTAINER }, 60_000)));
     const after = await stepSnapshot(c);
     const steps = before && after ? breakdown(before, after, ['CreateContainer', 'StartContainer', 'StopContainer', 'RemoveContainer']) : undefined;
+    if (floor) rows.push(...(await floor(c)));
     const podIds: string[] = [];
     const running: string[] = [];
     const createStart: number[] = [];
@@ -154,7 +160,8 @@ async function main(): Promise<void> {
   try {
     await sideBySide(image, async ({ cradle: a, peer: b }) => {
       const daemon = await a.startDaemon();
-      results.push(await bench('cradle', a.socket, daemon.pid, pods, listed, serverTimer(a, daemon)));
+      const floor: Floor = (client) => runtimeFloor(client, a, IMAGE, Math.min(pods, 30));
+      results.push(await bench('cradle', a.socket, daemon.pid, pods, listed, serverTimer(a, daemon), floor));
       const r = await withContainerd(b, (containerd) => bench('containerd', containerd.socket, containerd.pid as number, pods, listed));
       if (r) results.push(r);
     });

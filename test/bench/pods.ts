@@ -1,4 +1,5 @@
 import { formatBench, runBench, type BenchResult } from '../../bin/bench/bench.js';
+import { formatBreakdown } from '../../bin/bench/breakdown.js';
 import { bridgeConflist, writeConflist } from '../support/cni.js';
 import { ContainerdPeer } from '../support/containerd.js';
 import { killAllTracked } from '../support/processes.js';
@@ -9,7 +10,8 @@ import { TestNode } from '../support/test-node.js';
  * RunPodSandbox, StopPodSandbox and RemovePodSandbox latency for Cradle and
  * containerd side by side: each in its own test node (network and mount
  * namespaces) with the same bridge + host-local + portmap + loopback CNI
- * config, driven by the same `cradle bench` load generator.
+ * config, driven by the same `cradle bench` load generator; Cradle's
+ * breakdown per step follows the table.
  * Usage: node dist/test/bench/pods.js [count] [concurrency...]
  */
 async function main(): Promise<void> {
@@ -29,7 +31,8 @@ async function main(): Promise<void> {
       for (const [runtime, endpoint] of [['cradle', cradleNode.socket], ...(containerd ? [['containerd', containerd.socket]] : [])] as Array<
         [string, string]
       >) {
-        const result = await runBench({ endpoint, scenario: 'pods', count, concurrency });
+        // Cradle's own steps (CNI ADD per plugin, pins, pod init) show what holds each call.
+        const result = await runBench({ endpoint, scenario: 'pods', count, concurrency, breakdown: runtime === 'cradle' });
         process.stderr.write(`${runtime}: ${formatBench(result)}`);
         results.push({ runtime, result });
       }
@@ -49,6 +52,8 @@ async function main(): Promise<void> {
       );
     }
   }
+  for (const { runtime, result } of results)
+    if (result.breakdown) process.stdout.write(`\n${runtime}, concurrency ${result.concurrency}, inside the daemon:\n\n${formatBreakdown(result.breakdown)}`);
 }
 
 await main();
