@@ -33,6 +33,8 @@ export interface NativeAddon {
   constants: NativeConstants;
   /** One datagram to systemd's notify socket (a path, or "@name" in the abstract namespace); throws an errno error. */
   sdNotify(socketPath: string, message: string): void;
+  /** glibc's malloc_trim(0): free heap pages back to the kernel; true when some were. */
+  mallocTrim(): boolean;
   /** flock(2); throws an errno error (EWOULDBLOCK when LOCK_NB finds it held). */
   flock(fd: number, operation: number): void;
   /** mount(2) on the thread pool. Empty source or fstype pass NULL. */
@@ -141,7 +143,7 @@ export interface ExitWatch {
   close(): void;
 }
 
-const EXPECTED_ABI = 8;
+const EXPECTED_ABI = 9;
 
 export const ADDON_PATH = join(packageRoot, 'native', 'build', 'Release', 'cradle_native.node');
 
