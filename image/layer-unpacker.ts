@@ -26,11 +26,7 @@ function takeWorker(): Worker {
   return new Worker(WORKER);
 }
 
-/**
- * Ends a worker. The last one to end hands the pull's freed heap back to
- * the kernel: ~20 MiB of the daemon's RSS after a pull here, which glibc
- * would otherwise keep.
- */
+/** Ends a worker; the last one to end hands what the workers freed back to the kernel (16-20 MiB of RSS after a pull here). */
 function endWorker(worker: Worker): void {
   void worker
     .terminate()
