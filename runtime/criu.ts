@@ -25,14 +25,18 @@ export function criuProblem(): Promise<string | undefined> {
   return probe;
 }
 
-/** The last error CRIU wrote to its log at `path` (dump.log, restore.log), if there is one. */
+/**
+ * The errors CRIU wrote to its log at `path` (dump.log, restore.log), if
+ * there are any: the first, which names the cause, and the last, which
+ * says what failed ("Restoring FAILED." alone tells an operator nothing).
+ */
 export async function criuLogError(path: string): Promise<string | undefined> {
   const log = await readFile(path, 'utf8').catch(() => '');
-  return (
-    log
-      .split('\n')
-      .filter((l) => l.includes('Error'))
-      .at(-1)
-      ?.trim() || undefined
-  );
+  const errors = log
+    .split('\n')
+    .filter((l) => l.includes('Error'))
+    .map((l) => l.trim());
+  const [first, last] = [errors[0], errors.at(-1)];
+  if (first === undefined) return undefined;
+  return first === last ? first : `${first} ... ${last}`;
 }
