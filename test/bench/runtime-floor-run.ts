@@ -37,10 +37,9 @@ async function timed<T>(into: number[], fn: () => Promise<T>): Promise<T> {
   return v;
 }
 
-for (const dir of ['state', 'exits', 'sockets']) mkdirSync(join(scratch, dir), { recursive: true });
-for (let i = 0; i < count; i++) {
+/** One round: the runtime alone (create, start), then conmon + create. */
+async function round(direct: string, monitored: string): Promise<void> {
   // The runtime alone: create, then start.
-  const direct = `floor-${i}`;
   const dir = bundleFor(direct);
   // The container inherits create's stdio: a pipe would stay open as long as it runs, so errors go to a file.
   const errors = openSync(join(dir, 'create.err'), 'w');
@@ -59,7 +58,6 @@ for (let i = 0; i < count; i++) {
   rmSync(dir, { recursive: true, force: true });
 
   // Under conmon, as the daemon launches it: conmon reports the pid once create has returned.
-  const monitored = `floor-conmon-${i}`;
   const mdir = bundleFor(monitored);
   await timed(samples.conmonCreate, () =>
     launchWithConmon({
@@ -84,5 +82,17 @@ for (let i = 0; i < count; i++) {
   // conmon writes the exit file and leaves once the container it watches is gone.
   await waitFor('conmon to record the exit', () => (existsSync(join(scratch, 'exits', monitored)) ? true : undefined), TIMEOUT_MS);
   rmSync(mdir, { recursive: true, force: true });
+}
+
+for (const dir of ['state', 'exits', 'sockets']) mkdirSync(join(scratch, dir), { recursive: true });
+for (let i = 0; i < count; i++) {
+  const [direct, monitored] = [`floor-${i}`, `floor-conmon-${i}`];
+  try {
+    await round(direct, monitored);
+  } catch (err) {
+    // A round cut short leaves no container running in the pod's namespaces (deleting one that is gone is no error).
+    for (const id of [direct, monitored]) await runtime.delete(id).catch(() => undefined);
+    throw err;
+  }
 }
 process.stdout.write(`${JSON.stringify(samples)}\n`);
