@@ -28,6 +28,17 @@ export interface NativeConstants {
   UMOUNT_NOFOLLOW: number;
 }
 
+export interface GzipDecoder {
+  /**
+   * Decodes from `input` into `output` as much as fits: `read` input bytes
+   * used, `written` output bytes, `end` once the input so far ends a gzip
+   * member. Concatenated members are decoded on; other bytes after the end
+   * are ignored, as gzip(1) does. Throws on corrupt data.
+   */
+  inflate(input: Buffer, output: Buffer): { read: number; written: number; end: boolean };
+  close(): void;
+}
+
 export interface NativeAddon {
   abiVersion: number;
   constants: NativeConstants;
@@ -35,6 +46,8 @@ export interface NativeAddon {
   sdNotify(socketPath: string, message: string): void;
   /** glibc's malloc_trim(0): free heap pages back to the kernel; true when some were. */
   mallocTrim(): boolean;
+  /** A gzip decoder that runs on the calling thread, into the caller's buffers (for the unpack worker). */
+  Gunzip: new () => GzipDecoder;
   /** flock(2); throws an errno error (EWOULDBLOCK when LOCK_NB finds it held). */
   flock(fd: number, operation: number): void;
   /** mount(2) on the thread pool. Empty source or fstype pass NULL. */
@@ -143,7 +156,7 @@ export interface ExitWatch {
   close(): void;
 }
 
-const EXPECTED_ABI = 9;
+const EXPECTED_ABI = 10;
 
 export const ADDON_PATH = join(packageRoot, 'native', 'build', 'Release', 'cradle_native.node');
 

@@ -7,7 +7,7 @@ namespace cradle {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("constants", Napi::Object::New(env));
   // Lets the TypeScript loader refuse an addon built from other sources.
-  exports.Set("abiVersion", Napi::Number::New(env, 9));
+  exports.Set("abiVersion", Napi::Number::New(env, 10));
   InitLock(env, exports);
   InitMount(env, exports);
   InitNamespaces(env, exports);
@@ -18,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSpawn(env, exports);
   InitReads(env, exports);
   InitMemory(env, exports);
+  InitGunzip(env, exports);
   return exports;
 }
 

@@ -26,5 +26,6 @@ void InitNotify(Napi::Env env, Napi::Object exports);
 void InitSpawn(Napi::Env env, Napi::Object exports);
 void InitReads(Napi::Env env, Napi::Object exports);
 void InitMemory(Napi::Env env, Napi::Object exports);
+void InitGunzip(Napi::Env env, Napi::Object exports);
 
 }  // namespace cradle

@@ -5,6 +5,7 @@ import { CriClient } from '../../cri/client.js';
 import { bridgeConflist, TEST_SUBNET, writeConflist } from '../support/cni.js';
 import { busyboxEntries, type OciLayout } from '../support/oci-image.js';
 import type { TestNode } from '../support/test-node.js';
+import { cpuSeconds, pssMiB } from './proc-usage.js';
 import { benchConfig, type ConfigExtra, type ServerTimer, serverTimer, sideBySide, withContainerd } from './side-by-side.js';
 
 /**
@@ -58,22 +59,6 @@ function cgroupOf(pid: number): string {
   } catch {
     return '';
   }
-}
-
-/** Proportional set size in MiB: shared pages split among their users. */
-function pssMiB(pid: number): number {
-  try {
-    return Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0) / 1024;
-  } catch {
-    return 0;
-  }
-}
-
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime: fields 14 and 15 of stat, 12 and 13 after the command.
-  return Number(fields[11]) + Number(fields[12]);
 }
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
@@ -153,7 +138,7 @@ async function density(
     const started = performance.now();
     const until = started + seconds * 1000;
     const sleepUntil = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - performance.now())));
-    const ticks0 = cpuTicks(daemonPid);
+    const cpu0 = cpuSeconds(daemonPid);
     const lists = (async () => {
       for (let t = started; t < until; t += 1000) {
         await sleepUntil(t);
@@ -188,7 +173,7 @@ async function density(
       await Promise.all(inFlight);
     })();
     await Promise.all([lists, stats, probes]);
-    const cpuPercent = ((cpuTicks(daemonPid) - ticks0) / 100 / ((performance.now() - started) / 1000)) * 100;
+    const cpuPercent = ((cpuSeconds(daemonPid) - cpu0) / ((performance.now() - started) / 1000)) * 100;
     // The same calls as the daemon timed them, without the client's decoding (the bench's is JavaScript, kubelet's Go).
     for (const rpc of [...latency.keys()]) {
       const inside = server?.durations(rpc) ?? [];

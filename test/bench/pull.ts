@@ -1,25 +1,35 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { summarize, type Summary } from '../../bin/bench/stats.js';
 import { CriClient } from '../../cri/client.js';
 import type { OciLayout } from '../support/oci-image.js';
 import { readFileSync } from 'node:fs';
+import { cpuSeconds } from './proc-usage.js';
 import { sideBySide, withContainerd } from './side-by-side.js';
 
 /**
  * Cold pull of a ~200 MB, 5-layer image from a docker-registry on loopback,
  * Cradle and containerd side by side (each in its own node with its own copy
  * of the registry), and ListImages latency while each pull runs: a pull must
- * not stall the daemon. Usage: node dist/test/bench/pull.js [MB per layer]
+ * not stall the daemon. Whichever pulls second runs slower on this machine
+ * (its own CPU time rises too, whoever it is), so runs in both orders are
+ * needed for a fair comparison.
+ * Usage: node dist/test/bench/pull.js [MB per layer=40] [cradle-first|containerd-first]
  */
+const IMAGE = '127.0.0.1:5000/bench/big:big';
+
 interface PullResult {
   runtime: string;
   seconds: number;
   mbPerSecond: number;
+  /** CPU seconds the daemon (all its threads, and any decompressor it ran) and the registry used during the pull. */
+  daemonCpu: number;
+  registryCpu: number;
   listDuringPull: Summary;
 }
 
-async function measure(runtime: string, socket: string, image: string, bytes: number): Promise<PullResult> {
+async function measure(runtime: string, socket: string, pids: { daemon: number; registry: number }, image: string, bytes: number): Promise<PullResult> {
   const client = new CriClient(socket);
   const listLatencies: number[] = [];
   let pulling = true;
@@ -31,6 +41,7 @@ async function measure(runtime: string, socket: string, image: string, bytes: nu
       await new Promise((r) => setTimeout(r, 10));
     }
   })();
+  const cpu0 = { daemon: cpuSeconds(pids.daemon, true), registry: cpuSeconds(pids.registry) };
   const t0 = performance.now();
   try {
     await client.image.call('PullImage', { image: { image } }, { timeoutMs: 600_000 });
@@ -40,11 +51,19 @@ async function measure(runtime: string, socket: string, image: string, bytes: nu
     client.close();
   }
   const seconds = (performance.now() - t0) / 1000;
-  return { runtime, seconds, mbPerSecond: bytes / 1e6 / seconds, listDuringPull: summarize(listLatencies) };
+  return {
+    runtime,
+    seconds,
+    mbPerSecond: bytes / 1e6 / seconds,
+    daemonCpu: cpuSeconds(pids.daemon, true) - cpu0.daemon,
+    registryCpu: cpuSeconds(pids.registry) - cpu0.registry,
+    listDuringPull: summarize(listLatencies),
+  };
 }
 
 async function main(): Promise<void> {
   const mbPerLayer = Number(process.argv[2] ?? 40);
+  const first = process.argv[3] === 'containerd-first' ? 'containerd' : 'cradle';
   const results: PullResult[] = [];
   let total = 0;
   const image = (layout: OciLayout) => {
@@ -60,20 +79,34 @@ async function main(): Promise<void> {
     total = manifest.layers.reduce((n, l) => n + l.size, manifest.config.size);
     return { repository: 'bench/big', tag: 'big' };
   };
-  await sideBySide(image, async ({ cradle, peer }) => {
-    await cradle.startDaemon();
-    results.push(await measure('cradle', cradle.socket, '127.0.0.1:5000/bench/big:big', total));
-    const r = await withContainerd(peer, (containerd) => measure('containerd', containerd.socket, '127.0.0.1:5000/bench/big:big', total));
-    if (r) results.push(r);
+  await sideBySide(image, async ({ cradle, peer, registries }) => {
+    const daemon = await cradle.startDaemon();
+    const registryPid = (r: typeof registries.cradle) => r.pid ?? -1;
+    const pulls = {
+      cradle: async () => {
+        results.push(await measure('cradle', cradle.socket, { daemon: daemon.pid, registry: registryPid(registries.cradle) }, IMAGE, total));
+      },
+      containerd: async () => {
+        const r = await withContainerd(peer, (containerd) =>
+          measure('containerd', containerd.socket, { daemon: containerd.pid ?? -1, registry: registryPid(registries.peer) }, IMAGE, total),
+        );
+        if (r) results.push(r);
+      },
+    };
+    for (const runtime of first === 'containerd' ? (['containerd', 'cradle'] as const) : (['cradle', 'containerd'] as const)) {
+      // The last pull's written files go to disk first, so that no pull pays for another's writeback.
+      execFileSync('sync');
+      await pulls[runtime]();
+    }
   });
-  process.stdout.write(`image: 5 layers, ${(total / 1e6).toFixed(1)} MB compressed (random data, gzip)\n`);
+  process.stdout.write(`image: 5 layers, ${(total / 1e6).toFixed(1)} MB compressed (random data, gzip); ${first} pulled first\n`);
   process.stdout.write(
-    '| runtime | pull s | MB/s | ListImages during pull p50 ms | p99 ms | max ms | samples |\n| --- | --- | --- | --- | --- | --- | --- |\n',
+    '| runtime | pull s | MB/s | daemon CPU s | registry CPU s | ListImages during pull p50 ms | p99 ms | max ms | samples |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n',
   );
   for (const r of results) {
     const l = r.listDuringPull;
     process.stdout.write(
-      `| ${r.runtime} | ${r.seconds.toFixed(2)} | ${r.mbPerSecond.toFixed(1)} | ${l.p50.toFixed(2)} | ${l.p99.toFixed(2)} | ${l.max.toFixed(2)} | ${l.count} |\n`,
+      `| ${r.runtime} | ${r.seconds.toFixed(2)} | ${r.mbPerSecond.toFixed(1)} | ${r.daemonCpu.toFixed(2)} | ${r.registryCpu.toFixed(2)} | ${l.p50.toFixed(2)} | ${l.p99.toFixed(2)} | ${l.max.toFixed(2)} | ${l.count} |\n`,
     );
   }
 }

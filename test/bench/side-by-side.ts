@@ -14,6 +14,8 @@ export interface SideBySide {
   cradle: TestNode;
   /** The peer's node, for containerd. */
   peer: TestNode;
+  /** Each node's registry on 127.0.0.1:5000. */
+  registries: { cradle: TestRegistry; peer: TestRegistry };
 }
 
 /** Cradle's config for benchmarks: the test config at `level`, the node's registry trusted over http. */
@@ -37,7 +39,8 @@ export function benchConfig(node: TestNode, level = 'info', extra: ConfigExtra =
 export async function sideBySide(image: (layout: OciLayout) => { repository: string; tag: string }, body: (nodes: SideBySide) => Promise<void>): Promise<void> {
   const cradle = await TestNode.create();
   const peer = await TestNode.create();
-  const registries = [new TestRegistry(cradle), new TestRegistry(peer)];
+  const registry = { cradle: new TestRegistry(cradle), peer: new TestRegistry(peer) };
+  const registries = [registry.cradle, registry.peer];
   try {
     writeFileSync(cradle.configPath, benchConfig(cradle));
     for (const n of [cradle, peer]) writeConflist(n, bridgeConflist(n));
@@ -45,7 +48,7 @@ export async function sideBySide(image: (layout: OciLayout) => { repository: str
     const { repository, tag } = image(layout);
     await Promise.all(registries.map((r) => r.start()));
     for (const r of registries) await r.push(layout.dir, tag, repository);
-    await body({ cradle, peer });
+    await body({ cradle, peer, registries: registry });
   } finally {
     for (const r of registries) await r.stop().catch(() => undefined);
     await cradle.destroy();

@@ -34,6 +34,11 @@ export class TestRegistry {
     this.storage = join(node.dir, `registry-${this.port}`);
   }
 
+  /** The registry's pid (nsenter execs it), while it runs. */
+  get pid(): number | undefined {
+    return this.process?.pid;
+  }
+
   get host(): string {
     return `127.0.0.1:${this.port}`;
   }
