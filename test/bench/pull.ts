@@ -12,12 +12,13 @@ import { sideBySide, withContainerd } from './side-by-side.js';
  * Cold pull of a ~200 MB, 5-layer image from a docker-registry on loopback,
  * Cradle and containerd side by side (each in its own node with its own copy
  * of the registry), and ListImages latency while each pull runs: a pull must
- * not stall the daemon. Whichever pulls second runs slower on this machine
- * (its own CPU time rises too, whoever it is), so runs in both orders are
- * needed for a fair comparison.
+ * not stall the daemon. Each pull starts after a rest (see REST_MS); the
+ * order can be swapped to check that it does not matter.
  * Usage: node dist/test/bench/pull.js [MB per layer=40] [cradle-first|containerd-first]
  */
 const IMAGE = '127.0.0.1:5000/bench/big:big';
+/** The quiet before each pull: 5 s still left the second pull 20-40% slower; 15 s did not. */
+const REST_MS = 15_000;
 
 interface PullResult {
   runtime: string;
@@ -31,6 +32,8 @@ interface PullResult {
 
 async function measure(runtime: string, socket: string, pids: { daemon: number; registry: number }, image: string, bytes: number): Promise<PullResult> {
   const client = new CriClient(socket);
+  // The first call after a daemon's start pays for its first use (80 ms here for Cradle), which is not the pull's doing.
+  await client.image.call('ListImages', {});
   const listLatencies: number[] = [];
   let pulling = true;
   const lister = (async () => {
@@ -94,8 +97,10 @@ async function main(): Promise<void> {
       },
     };
     for (const runtime of first === 'containerd' ? (['containerd', 'cradle'] as const) : (['cradle', 'containerd'] as const)) {
-      // The last pull's written files go to disk first, so that no pull pays for another's writeback.
+      // A pull right after another ran up to 50% slower here, whichever runtime it was, and used that much
+      // more CPU time: the last pull's files go to disk and the machine rests first.
       execFileSync('sync');
+      await new Promise((r) => setTimeout(r, REST_MS));
       await pulls[runtime]();
     }
   });
