@@ -1,4 +1,4 @@
-import { connect as netConnect, type Socket } from 'node:net';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 
 /**
@@ -189,7 +189,11 @@ function exchange(target: URL, headers: Record<string, string>, sink: BodySink, 
           result.then(
             () => {
               pending = undefined;
-              if (settled || !deliver(parts, i + 1)) return;
+              try {
+                if (settled || !deliver(parts, i + 1)) return;
+              } catch (err) {
+                return finish(err instanceof Error ? err : new Error(String(err)));
+              }
               settleIfDone();
               if (!settled) socket.resume();
             },
@@ -247,7 +251,7 @@ function exchange(target: URL, headers: Record<string, string>, sink: BodySink, 
 
     const onread = { buffer: opts.buffer, callback: onRead };
     const socket: Socket = https
-      ? tlsConnect({ host, port, servername: /^[\d.:]+$/.test(host) ? undefined : host, ALPNProtocols: ['http/1.1'], onread } as ConnectionOptions)
+      ? tlsConnect({ host, port, servername: isIP(host) ? undefined : host, ALPNProtocols: ['http/1.1'], onread } as ConnectionOptions)
       : netConnect({ host, port, onread });
     const idleMs = opts.idleMs ?? DEFAULT_IDLE_MS;
     // A sink that holds the socket is not the server going quiet.
