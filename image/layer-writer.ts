@@ -174,6 +174,12 @@ export class LayerWriter implements TarSink {
     if (header.type !== 'dir') lutimesSync(path, header.mtime, header.mtime);
   }
 
+  /** A layer given up half way: the file being written is closed (the worker that holds it outlives the layer). */
+  discard(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+
   /** Directory mtimes last: writing into a directory changes its mtime. */
   close(): void {
     if (this.fd >= 0) closeSync(this.fd);

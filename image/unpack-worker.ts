@@ -117,6 +117,7 @@ async function unpack(req: UnpackRequest): Promise<UnpackReply> {
     writer.close();
   } catch (err) {
     layer.abort();
+    writer.discard();
     const kind: FailureKind = err instanceof Failure ? err.kind : err instanceof UnsafeLayerEntryError ? 'unsafe' : 'other';
     return { ok: false, error: errorMessage(err), kind };
   }

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -107,6 +107,29 @@ describe('layer unpacking', () => {
     ]).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(InvalidArgumentError);
     expect((err as Error).message).to.contain('passes through the symlink "etc"');
+  });
+
+  it('refuses a truncated layer, and keeps no file of it open', async () => {
+    const tar = tarArchive([{ name: 'big', content: randomBytes(2_000_000) }]);
+    const blob = join(dir, 'blob');
+    const gz = gzipSync(tar);
+    writeFileSync(blob, gz.subarray(0, gz.length / 2));
+    const dest = join(dir, 'layer');
+    mkdirSync(dest);
+    // The workers are threads of this process: a file they leave open is in this fd table. The first try may
+    // start a worker (its event loop opens descriptors of its own); the second reuses it.
+    const open = () => readdirSync('/proc/self/fd').length;
+    const attempt = () =>
+      unpackLayer({ source: { kind: 'file', path: blob }, dest, diffId: sha(tar) }).then(
+        () => new Error('unpacked'),
+        (e: unknown) => e as Error,
+      );
+    expect((await attempt()).message).to.match(/gzip: the stream is truncated/);
+    rmSync(dest, { recursive: true });
+    mkdirSync(dest);
+    const before = open();
+    await attempt();
+    expect(open()).to.equal(before);
   });
 
   it('refuses a layer whose content does not match its diffID', async () => {
