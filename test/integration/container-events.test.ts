@@ -113,7 +113,13 @@ describe('container events (GetContainerEvents)', function () {
     ];
     const names = { [pod]: 'pod', [ctr]: 'ctr' };
     for (const [i, s] of subscribers.entries()) {
-      await waitFor(`subscriber ${i} to see ${expected.length} events`, () => (s.events.length >= expected.length ? true : undefined), 30_000);
+      await waitFor(`subscriber ${i} to see ${expected.length} events`, () => (s.events.length >= expected.length ? true : undefined), 30_000).catch(
+        (err: unknown) => {
+          throw new Error(
+            `${String(err)}; it saw ${JSON.stringify(s.seen(names))}, its stream ${s.ended === undefined ? 'still open' : `ended: ${String(s.ended)}`}`,
+          );
+        },
+      );
       expect(s.seen(names), `subscriber ${i}`).to.deep.equal(expected);
       s.stream.cancel();
     }
