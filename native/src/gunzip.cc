@@ -1,5 +1,9 @@
 #include <zlib.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
 #include "exports.h"
 
 namespace cradle {
@@ -62,10 +66,13 @@ class Gunzip : public Napi::ObjectWrap<Gunzip> {
     if (trailing_) {
       read = in.Length();
     } else if (!ended_) {
+      // zlib counts in 32 bits: a larger buffer is taken in parts, the caller calling again for the rest.
+      const uInt in_len = static_cast<uInt>(std::min<size_t>(in.Length(), UINT32_MAX));
+      const uInt out_len = static_cast<uInt>(std::min<size_t>(out.Length(), UINT32_MAX));
       stream_.next_in = in.Data();
-      stream_.avail_in = static_cast<uInt>(in.Length());
+      stream_.avail_in = in_len;
       stream_.next_out = out.Data();
-      stream_.avail_out = static_cast<uInt>(out.Length());
+      stream_.avail_out = out_len;
       int rc = inflate(&stream_, Z_NO_FLUSH);
       if (rc == Z_STREAM_END) {
         ended_ = true;
@@ -74,8 +81,8 @@ class Gunzip : public Napi::ObjectWrap<Gunzip> {
         Napi::Error::New(env, message).ThrowAsJavaScriptException();
         return env.Undefined();
       }
-      read = in.Length() - stream_.avail_in;
-      written = out.Length() - stream_.avail_out;
+      read = in_len - stream_.avail_in;
+      written = out_len - stream_.avail_out;
     }
     Napi::Object result = Napi::Object::New(env);
     result.Set("read", static_cast<double>(read));
