@@ -34,6 +34,7 @@ import { planReload } from './config-reload.js';
 import { startMetricsEndpoint } from './metrics-endpoint.js';
 import { startTraceExport } from './trace-exporter.js';
 import { SystemdNotifier } from './systemd-notify.js';
+import { QuietReclaim } from './quiet-reclaim.js';
 import { CriClient } from '../cri/client.js';
 import { containerState } from '../runtime/container-record.js';
 import { isReady } from '../sandbox/sandbox-spec.js';
@@ -67,6 +68,7 @@ export class Daemon {
   private readonly stats: StatsSource;
   private metricsEndpoint: { close(): Promise<void> } | undefined;
   private traceExport: { close(): Promise<void> } | undefined;
+  private readonly reclaim: QuietReclaim;
   /** Found at start: pods can have user namespaces of their own here. */
   private userNamespaces = false;
 
@@ -156,6 +158,7 @@ export class Daemon {
       events: this.events,
       stats: this.stats,
     };
+    this.reclaim = new QuietReclaim({ trim: () => loadNative().mallocTrim(), logger: logger.child({ component: 'memory' }) });
     this.server = new CriServer(config.listen, logger.child({ component: 'cri' }), {
       runtime: runtimeServiceHandlers(deps),
       image: imageServiceHandlers(deps),
@@ -182,8 +185,7 @@ export class Daemon {
     this.stats.start();
     this.server.gate.open();
     this.logger.info('ready', { version: packageVersion, startupMs: Math.round(performance.now()) });
-    // Start-up's scratch (module compilation, config, recovery) is freed by now, but glibc keeps the pages: ~4 MiB of an idle daemon.
-    loadNative().mallocTrim();
+    this.reclaim.start();
   }
 
   /** The Prometheus endpoint, when `[metrics]` names an address. */
@@ -262,6 +264,7 @@ export class Daemon {
       await this.traceExport?.close();
       this.network.stop();
       this.stats.stop();
+      this.reclaim.stop();
       this.containers.stopWatching();
       this.sandboxes.stopWatching();
       this.lock.release();

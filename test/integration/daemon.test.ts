@@ -123,6 +123,21 @@ describe('cradle daemon over its socket', function () {
     const refused = lines.find((l) => l.rpc === 'RestorePod');
     expect(refused).to.include({ code: 'INVALID_ARGUMENT' });
   });
+
+  it("gives start-up's garbage back once quiet, with a compacting GC", async () => {
+    // The first look comes 5 s after start; what it does is unit-tested (quiet-reclaim.test.ts).
+    const line = await waitFor(
+      'the daemon to reclaim memory',
+      () =>
+        node.daemon
+          .log()
+          .split('\n')
+          .find((l) => l.includes('memory reclaimed after a quiet spell')),
+      45_000,
+      200,
+    );
+    expect(JSON.parse(line)).to.include({ level: 'debug', gc: 'compacting' });
+  });
 });
 
 describe('cradle daemon lifecycle', function () {
