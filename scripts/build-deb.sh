@@ -2,9 +2,9 @@
 # Builds the Cradle Debian package from this checkout:
 #   ./scripts/build-deb.sh [--no-setup] [OUTPUT_DIR]      (default: ./build)
 # It sets the checkout up first (scripts/setup.sh: packages, npm ci, the
-# addon, tsc; --no-setup when that is done), then stages /usr/lib/cradle (compiled JS without the tests,
-# the addon, production node_modules, the proto, and the node binary it was
-# built with), the `cradle` launcher, the default config, the CNI example,
+# addon, tsc and the bundle; --no-setup when that is done), then stages
+# /usr/lib/cradle (the bundled JS, the addon, production node_modules, the
+# proto, and the node binary it was built with), the `cradle` launcher, the default config, the CNI example,
 # the systemd unit and the docs, and packs them with dpkg-deb.
 #
 # Why the package carries its own node: Cradle needs Node.js >= 20 and
@@ -26,10 +26,10 @@ trap 'rm -rf "$stage"' EXIT
 lib="$stage/usr/lib/cradle"
 
 install -d "$lib/native/build/Release" "$lib/cri/proto" "$lib/bin"
-# Compiled JS, the tests left out.
-cp -r dist "$lib/dist"
-rm -rf "$lib/dist/test"
-find "$lib/dist" -type f ! -name '*.js' -delete
+# The bundled JS (scripts/bundle.mjs: the tests are not in it) and the
+# licence texts of the packages bundled into it.
+install -d "$lib/dist"
+cp -r dist/bundle "$lib/dist/bundle"
 install -m 0644 native/build/Release/cradle_native.node "$lib/native/build/Release/"
 install -m 0644 cri/proto/*.proto "$lib/cri/proto/"
 install -m 0644 package.json package-lock.json "$lib/"
@@ -44,12 +44,12 @@ cat > "$stage/usr/bin/cradle" <<LAUNCHER
 #!/bin/sh
 # The node this package was built and tested with (see /usr/share/doc/cradle),
 # with the flags scripts/node-flags.sh explains.
-MALLOC_ARENA_MAX=\${MALLOC_ARENA_MAX:-$CRADLE_MALLOC_ARENA_MAX} exec /usr/lib/cradle/bin/node $CRADLE_NODE_FLAGS /usr/lib/cradle/dist/bin/cradle.js "\$@"
+MALLOC_ARENA_MAX=\${MALLOC_ARENA_MAX:-$CRADLE_MALLOC_ARENA_MAX} exec /usr/lib/cradle/bin/node $CRADLE_NODE_FLAGS /usr/lib/cradle/dist/bundle/cradle.js "\$@"
 LAUNCHER
 chmod 0755 "$stage/usr/bin/cradle"
 
 install -d "$stage/etc/cradle/cradle.d"
-node dist/bin/cradle.js config --default > "$stage/etc/cradle/cradle.toml"
+node dist/bundle/cradle.js config --default > "$stage/etc/cradle/cradle.toml"
 cat > "$stage/etc/cradle/cradle.d/README" <<'DROPINS'
 Drop-ins: every *.toml here is merged over /etc/cradle/cradle.toml, in
 lexical order (e.g. 50-registries.toml). `cradle config` prints the result.

@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 . scripts/node-flags.sh
 # shellcheck disable=SC2086 # the flags are words
-MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-$CRADLE_MALLOC_ARENA_MAX} exec node $CRADLE_NODE_FLAGS dist/bin/cradle.js daemon "$@"
+MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-$CRADLE_MALLOC_ARENA_MAX} exec node $CRADLE_NODE_FLAGS dist/bundle/cradle.js daemon "$@"

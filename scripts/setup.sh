@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares this checkout to run on Debian 12 as root: the Debian packages
 # Cradle and its tests use, the npm dependencies (which builds the native
-# addon), and the TypeScript build. Safe to run again: it only does what is
+# addon), and the TypeScript build with its bundle. Safe to run again: it only does what is
 # missing or out of date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,5 +71,5 @@ if [ -n "$(find native/src -newer native/build/Release/cradle_native.node -print
   npm run --silent build:native >/dev/null
 fi
 
-log "compiling TypeScript"
+log "compiling TypeScript and bundling the daemon"
 npm run --silent build

@@ -7,7 +7,8 @@ import { packageRoot } from '../../core/package-info.js';
 import { exited, killAllTracked, run, spawnTracked, type ExitStatus, type RunResult } from './processes.js';
 import { waitFor } from './wait.js';
 
-export const CRADLE_BIN = join(packageRoot, 'dist', 'bin', 'cradle.js');
+/** What the package ships and the launcher runs: the bundled entry (scripts/bundle.mjs). */
+export const CRADLE_BIN = join(packageRoot, 'dist', 'bundle', 'cradle.js');
 
 /** The daemon runs with the node flags and malloc setting it is shipped with (scripts/node-flags.sh). */
 const shipped = readFileSync(join(packageRoot, 'scripts', 'node-flags.sh'), 'utf8');

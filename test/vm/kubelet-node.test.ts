@@ -11,7 +11,7 @@ import { busyboxEntries, OciLayout } from '../support/oci-image.js';
 import { podConfig } from '../support/pods.js';
 import { run } from '../support/processes.js';
 import { TestRegistry } from '../support/registry.js';
-import { TestNode, testConfigToml } from '../support/test-node.js';
+import { CRADLE_BIN, TestNode, testConfigToml } from '../support/test-node.js';
 import { sleep, waitFor } from '../support/wait.js';
 
 /**
@@ -66,7 +66,7 @@ describe("a kubelet-shaped node: the systemd unit, the systemd driver, kubelet's
     await registry.push(layout.dir, 'v1', 'test/busybox');
     // The packaged unit as it is, pointed at this checkout and config, in the test node's network namespace.
     const unit = readFileSync(join(packageRoot, 'packaging', 'cradle.service'), 'utf8')
-      .replace(/^ExecStart=.*$/m, `ExecStart=${process.execPath} ${join(packageRoot, 'dist', 'bin', 'cradle.js')} daemon --config ${node.configPath}`)
+      .replace(/^ExecStart=.*$/m, `ExecStart=${process.execPath} ${CRADLE_BIN} daemon --config ${node.configPath}`)
       .replace('[Service]', `[Service]\nNetworkNamespacePath=/proc/${node.holderPid}/ns/net`);
     writeFileSync(UNIT, unit);
     await systemctl('daemon-reload');
