@@ -2,11 +2,12 @@
 // `cradle` entry and the layer unpack worker, each one file. Everything runs
 // from here: the launcher, the package, the tests' daemons.
 //
-// Why: V8 keeps every loaded module's source in memory and node resolves
-// and reads ~200 files at start. One file without comments or indentation
-// took 2.3 MiB off the idle daemon's RSS and ~150 ms off its start here
-// (docs/BENCHMARKS.md). Identifiers are kept, so stack traces still name
-// the functions they pass through.
+// Why: V8 keeps every loaded module's source in memory and node resolved
+// and read some 300 files at start. One file without comments or
+// indentation took 2.3 MiB off the idle daemon's RSS, and its start to the
+// first Version went from 617 to 427 ms (docs/BENCHMARKS.md, 2026-12-03).
+// Identifiers are kept, so stack traces still name the functions they pass
+// through.
 import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
@@ -25,7 +26,7 @@ const lazyPackagesStayExternal = {
   },
 };
 
-// Chunk names carry a hash of their content: a previous build's would linger.
+// A previous build's files (an entry since renamed, its licence file) would linger.
 rmSync('dist/bundle', { recursive: true, force: true });
 
 await build({
