@@ -4,8 +4,9 @@
 # It sets the checkout up first (scripts/setup.sh: packages, npm ci, the
 # addon, tsc and the bundle; --no-setup when that is done), then stages
 # /usr/lib/cradle (the bundled JS, the addon, production node_modules, the
-# proto, and the node binary it was built with), the `cradle` launcher, the default config, the CNI example,
-# the systemd unit and the docs, and packs them with dpkg-deb.
+# proto, and the node binary it was built with), the `cradle` launcher, the
+# default config, the CNI example, the systemd unit and the docs, and packs
+# them with dpkg-deb.
 #
 # Why the package carries its own node: Cradle needs Node.js >= 20 and
 # Debian 12's nodejs is 18, so a Depends: on Debian's package could not be

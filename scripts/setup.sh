@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Prepares this checkout to run on Debian 12 as root: the Debian packages
 # Cradle and its tests use, the npm dependencies (which builds the native
-# addon), and the TypeScript build with its bundle. Safe to run again: it only does what is
-# missing or out of date.
+# addon), and the TypeScript build with its bundle. Safe to run again: it
+# only does what is missing or out of date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
