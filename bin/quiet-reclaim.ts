@@ -55,6 +55,7 @@ export interface QuietReclaimOptions {
   loopBusy?: () => number;
   /** The pause itself (a compacting GC); tests pass their own. */
   collect?: () => void;
+  /** A monotonic clock in ms; tests pass their own. */
   now?: () => number;
 }
 
